@@ -1,0 +1,32 @@
+# Two commands on a fresh machine: `make train` and `make test`.
+# Each creates .venv if missing and installs the project into it.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Metaflow refuses to run without a user name and refuses "root".
+METAFLOW_USER ?= $(or $(filter-out root,$(USER)),paylink-dev)
+export METAFLOW_USER
+PYTEST_ARGS ?=
+
+.PHONY: install train test data bench clean
+
+$(STAMP): setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+train: $(STAMP)
+	$(PY) flows/train.py run
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+data: $(STAMP)
+	$(VENV)/bin/fraud data generate --rows 200000 --seed 7 --out data/check
+
+clean:
+	rm -rf $(VENV) .metaflow metaflow_card_cache data artifacts
