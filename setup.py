@@ -32,5 +32,16 @@ setup(
             "httpx>=0.27",
         ],
     },
-    entry_points={"console_scripts": ["fraud=fraudcore.cli:main"]},
+    entry_points={
+        "console_scripts": ["fraud=fraudcore.cli:main"],
+        # `fraud <name> ...` dispatches to these; each module exposes main(argv) -> int.
+        "fraud.commands": [
+            "data = fraudcore.data_cli:main",
+            "models = fraudcore.registry_cli:main",
+            "evaluate = fraudcore.evaluate_cli:main",
+            "serve = fraudcore.serving.cli:main",
+            "deploy = deploy.cli:main",
+            "monitor = fraudcore.monitoring.cli:main",
+        ],
+    },
 )

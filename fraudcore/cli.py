@@ -1,0 +1,44 @@
+"""The `fraud` command: a thin dispatcher over command groups.
+
+Each group (`data`, `models`, `serve`, `deploy`, `monitor`, ...) is a module with `main(argv) -> int`,
+registered under the `fraud.commands` entry-point group in setup.py. A group is imported only when it
+is invoked, so `fraud data ...` never imports boto3, and `fraudcore` never imports `deploy/`: the
+dependency arrow keeps pointing from the edge to the core.
+"""
+from __future__ import annotations
+
+import sys
+from importlib import import_module
+from importlib.metadata import entry_points
+
+GROUP = "fraud.commands"
+
+
+def _commands() -> dict[str, str]:
+    return {ep.name: ep.value for ep in entry_points(group=GROUP)}
+
+
+def _usage(commands: dict[str, str]) -> str:
+    lines = ["usage: fraud COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<10} ({target.split(':')[0]})" for name, target in sorted(commands.items())]
+    lines += ["", "Run `fraud COMMAND --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    commands = _commands()
+    if not args or args[0] in ("-h", "--help"):
+        print(_usage(commands))
+        return 0
+    name, rest = args[0], args[1:]
+    if name not in commands:
+        print(f"fraud: unknown command {name!r}; expected one of {sorted(commands)}", file=sys.stderr)
+        return 2
+    module_name, _, func = commands[name].partition(":")
+    handler = getattr(import_module(module_name), func or "main")
+    return int(handler(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
