@@ -1,0 +1,212 @@
+"""A local AWS for tests: moto's server on a free loopback port, plus one stand-in moto lacks.
+
+Everything in `deploy/` talks to AWS through boto3, so pointing `AWS_ENDPOINT_URL` at this server
+exercises the same code (real HTTP, real request signing, botocore's parameter validation) that runs
+against AWS. The emulator is generic: any test that needs S3, CloudWatch, SageMaker, Application Auto
+Scaling, Batch, Step Functions or EventBridge can start one.
+
+The one extension: moto 5.2 answers SageMaker `UpdateEndpoint` with HTTP 500 (NotImplementedError).
+`_UpdateEndpointExtension` is WSGI middleware in front of moto that handles only that action, on moto's
+own SageMaker and CloudWatch state, and stands in for SageMaker's blue/green deployment like this:
+
+- the endpoint and the new endpoint config must exist, and the endpoint must be `InService`;
+- every alarm named in `DeploymentConfig.AutoRollbackConfiguration` must exist in CloudWatch;
+- a canary/linear blue/green policy needs the same variant names in the old and new configs;
+- if any of those alarms is in state `ALARM`, the update "rolls back": the endpoint keeps its old
+  config and gets a `FailureReason` (SageMaker does the same after its bake time);
+- otherwise the endpoint switches to the new config at once (no `Updating` phase: there is no fleet);
+- `RetainAllVariantProperties` keeps the current instance counts unless `DesiredInstanceCount` is
+  excluded;
+- the `DeploymentConfig` is kept as `LastDeploymentConfig` in DescribeEndpoint (a real response field)
+  and every call is appended to `Emulator.update_endpoint_calls`, so tests can check what was sent.
+
+Nothing else is changed: all other requests go to moto untouched.
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+UPDATE_ENDPOINT_TARGET = "SageMaker.UpdateEndpoint"
+_CREDENTIAL_SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/")
+
+
+@dataclass(frozen=True)
+class UpdateEndpointCall:
+    """One UpdateEndpoint request as the emulator received it, and what it did with it."""
+
+    endpoint_name: str
+    endpoint_config_name: str
+    previous_endpoint_config_name: str | None
+    deployment_config: dict[str, Any] | None
+    retain_all_variant_properties: bool
+    exclude_retained_variant_properties: tuple[str, ...]
+    outcome: str  # "updated", "rolled-back" or "rejected"
+    message: str
+    received_at: datetime
+
+
+class _UpdateEndpointExtension:
+    """WSGI middleware: serves SageMaker UpdateEndpoint, passes every other request to moto."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], calls: list[UpdateEndpointCall]) -> None:
+        self.app = app
+        self.calls = calls
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("HTTP_X_AMZ_TARGET") != UPDATE_ENDPOINT_TARGET:
+            return self.app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        request = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        account, region = _account_and_region(environ)
+        with self.lock:
+            status, body = self._update(request, account, region)
+        payload = json.dumps(body).encode()
+        start_response(
+            f"{status} {'OK' if status == 200 else 'Bad Request'}",
+            [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(payload)))],
+        )
+        return [payload]
+
+    def _update(self, request: dict[str, Any], account: str, region: str) -> tuple[int, dict[str, Any]]:
+        from moto.cloudwatch.models import cloudwatch_backends
+        from moto.core.utils import utcnow
+        from moto.sagemaker.models import sagemaker_backends
+
+        sm = sagemaker_backends[account][region]
+        name = request.get("EndpointName", "")
+        config_name = request.get("EndpointConfigName", "")
+        deployment = request.get("DeploymentConfig")
+        retain = bool(request.get("RetainAllVariantProperties", False))
+        excluded = tuple(p["VariantPropertyType"] for p in request.get("ExcludeRetainedVariantProperties") or [])
+
+        def record(outcome: str, message: str, previous: str | None) -> None:
+            self.calls.append(UpdateEndpointCall(
+                name, config_name, previous, deployment, retain, excluded, outcome, message,
+                datetime.now(timezone.utc)))
+
+        def reject(message: str, previous: str | None = None) -> tuple[int, dict[str, Any]]:
+            record("rejected", message, previous)
+            return 400, {"__type": "ValidationException", "message": message}
+
+        endpoint = sm.endpoints.get(name)
+        if endpoint is None:
+            return reject(f"Could not find endpoint '{name}'.")
+        previous = endpoint.endpoint_config_name
+        if endpoint.endpoint_status != "InService":
+            return reject(f"Cannot update in-progress endpoint '{name}' (status {endpoint.endpoint_status}).",
+                          previous)
+        new_config = sm.endpoint_configs.get(config_name)
+        if new_config is None:
+            return reject(f"Could not find endpoint configuration '{config_name}'.", previous)
+        new_variants = new_config.production_variants
+        alarm_names = [a["AlarmName"] for a in
+                       ((deployment or {}).get("AutoRollbackConfiguration") or {}).get("Alarms", [])]
+        alarms = cloudwatch_backends[account][region].alarms
+        missing = [a for a in alarm_names if a not in alarms]
+        if missing:
+            return reject(f"AutoRollbackConfiguration names alarms that do not exist: {missing}.", previous)
+        routing = (((deployment or {}).get("BlueGreenUpdatePolicy") or {})
+                   .get("TrafficRoutingConfiguration") or {}).get("Type")
+        old_names = sorted(v["VariantName"] for v in endpoint.production_variants)
+        new_names = sorted(v["VariantName"] for v in new_variants)
+        if routing in ("CANARY", "LINEAR") and old_names != new_names:
+            return reject(f"A {routing} blue/green update needs the same variant names; "
+                          f"endpoint has {old_names}, config has {new_names}.", previous)
+
+        endpoint.last_deployment_config = deployment
+        endpoint.last_modified_time = utcnow()
+        firing = [a for a in alarm_names if alarms[a].state_value == "ALARM"]
+        if firing:
+            endpoint.failure_reason = (f"Update rolled back: alarm(s) {firing} went into ALARM "
+                                       f"while baking endpoint config '{config_name}'.")
+            record("rolled-back", endpoint.failure_reason, previous)
+            return 200, {"EndpointArn": endpoint.arn}
+
+        current_counts = {v["VariantName"]: v.get("CurrentInstanceCount") for v in endpoint.production_variants}
+        endpoint.endpoint_config_name = config_name
+        endpoint.production_variants = endpoint._process_production_variants(new_variants)
+        if retain and "DesiredInstanceCount" not in excluded:
+            for variant in endpoint.production_variants:
+                count = current_counts.get(variant["VariantName"])
+                if count:
+                    variant["CurrentInstanceCount"] = variant["DesiredInstanceCount"] = count
+        if not retain or "DataCaptureConfig" in excluded:
+            endpoint.data_capture_config = new_config.data_capture_config
+        endpoint.failure_reason = None
+        record("updated", f"endpoint '{name}' now serves '{config_name}'", previous)
+        return 200, {"EndpointArn": endpoint.arn}
+
+
+def _account_and_region(environ: dict[str, Any]) -> tuple[str, str]:
+    """The account and region moto would pick for this request (from the SigV4 credential scope)."""
+    import os
+
+    from moto.iam.models import get_account_id_from
+
+    match = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    access_key, region = (match.group(1), match.group(2)) if match else ("AKIAEXAMPLE", "us-east-1")
+    account = os.environ.get("MOTO_ACCOUNT_ID") or get_account_id_from(access_key)
+    return account, region
+
+
+@dataclass
+class Emulator:
+    """A running emulator: `url` for boto3's endpoint_url, `stop()` when done (or use `with`)."""
+
+    url: str
+    update_endpoint_calls: list[UpdateEndpointCall]
+    _server: BaseWSGIServer = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+    def reset(self) -> None:
+        """Forget every resource (moto's own reset API) and the recorded UpdateEndpoint calls."""
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
+        self.update_endpoint_calls.clear()
+
+    def __enter__(self) -> Emulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_emulator(host: str = "127.0.0.1", port: int = 0, log_requests: bool = False) -> Emulator:
+    """Start moto's server (with the UpdateEndpoint extension) in a daemon thread.
+
+    This is what `moto.server.ThreadedMotoServer` does (same app, same request handler), built from
+    its public parts because ThreadedMotoServer offers no hook to wrap the app. Port 0 asks the OS for a free port, so parallel test sessions never collide.
+    """
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+
+    class _Handler(MotoRequestHandler):
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            if log_requests:
+                super().log_request(code, size)
+
+    calls: list[UpdateEndpointCall] = []
+    app = _UpdateEndpointExtension(DomainDispatcherApplication(create_backend_app), calls)
+    server = make_server(host, port, app, threaded=True, request_handler=_Handler)
+    thread = threading.Thread(target=server.serve_forever, name="aws-emulator", daemon=True)
+    thread.start()
+    bound_host, bound_port = server.server_address[:2]
+    return Emulator(url=f"http://{bound_host}:{bound_port}", update_endpoint_calls=calls,
+                    _server=server, _thread=thread)
