@@ -56,7 +56,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "endpoint.name": ((lambda v: bool(_NAME.match(v)) and len(v) <= MAX_ENDPOINT_NAME),
                       f"letters, digits and '-' (not leading/trailing), at most {MAX_ENDPOINT_NAME} chars"),
     "endpoint.variant_name": _match(_NAME, "letters, digits and '-' (not leading/trailing)"),
-    "endpoint.instance_type": _match(_INSTANCE, "a SageMaker instance type such as 'ml.c6i.large'"),
+    "endpoint.instance_type": _match(_INSTANCE, "a SageMaker instance type such as 'ml.c5.large'"),
     "endpoint.initial_instance_count": _between(1, 100),
     "scaling.min_instances": ((lambda v: 2 <= v <= 100), ">= 2 (one instance per AZ, so one can fail) and <= 100"),
     "scaling.max_instances": _between(2, 100),
@@ -76,6 +76,8 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "alarms.error_5xx_rate": ((lambda v: 0 < v <= 1), "a share in (0, 1]"),
     "alarms.model_latency_p99_ms": ((lambda v: 0 < v <= 60000), "in (0, 60000] ms (the 60 s invocation limit)"),
     "alarms.invalid_input_rate": ((lambda v: 0 < v <= 1), "a share in (0, 1]"),
+    "alarms.monitoring_period_seconds": ((lambda v: v >= 60 and v % 60 == 0 and v <= 86400),
+                                         "a multiple of 60 up to 86400"),
     "alarms.drift_max_psi": ((lambda v: v > 0), "> 0"),
     "alarms.missing_rate_shift": ((lambda v: 0 < v <= 1), "a share in (0, 1]"),
     "alarms.alert_rate_ratio_high": ((lambda v: v > 1), "> 1"),
@@ -142,6 +144,7 @@ class AlarmSettings:
     error_5xx_rate: float
     model_latency_p99_ms: float
     invalid_input_rate: float
+    monitoring_period_seconds: int
     drift_max_psi: float
     missing_rate_shift: float
     alert_rate_ratio_high: float

@@ -182,6 +182,23 @@ class Emulator:
         moto_api_backend.reset()
         self.update_endpoint_calls.clear()
 
+    def queue_invoke_results(self, bodies: list[str], content_type: str = "application/json",
+                             variant: str = "AllTraffic", region: str = "us-east-1") -> None:
+        """Queue the bodies sagemaker-runtime InvokeEndpoint returns next (moto's own static-results API).
+
+        moto has no container behind an endpoint; without this it answers every call with b"body".
+        """
+        import urllib.request
+
+        payload = {"region": region, "results": [
+            {"Body": b, "ContentType": content_type, "InvokedProductionVariant": variant} for b in bodies]}
+        request = urllib.request.Request(f"{self.url}/moto-api/static/sagemaker/endpoint-results",
+                                         data=json.dumps(payload).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            if reply.status != 201 and reply.status != 200:
+                raise RuntimeError(f"emulator refused the invoke results: HTTP {reply.status}")
+
     def __enter__(self) -> Emulator:
         return self
 

@@ -1,0 +1,418 @@
+"""Deploy a verified bundle to a SageMaker real-time endpoint, and roll it back.
+
+The path, all through boto3 (the same code runs against AWS and against the test emulator):
+1. `stage_model`: verify the bundle, pack `model.tar.gz`, upload it to S3, create the Model and the
+   EndpointConfig (one production variant, data capture to the capture prefix). Names carry the run
+   id plus a short content hash, so staging the same run twice re-uses what exists.
+2. `roll_out`: make sure the rollback alarms exist, then create the endpoint if it is new, or update
+   it blue/green: a canary of `canary_percent` of capacity baked for `canary_bake_seconds` with
+   AutoRollbackConfiguration on the alarms. Wait with the boto3 waiter, then check which config the
+   endpoint actually serves: SageMaker may have rolled the canary back. Register autoscaling.
+3. `smoke_test`: real `sagemaker-runtime invoke_endpoint` calls with schema-valid transactions; the
+   response must be a score in [0, 1] and a known decision.
+4. `deploy_bundle` runs 1-3, reverts to the previous config if the smoke test fails, and records the
+   outcome in the deploy history. `rollback` returns the endpoint to the previous live run by updating
+   it to that run's existing EndpointConfig.
+
+A rollback update is all-at-once and does *not* carry the alarms: they are probably firing because of
+the model being removed, and an auto-rollback of the rollback would keep the bad model live.
+"""
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import re
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError, WaiterError
+
+from deploy.alarms import ensure_alarms, rollback_alarm_names
+from deploy.autoscaling import ensure_autoscaling
+from deploy.bundle import BundleError, VerifiedBundle, package_model, verify_bundle
+from deploy.config import DeployConfig
+from deploy.history import DeployRecord, HistoryError, append_record, now_iso, read_history, rollback_target
+
+RUN_ID_TAG = "paylink:run-id"
+DECISIONS = ("approve", "review", "decline")
+_SLUG = re.compile(r"[^a-zA-Z0-9]+")
+_MAX_SLUG = 29  # endpoint name (<= 24) + "-" + slug + "-" + 8 hex <= 63
+
+
+class DeployError(RuntimeError):
+    """A deployment step failed; the message says which step, on what, and what is live now."""
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    """The boto3 clients deployment uses, from one session (endpoint URLs come from the environment)."""
+
+    sagemaker: Any
+    runtime: Any
+    s3: Any
+    cloudwatch: Any
+    autoscaling: Any
+    sts: Any
+
+    @classmethod
+    def create(cls, cfg: DeployConfig, session: boto3.Session | None = None) -> AwsClients:
+        s = session or boto3.Session(region_name=cfg.region)
+        return cls(sagemaker=s.client("sagemaker", region_name=cfg.region),
+                   runtime=s.client("sagemaker-runtime", region_name=cfg.region),
+                   s3=s.client("s3", region_name=cfg.region),
+                   cloudwatch=s.client("cloudwatch", region_name=cfg.region),
+                   autoscaling=s.client("application-autoscaling", region_name=cfg.region),
+                   sts=s.client("sts", region_name=cfg.region))
+
+
+@dataclass(frozen=True)
+class StagedModel:
+    """A run's model in S3 with its SageMaker Model and EndpointConfig, ready to go live."""
+
+    run_id: str
+    model_data_url: str
+    archive_sha256: str
+    model_name: str
+    endpoint_config_name: str
+
+
+@dataclass(frozen=True)
+class RolloutResult:
+    action: str  # "created", "updated", "unchanged" or "auto-rolled-back"
+    endpoint_config_name: str  # the config the endpoint serves after the rollout
+    previous_endpoint_config_name: str | None
+    previous_run_id: str | None
+    deployment_config: dict[str, Any] | None
+    failure_reason: str = ""
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    requests: int
+    responses: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    staged: StagedModel
+    rollout: RolloutResult
+    smoke: SmokeResult | None
+    record: DeployRecord
+
+
+def resource_name(cfg: DeployConfig, run_id: str, *parts: str) -> str:
+    """'<endpoint>-<run id slug>-<8 hex of run id and parts>': unique, valid and <= 63 characters."""
+    slug = _SLUG.sub("-", run_id).strip("-")[:_MAX_SLUG].strip("-") or "run"
+    digest = hashlib.sha256("\0".join((run_id, *parts)).encode()).hexdigest()[:8]
+    return f"{cfg.endpoint.name}-{slug}-{digest}"
+
+
+def _exists(call: Any, **kwargs: Any) -> bool:
+    try:
+        call(**kwargs)
+        return True
+    except ClientError as err:
+        if err.response["Error"]["Code"] in ("ValidationException", "ResourceNotFound", "404", "NoSuchKey"):
+            return False
+        raise
+
+
+def _who() -> str:
+    return os.environ.get("METAFLOW_USER") or os.environ.get("USER") or getpass.getuser()
+
+
+def _identity(clients: AwsClients) -> str:
+    return str(clients.sts.get_caller_identity()["Arn"])
+
+
+def _run_id_of_config(clients: AwsClients, config_name: str) -> str | None:
+    arn = clients.sagemaker.describe_endpoint_config(EndpointConfigName=config_name)["EndpointConfigArn"]
+    tags = clients.sagemaker.list_tags(ResourceArn=arn).get("Tags", [])
+    return next((t["Value"] for t in tags if t["Key"] == RUN_ID_TAG), None)
+
+
+def upload_model(clients: AwsClients, cfg: DeployConfig, bundle: VerifiedBundle, archive: Path,
+                 sha256: str) -> str:
+    """Upload model.tar.gz once per run; a different archive for an existing run id is refused."""
+    bucket, key = cfg.storage.bucket, cfg.storage.model_key(bundle.run_id)
+    try:
+        head = clients.s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as err:
+        if err.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
+            raise
+    else:
+        existing = head.get("Metadata", {}).get("sha256")
+        if existing != sha256:
+            raise DeployError(f"s3://{bucket}/{key} already holds a model for run {bundle.run_id!r} with "
+                              f"sha256 {existing}, but this bundle packs to {sha256}: a run's model must "
+                              "not change after it was uploaded")
+        return f"s3://{bucket}/{key}"
+    clients.s3.upload_file(str(archive), bucket, key, ExtraArgs={
+        "Metadata": {"sha256": sha256, "run-id": bundle.run_id}, "ContentType": "application/gzip"})
+    return f"s3://{bucket}/{key}"
+
+
+def stage_model(clients: AwsClients, cfg: DeployConfig, bundle_dir: str | Path) -> StagedModel:
+    """Verify, pack, upload; create the Model and EndpointConfig if they do not exist yet."""
+    bundle = verify_bundle(bundle_dir)
+    run_id = bundle.run_id
+    with tempfile.TemporaryDirectory(prefix="paylink-model-") as tmp:
+        archive, sha256 = package_model(bundle, Path(tmp) / "model.tar.gz")
+        model_data_url = upload_model(clients, cfg, bundle, archive, sha256)
+    tags = [{"Key": RUN_ID_TAG, "Value": run_id}]
+    model_name = resource_name(cfg, run_id, cfg.model.image_uri, cfg.model.execution_role_arn, sha256)
+    if not _exists(clients.sagemaker.describe_model, ModelName=model_name):
+        clients.sagemaker.create_model(
+            ModelName=model_name, ExecutionRoleArn=cfg.model.execution_role_arn, Tags=tags,
+            PrimaryContainer={
+                "Image": cfg.model.image_uri, "ModelDataUrl": model_data_url, "Mode": "SingleModel",
+                # What the container needs to label its own metrics (InvalidInputRate) and captures.
+                "Environment": {"PAYLINK_MODEL_VERSION": run_id, "PAYLINK_ENDPOINT_NAME": cfg.endpoint.name,
+                                "PAYLINK_VARIANT_NAME": cfg.endpoint.variant_name},
+            })
+    ep, st = cfg.endpoint, cfg.storage
+    variant = {"VariantName": ep.variant_name, "ModelName": model_name, "InstanceType": ep.instance_type,
+               "InitialInstanceCount": ep.initial_instance_count, "InitialVariantWeight": 1.0}
+    capture = {"EnableCapture": True, "InitialSamplingPercentage": st.capture_sampling_percent,
+               "DestinationS3Uri": st.capture_uri,
+               "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+               "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]}}
+    config_name = resource_name(cfg, run_id, json.dumps([variant, capture], sort_keys=True))
+    if not _exists(clients.sagemaker.describe_endpoint_config, EndpointConfigName=config_name):
+        clients.sagemaker.create_endpoint_config(EndpointConfigName=config_name, ProductionVariants=[variant],
+                                                 DataCaptureConfig=capture, Tags=tags)
+    return StagedModel(run_id, model_data_url, sha256, model_name, config_name)
+
+
+def canary_deployment_config(cfg: DeployConfig) -> dict[str, Any]:
+    r = cfg.rollout
+    return {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {
+                "Type": "CANARY",
+                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": r.canary_percent},
+                "WaitIntervalInSeconds": r.canary_bake_seconds,
+            },
+            "TerminationWaitInSeconds": r.termination_wait_seconds,
+            "MaximumExecutionTimeoutInSeconds": r.max_execution_seconds,
+        },
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": n} for n in rollback_alarm_names(cfg)]},
+    }
+
+
+def rollback_deployment_config(cfg: DeployConfig) -> dict[str, Any]:
+    return {"BlueGreenUpdatePolicy": {
+        "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0},
+        "TerminationWaitInSeconds": cfg.rollout.termination_wait_seconds,
+        "MaximumExecutionTimeoutInSeconds": cfg.rollout.max_execution_seconds,
+    }}
+
+
+def describe_endpoint(clients: AwsClients, cfg: DeployConfig) -> dict[str, Any] | None:
+    try:
+        return clients.sagemaker.describe_endpoint(EndpointName=cfg.endpoint.name)
+    except ClientError as err:
+        if err.response["Error"]["Code"] == "ValidationException" and "Could not find" in str(err):
+            return None
+        raise
+
+
+def _wait_in_service(clients: AwsClients, cfg: DeployConfig) -> dict[str, Any]:
+    r = cfg.rollout
+    try:
+        clients.sagemaker.get_waiter("endpoint_in_service").wait(
+            EndpointName=cfg.endpoint.name,
+            WaiterConfig={"Delay": r.waiter_delay_seconds, "MaxAttempts": r.waiter_max_attempts})
+    except WaiterError as err:
+        state = describe_endpoint(clients, cfg) or {}
+        raise DeployError(f"endpoint {cfg.endpoint.name!r} did not reach InService: status "
+                          f"{state.get('EndpointStatus')!r}, reason {state.get('FailureReason')!r}") from err
+    return clients.sagemaker.describe_endpoint(EndpointName=cfg.endpoint.name)
+
+
+def _update(clients: AwsClients, cfg: DeployConfig, config_name: str, deployment: dict[str, Any]) -> dict[str, Any]:
+    clients.sagemaker.update_endpoint(
+        EndpointName=cfg.endpoint.name, EndpointConfigName=config_name, DeploymentConfig=deployment,
+        # Keep the instance count autoscaling chose (a deploy at peak must not shrink the fleet),
+        # but take the new config's data capture settings.
+        RetainAllVariantProperties=True,
+        ExcludeRetainedVariantProperties=[{"VariantPropertyType": "DataCaptureConfig"}])
+    return _wait_in_service(clients, cfg)
+
+
+def roll_out(clients: AwsClients, cfg: DeployConfig, staged: StagedModel) -> RolloutResult:
+    """Create the endpoint, or update it blue/green with a canary; report what is live afterwards."""
+    ensure_alarms(clients.cloudwatch, cfg)
+    current = describe_endpoint(clients, cfg)
+    if current is None:
+        clients.sagemaker.create_endpoint(EndpointName=cfg.endpoint.name,
+                                          EndpointConfigName=staged.endpoint_config_name,
+                                          Tags=[{"Key": RUN_ID_TAG, "Value": staged.run_id}])
+        _wait_in_service(clients, cfg)
+        ensure_autoscaling(clients.autoscaling, cfg)
+        return RolloutResult("created", staged.endpoint_config_name, None, None, None)
+    if current["EndpointStatus"] != "InService":
+        raise DeployError(f"endpoint {cfg.endpoint.name!r} is {current['EndpointStatus']!r}, not InService: "
+                          "another deployment is in progress or failed; nothing was changed")
+    previous = current["EndpointConfigName"]
+    previous_run = _run_id_of_config(clients, previous)
+    if previous == staged.endpoint_config_name:
+        ensure_autoscaling(clients.autoscaling, cfg)
+        return RolloutResult("unchanged", previous, previous, previous_run, None)
+    deployment = canary_deployment_config(cfg)
+    after = _update(clients, cfg, staged.endpoint_config_name, deployment)
+    ensure_autoscaling(clients.autoscaling, cfg)
+    if after["EndpointConfigName"] != staged.endpoint_config_name:
+        return RolloutResult("auto-rolled-back", after["EndpointConfigName"], previous, previous_run, deployment,
+                             failure_reason=after.get("FailureReason", ""))
+    return RolloutResult("updated", staged.endpoint_config_name, previous, previous_run, deployment)
+
+
+def smoke_request(schema: dict[str, Any], n: int) -> dict[str, Any]:
+    """A schema-valid transaction (mid-range numbers, first category), distinct per call."""
+    request: dict[str, Any] = {}
+    for f in schema["fields"]:
+        role, dtype, name = f.get("role", "feature"), f["dtype"], f["name"]
+        if role in ("label", "oracle"):
+            continue
+        if role == "id":
+            request[name] = 9_000_000_000 + n if dtype == "int" else f"smoke-{n}"
+        elif role == "time" or dtype == "timestamp":
+            request[name] = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        elif dtype == "category":
+            request[name] = f["categories"][n % len(f["categories"])]
+        elif dtype == "bool":
+            request[name] = bool(n % 2)
+        else:
+            lo, hi = f.get("min"), f.get("max")
+            mid = (lo + hi) / 2 if lo is not None and hi is not None else (lo if lo is not None else 1.0)
+            request[name] = int(mid) if dtype == "int" else float(mid)
+    return request
+
+
+def check_response(body: bytes) -> dict[str, Any]:
+    """The scoring response contract: a JSON object with a probability and a known decision."""
+    try:
+        parsed = json.loads(body)
+    except ValueError as err:
+        raise DeployError(f"smoke test: response is not JSON: {body[:200]!r}") from err
+    if not isinstance(parsed, dict):
+        raise DeployError(f"smoke test: response must be a JSON object; got {type(parsed).__name__}")
+    score, decision = parsed.get("score"), parsed.get("decision")
+    if not isinstance(score, (int, float)) or isinstance(score, bool) or not 0.0 <= score <= 1.0:
+        raise DeployError(f"smoke test: response 'score' must be a number in [0, 1]; got {score!r}")
+    if decision not in DECISIONS:
+        raise DeployError(f"smoke test: response 'decision' must be one of {DECISIONS}; got {decision!r}")
+    return parsed
+
+
+def smoke_test(clients: AwsClients, cfg: DeployConfig, schema: dict[str, Any]) -> SmokeResult:
+    responses = []
+    for n in range(cfg.rollout.smoke_requests):
+        body = json.dumps(smoke_request(schema, n)).encode()
+        try:
+            reply = clients.runtime.invoke_endpoint(
+                EndpointName=cfg.endpoint.name, Body=body, ContentType="application/json",
+                # Data capture records the InferenceId: monitoring can tell smoke tests from traffic.
+                Accept="application/json", InferenceId=f"smoke-test-{uuid.uuid4().hex}")
+        except ClientError as err:
+            raise DeployError(f"smoke test: invoke_endpoint on {cfg.endpoint.name!r} failed: {err}") from err
+        responses.append(check_response(reply["Body"].read()))
+    return SmokeResult(len(responses), responses)
+
+
+def _record(clients: AwsClients, cfg: DeployConfig, **fields: Any) -> DeployRecord:
+    record = DeployRecord(endpoint_name=cfg.endpoint.name, at=now_iso(), by=_who(),
+                          aws_identity=_identity(clients), **fields)
+    append_record(clients.s3, cfg, record)
+    return record
+
+
+def deploy_bundle(clients: AwsClients, cfg: DeployConfig, bundle_dir: str | Path, *, reason: str,
+                  forced: bool = False) -> DeployResult:
+    """Stage, roll out, smoke test and record; revert if the smoke test fails.
+
+    A bundle that fails verification raises BundleError before any AWS call.
+    """
+    bundle = verify_bundle(bundle_dir)
+    staged = stage_model(clients, cfg, bundle.path)
+    rollout = roll_out(clients, cfg, staged)
+    common = dict(run_id=staged.run_id, previous_run_id=rollout.previous_run_id, model_name=staged.model_name,
+                  endpoint_config_name=staged.endpoint_config_name,
+                  previous_endpoint_config_name=rollout.previous_endpoint_config_name,
+                  model_data_url=staged.model_data_url, reason=reason, forced=forced)
+    if rollout.action == "auto-rolled-back":
+        _record(clients, cfg, event="deploy", outcome="auto-rolled-back", detail=rollout.failure_reason, **common)
+        raise DeployError(f"SageMaker rolled the canary of run {staged.run_id!r} back: "
+                          f"{rollout.failure_reason or 'an alarm fired'}; run {rollout.previous_run_id!r} "
+                          f"(config {rollout.endpoint_config_name!r}) is still live")
+    try:
+        smoke = smoke_test(clients, cfg, bundle.schema)
+    except DeployError as err:
+        if rollout.previous_endpoint_config_name is None or rollout.action == "unchanged":
+            raise
+        _update(clients, cfg, rollout.previous_endpoint_config_name, rollback_deployment_config(cfg))
+        _record(clients, cfg, event="deploy", outcome="reverted", detail=str(err), **common)
+        raise DeployError(f"{err}; reverted endpoint {cfg.endpoint.name!r} to run {rollout.previous_run_id!r} "
+                          f"(config {rollout.previous_endpoint_config_name!r})") from err
+    record = _record(clients, cfg, event="deploy", outcome="live", detail=rollout.action, **common)
+    return DeployResult(staged, rollout, smoke, record)
+
+
+def rollback(clients: AwsClients, cfg: DeployConfig, *, reason: str) -> DeployRecord:
+    """Return the endpoint to the previous live run, using that run's existing EndpointConfig."""
+    live, target = rollback_target(read_history(clients.s3, cfg))
+    current = describe_endpoint(clients, cfg)
+    if current is None:
+        raise DeployError(f"rollback: endpoint {cfg.endpoint.name!r} does not exist")
+    if current["EndpointStatus"] != "InService":
+        raise DeployError(f"rollback: endpoint {cfg.endpoint.name!r} is {current['EndpointStatus']!r}, "
+                          "not InService; nothing was changed")
+    if not _exists(clients.sagemaker.describe_endpoint_config, EndpointConfigName=target.endpoint_config_name):
+        raise DeployError(f"rollback: endpoint config {target.endpoint_config_name!r} of run {target.run_id!r} "
+                          "no longer exists; deploy that run again instead")
+    after = _update(clients, cfg, target.endpoint_config_name, rollback_deployment_config(cfg))
+    if after["EndpointConfigName"] != target.endpoint_config_name:
+        raise DeployError(f"rollback: endpoint {cfg.endpoint.name!r} still serves {after['EndpointConfigName']!r} "
+                          f"after updating to {target.endpoint_config_name!r}")
+    return _record(clients, cfg, event="rollback", outcome="live", run_id=target.run_id,
+                   previous_run_id=live.run_id, model_name=target.model_name,
+                   endpoint_config_name=target.endpoint_config_name,
+                   previous_endpoint_config_name=current["EndpointConfigName"],
+                   model_data_url=target.model_data_url, reason=reason, forced=False)
+
+
+def endpoint_status(clients: AwsClients, cfg: DeployConfig) -> dict[str, Any]:
+    """What the endpoint serves now, and what the history says is live."""
+    current = describe_endpoint(clients, cfg)
+    try:
+        records = read_history(clients.s3, cfg)
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "NoSuchBucket":
+            raise
+        records = []
+    live = next((r for r in reversed(records) if r.outcome == "live"), None)
+    status: dict[str, Any] = {"endpoint_name": cfg.endpoint.name, "exists": current is not None,
+                              "history_events": len(records),
+                              "history_live_run_id": live.run_id if live else None}
+    if current is not None:
+        status.update(endpoint_status=current["EndpointStatus"],
+                      endpoint_config_name=current["EndpointConfigName"],
+                      run_id=_run_id_of_config(clients, current["EndpointConfigName"]),
+                      failure_reason=current.get("FailureReason"),
+                      variants=[{k: v for k, v in variant.items() if k in ("VariantName", "CurrentInstanceCount",
+                                                                          "DesiredInstanceCount")}
+                                for variant in current.get("ProductionVariants", [])])
+    return status
+
+
+__all__ = ["AwsClients", "BundleError", "DeployError", "DeployResult", "HistoryError", "StagedModel",
+           "canary_deployment_config", "deploy_bundle", "endpoint_status", "roll_out", "rollback",
+           "rollback_deployment_config", "smoke_test", "stage_model"]

@@ -1,0 +1,122 @@
+"""Deploy, canary update, automatic rollback, smoke-test revert and refusal, against the emulator."""
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from deploy.alarms import rollback_alarm_names
+from deploy.bundle import BundleError
+from deploy.history import read_history
+from deploy.sagemaker import DeployError, deploy_bundle
+
+
+def _endpoint(aws):
+    return aws.clients.sagemaker.describe_endpoint(EndpointName=aws.cfg.endpoint.name)
+
+
+def test_first_deploy_creates_model_config_and_endpoint(aws, make_bundle):
+    aws.queue_scores(aws.cfg.rollout.smoke_requests)
+    result = deploy_bundle(aws.clients, aws.cfg, make_bundle("1764000000000001"), reason="first model")
+
+    sm = aws.clients.sagemaker
+    endpoint = _endpoint(aws)
+    assert endpoint["EndpointStatus"] == "InService"
+    assert endpoint["EndpointConfigName"] == result.staged.endpoint_config_name
+    assert "1764000000000001" in result.staged.model_name
+    config = sm.describe_endpoint_config(EndpointConfigName=result.staged.endpoint_config_name)
+    (variant,) = config["ProductionVariants"]
+    assert (variant["VariantName"], variant["ModelName"]) == ("AllTraffic", result.staged.model_name)
+    assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.c5.large", 2)
+    capture = config["DataCaptureConfig"]
+    assert capture["DestinationS3Uri"] == "s3://paylink-fraud-artifacts/capture"
+    assert capture["InitialSamplingPercentage"] == 100
+    model = sm.describe_model(ModelName=result.staged.model_name)
+    assert model["PrimaryContainer"]["ModelDataUrl"] == "s3://paylink-fraud-artifacts/models/1764000000000001/model.tar.gz"
+    assert model["PrimaryContainer"]["Environment"]["PAYLINK_MODEL_VERSION"] == "1764000000000001"
+    uploaded = aws.clients.s3.get_object(Bucket=aws.cfg.storage.bucket,
+                                         Key="models/1764000000000001/model.tar.gz")["Body"].read()
+    assert hashlib.sha256(uploaded).hexdigest() == result.staged.archive_sha256
+    assert result.rollout.action == "created" and result.smoke.requests == 3
+    assert aws.emulator.update_endpoint_calls == []
+    (record,) = read_history(aws.clients.s3, aws.cfg)
+    assert (record.event, record.outcome, record.run_id, record.previous_run_id) == ("deploy", "live", "1764000000000001", None)
+    assert record.by == "paylink-dev" and record.reason == "first model"
+
+
+def test_update_is_a_canary_with_auto_rollback_on_the_alarms(aws, make_bundle):
+    aws.queue_scores(6)
+    first = deploy_bundle(aws.clients, aws.cfg, make_bundle("101"), reason="first")
+    second = deploy_bundle(aws.clients, aws.cfg, make_bundle("102"), reason="weekly retrain")
+
+    (call,) = aws.emulator.update_endpoint_calls
+    assert call.outcome == "updated"
+    assert call.previous_endpoint_config_name == first.staged.endpoint_config_name
+    assert call.endpoint_config_name == second.staged.endpoint_config_name
+    policy = call.deployment_config["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"] == {
+        "Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}, "WaitIntervalInSeconds": 600}
+    assert policy["TerminationWaitInSeconds"] == 300
+    alarms = [a["AlarmName"] for a in call.deployment_config["AutoRollbackConfiguration"]["Alarms"]]
+    assert alarms == ["paylink-fraud-5xx-rate", "paylink-fraud-model-latency-p99", "paylink-fraud-invalid-input-rate"]
+    assert call.retain_all_variant_properties and call.exclude_retained_variant_properties == ("DataCaptureConfig",)
+    endpoint = _endpoint(aws)
+    assert endpoint["EndpointConfigName"] == second.staged.endpoint_config_name
+    assert endpoint["LastDeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"] == [{"AlarmName": a} for a in alarms]
+    assert second.rollout.action == "updated" and second.rollout.previous_run_id == "101"
+    last = read_history(aws.clients.s3, aws.cfg)[-1]
+    assert (last.run_id, last.previous_run_id, last.outcome) == ("102", "101", "live")
+
+
+def test_alarm_during_bake_leaves_the_previous_model_live(aws, make_bundle):
+    aws.queue_scores(3)
+    first = deploy_bundle(aws.clients, aws.cfg, make_bundle("201"), reason="first")
+    aws.clients.cloudwatch.set_alarm_state(AlarmName=rollback_alarm_names(aws.cfg)[0], StateValue="ALARM",
+                                           StateReason="5xx during canary")
+    with pytest.raises(DeployError, match=r"rolled the canary of run '202' back.*run '201'.*still live"):
+        deploy_bundle(aws.clients, aws.cfg, make_bundle("202"), reason="weekly retrain")
+    assert _endpoint(aws)["EndpointConfigName"] == first.staged.endpoint_config_name
+    assert aws.emulator.update_endpoint_calls[-1].outcome == "rolled-back"
+    last = read_history(aws.clients.s3, aws.cfg)[-1]
+    assert (last.run_id, last.outcome) == ("202", "auto-rolled-back") and "5xx-rate" in last.detail
+
+
+def test_failed_smoke_test_reverts_to_the_previous_config(aws, make_bundle):
+    aws.queue_scores(3)
+    first = deploy_bundle(aws.clients, aws.cfg, make_bundle("301"), reason="first")
+    aws.queue_scores(1, score=1.7)  # the new model answers nonsense
+    with pytest.raises(DeployError, match=r"'score' must be a number in \[0, 1\]; got 1.7.*reverted .* run '301'"):
+        deploy_bundle(aws.clients, aws.cfg, make_bundle("302"), reason="weekly retrain")
+    assert _endpoint(aws)["EndpointConfigName"] == first.staged.endpoint_config_name
+    canary, revert = aws.emulator.update_endpoint_calls
+    assert canary.deployment_config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "CANARY"
+    assert revert.deployment_config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "ALL_AT_ONCE"
+    assert "AutoRollbackConfiguration" not in revert.deployment_config
+    assert [r.outcome for r in read_history(aws.clients.s3, aws.cfg)] == ["live", "reverted"]
+
+
+def test_redeploying_the_live_run_changes_nothing(aws, make_bundle):
+    aws.queue_scores(6)
+    bundle = make_bundle("401")
+    first = deploy_bundle(aws.clients, aws.cfg, bundle, reason="first")
+    again = deploy_bundle(aws.clients, aws.cfg, bundle, reason="again")
+    assert again.staged == first.staged and again.rollout.action == "unchanged"
+    assert aws.emulator.update_endpoint_calls == []
+    assert len(aws.clients.sagemaker.list_models()["Models"]) == 1
+
+
+def test_tampered_bundle_is_refused_and_nothing_changes(aws, make_bundle):
+    aws.queue_scores(3)
+    deploy_bundle(aws.clients, aws.cfg, make_bundle("501"), reason="first")
+    before = _endpoint(aws)
+    tampered = make_bundle("502")
+    (tampered / "model.txt").write_text("a different model\n")
+    with pytest.raises(BundleError, match=r"file 'model.txt' has sha256 [0-9a-f]{64}, manifest says [0-9a-f]{64}"):
+        deploy_bundle(aws.clients, aws.cfg, tampered, reason="sneaky")
+    after = _endpoint(aws)
+    assert after["EndpointConfigName"] == before["EndpointConfigName"]
+    assert after["LastModifiedTime"] == before["LastModifiedTime"]
+    assert len(aws.clients.sagemaker.list_models()["Models"]) == 1
+    assert aws.emulator.update_endpoint_calls == []
+    assert aws.clients.s3.list_objects_v2(Bucket=aws.cfg.storage.bucket, Prefix="models/502/")["KeyCount"] == 0
+    assert len(read_history(aws.clients.s3, aws.cfg)) == 1
