@@ -76,7 +76,8 @@ def suggest_derived(schema: Schema) -> list[dict[str, Any]]:
     return out
 
 
-def _is_missing(v: Any) -> bool:
+def is_missing(v: Any) -> bool:
+    """None, NaN, pd.NA and NaT are missing; everything else is a value."""
     if v is None or v is pd.NA or v is pd.NaT:
         return True
     return isinstance(v, (float, np.floating)) and v != v
@@ -84,7 +85,7 @@ def _is_missing(v: Any) -> bool:
 
 def _describe_bad_number(col: Any) -> str:
     for i, v in enumerate(col):
-        if _is_missing(v):
+        if is_missing(v):
             continue
         try:
             float(v)
@@ -218,7 +219,7 @@ class FeaturePipeline(BaseEstimator):
             for name, i in self._numeric:
                 out[:, i] = self._to_float32(cols[name], name)
         for name, i, table, missing, unseen in self._categorical:
-            out[:, i] = _encode(cols[name], table, missing, unseen)
+            out[:, i] = encode_category(cols[name], table, missing, unseen)
         for i, fn, inputs in self._derived:
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                 out[:, i] = fn(*(out[:, j].astype(np.float64) for j in inputs))
@@ -313,12 +314,12 @@ class FeaturePipeline(BaseEstimator):
 
 
 def _code_of(v: Any, table: Mapping[str, int], missing: int, unseen: int) -> int:
-    if _is_missing(v):
+    if is_missing(v):
         return missing
     return table.get(v, unseen) if isinstance(v, str) else unseen
 
 
-def _encode(col: Any, table: Mapping[str, int], missing: int, unseen: int) -> np.ndarray:
+def encode_category(col: Any, table: Mapping[str, int], missing: int, unseen: int) -> np.ndarray:
     """Category values -> float32 codes; the same lookup table whatever shape the column has."""
     if isinstance(col, pd.Series) and isinstance(col.dtype, pd.CategoricalDtype):
         col = col.array
