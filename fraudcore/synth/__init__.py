@@ -24,7 +24,7 @@ __all__ = ["GeneratorSpec", "generate_frame", "iter_months", "write_dataset"]
 def _entities(schema: Schema, spec: GeneratorSpec, rows: int, seed: int, total_days: int) -> Entities:
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0]))
     n_customers = max(500, rows // 30)
-    n_merchants = max(150, rows // 4000)
+    n_merchants = max(400, rows // 2000)
     return draw_entities(schema, n_customers, n_merchants, total_days, rng)
 
 

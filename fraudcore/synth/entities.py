@@ -84,7 +84,7 @@ def draw_entities(schema: Schema, n_customers: int, n_merchants: int, total_days
     m_ticket = cat_ticket[m_cat] * np.exp(rng.normal(0, 0.4, n_merchants))
     cat_risk = np.array([CATEGORY_RISK[c] for c in cats])
     base_risk = np.clip(rng.beta(2.0, 9.0, n_merchants) + cat_risk[m_cat], 0.005, 0.98)
-    popularity = rng.pareto(1.2, n_merchants) + 0.05
+    popularity = rng.pareto(2.0, n_merchants) + 0.05
 
     return Entities(open_day, ticket, rate, activity, cust_country, email_risk, bin_risk, card_open, payment,
                     app_user, m_cat, m_country, onboard, m_ticket, base_risk, popularity)

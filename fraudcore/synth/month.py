@@ -268,7 +268,7 @@ def generate_month(schema: Schema, spec: GeneratorSpec, ent: Entities, month_idx
                    + 0.9 * (avs == avs_codes[2]) + 0.3 * (avs == avs_codes[1]))
     history_term = 0.6 * np.minimum(np.nan_to_num(cb90), 3) + 0.12 * np.minimum(declines, 8) + 0.3 * hist_missing
     protect_term = -1.3 * card_present - 0.7 * three_ds - 0.4 * (entry == em[5])
-    merchant_term = np.where(feed_missing, 0.4, 1.5 * np.nan_to_num(m_risk) + 8.0 * np.nan_to_num(m_cb))
+    merchant_term = np.where(feed_missing, 0.8, 1.5 * np.nan_to_num(m_risk) + 8.0 * np.nan_to_num(m_cb))
     mismatch_term = 0.5 * (~bsm) * np.clip(np.log(amount / 100.0), 0, 2) + 0.3 * is_international
     app_device = np.isin(device, dv[[2, 3]])
     wallet_term = progress * 3.2 * (payment == pm[3]) * np.isin(m_cat, risky_cats[[0, 2]]) * app_device \

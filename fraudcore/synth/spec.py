@@ -28,12 +28,12 @@ class GeneratorSpec:
     # fraudsters adapt: the velocity pattern's effect shrinks by this fraction over the period
     velocity_effect_decay: float = 0.35
     # missingness: merchant-risk feed gaps (per merchant-month) and missing customer history
-    merchant_feed_missing_rate: float = 0.065
+    merchant_feed_missing_rate: float = 0.078
     merchant_feed_missing_young_extra: float = 0.25   # extra gap rate for merchants < 120 days old
     history_missing_new_customer: float = 0.75        # accounts younger than 21 days
     history_missing_established: float = 0.012
     # hidden merchant compromise: P(compromised | feed missing), and its effect on card-not-present rows
-    compromise_prob_when_missing: float = 0.06
+    compromise_prob_when_missing: float = 0.10
     compromise_effect: float = 2.2
     # scales the whole latent signal; with the noise above it sets the oracle's difficulty
     signal_scale: float = 1.75
