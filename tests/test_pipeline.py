@@ -1,0 +1,244 @@
+"""FeaturePipeline: the layout, the encodings, the errors and the batch == one-record invariants."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from fraudcore.pipeline import MISSING_SUFFIX, FeaturePipeline, PipelineError, suggest_derived
+from fraudcore.schema import paylink_schema, schema_from_dict
+from fraudcore.strategies import record_strategy
+from fraudcore.synth import generate_frame
+
+SEED = 11
+SCHEMA = paylink_schema()
+CATEGORY_FIELDS = [f for f in SCHEMA.features if f.dtype == "category"]
+NULLABLE_NUMERIC = [f.name for f in SCHEMA.features if f.nullable and f.dtype != "category"]
+HYP = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return generate_frame(3000, SEED)
+
+
+@pytest.fixture(scope="module")
+def fitted(frame: pd.DataFrame) -> FeaturePipeline:
+    return FeaturePipeline(SCHEMA).fit(frame)
+
+
+def records(frame: pd.DataFrame, rows: slice) -> list[dict]:
+    """Rows as plain-Python records, the way a JSON request arrives (NaN -> None)."""
+    out = []
+    for rec in frame.iloc[rows][list(SCHEMA.feature_names)].to_dict("records"):
+        out.append({k: (None if isinstance(v, float) and np.isnan(v) else (v.item() if hasattr(v, "item") else v))
+                    for k, v in rec.items()})
+    return out
+
+
+def columns_of(recs: list[dict]) -> dict[str, list]:
+    return {name: [r[name] for r in recs] for name in SCHEMA.feature_names}
+
+
+def test_layout_is_schema_features_then_derived_then_indicators(fitted: FeaturePipeline, frame: pd.DataFrame) -> None:
+    X = fitted.transform(frame)
+    names = fitted.feature_names_out_
+    n_raw = len(SCHEMA.features)
+    assert X.dtype == np.float32 and X.shape == (len(frame), len(names))
+    assert names[:n_raw] == list(SCHEMA.feature_names)
+    assert names[n_raw:n_raw + len(fitted.derived_)] == [d["name"] for d in fitted.derived_]
+    assert names[n_raw + len(fitted.derived_):] == [n + MISSING_SUFFIX for n in fitted.indicator_fields_]
+    assert [names[i] for i in fitted.categorical_indices_] == [f.name for f in CATEGORY_FIELDS]
+    assert len(fitted.source_fields_) == len(names)
+
+
+def test_numbers_and_bools_pass_through_with_nan_kept(fitted: FeaturePipeline, frame: pd.DataFrame) -> None:
+    X = fitted.transform(frame)
+    for j, f in enumerate(SCHEMA.features):
+        if f.dtype == "category":
+            continue
+        expected = frame[f.name].to_numpy(dtype=np.float32, na_value=np.nan)
+        np.testing.assert_array_equal(X[:, j], expected, err_msg=f.name)
+
+
+def test_missing_indicators_follow_train_missing_rate(frame: pd.DataFrame) -> None:
+    rates = frame[NULLABLE_NUMERIC].isna().mean()
+    assert (rates > 0.001).any(), "the generator should leave some nullable fields missing"
+    p = FeaturePipeline(SCHEMA, missing_indicator_min_rate=0.001).fit(frame)
+    assert p.indicator_fields_ == [n for n in NULLABLE_NUMERIC if rates[n] >= 0.001]
+    X = p.transform(frame)
+    for name in p.indicator_fields_:
+        col = X[:, p.feature_names_out_.index(name + MISSING_SUFFIX)]
+        np.testing.assert_array_equal(col, frame[name].isna().to_numpy().astype(np.float32))
+    assert FeaturePipeline(SCHEMA, missing_indicator_min_rate=1.0).fit(frame).indicator_fields_ == []
+
+
+def test_category_codes_missing_and_unseen_are_distinct(fitted: FeaturePipeline) -> None:
+    f = CATEGORY_FIELDS[0]
+    j = fitted.feature_names_out_.index(f.name)
+    k = len(f.categories)
+    rec = records(generate_frame(50, SEED + 1), slice(0, 4))
+    rec[0][f.name] = f.categories[2]
+    rec[1][f.name] = None
+    rec[2][f.name] = "never-declared-value"
+    rec[3][f.name] = 17  # not even a string: unseen, not an error
+    X = fitted.transform(columns_of(rec))
+    assert X[:, j].tolist() == [2.0, float(k), float(k + 1), float(k + 1)]
+
+
+def test_categorical_dtype_object_strings_and_lists_encode_alike(fitted: FeaturePipeline, frame: pd.DataFrame) -> None:
+    base = fitted.transform(frame)
+    as_strings = frame.copy()
+    for f in CATEGORY_FIELDS:
+        as_strings[f.name] = frame[f.name].astype(object)
+    np.testing.assert_array_equal(fitted.transform(as_strings), base)
+    cols = {name: frame[name].tolist() for name in SCHEMA.feature_names}  # large-batch (factorize) path
+    np.testing.assert_array_equal(fitted.transform(cols), base)
+
+
+def test_derived_features_from_the_naming_convention(fitted: FeaturePipeline, frame: pd.DataFrame) -> None:
+    suggested = suggest_derived(SCHEMA)
+    assert {d["op"] for d in suggested} == {"ratio", "zscore"}
+    assert [(d["name"], d["op"], d["inputs"]) for d in fitted.derived_] == [
+        (d["name"], d["op"], d["inputs"]) for d in suggested]
+    ratio = next(d for d in fitted.derived_ if d["op"] == "ratio")
+    a, b = ratio["inputs"]
+    X = fitted.transform(frame)
+    got = X[:, fitted.feature_names_out_.index(ratio["name"])]
+    av = frame[a].to_numpy(np.float64)
+    bv = frame[b].to_numpy(np.float64)
+    ok = bv > 0
+    np.testing.assert_array_equal(got[ok], (av[ok] / bv[ok]).astype(np.float32))
+    assert np.isnan(got[~ok]).all()
+    assert ratio["field"] == a
+
+
+def test_declared_derived_list_is_used_and_saved() -> None:
+    spec = [{"name": "amount_log", "op": "log1p", "inputs": ["amount"]},
+            {"name": "bin_minus_email", "op": "diff", "inputs": ["card_bin_risk", "email_domain_risk"],
+             "field": "email_domain_risk"}]
+    df = generate_frame(300, SEED)
+    p = FeaturePipeline(SCHEMA, derived=spec).fit(df)
+    X = p.transform(df)
+    j = p.feature_names_out_.index("amount_log")
+    np.testing.assert_allclose(X[:, j], np.log1p(df["amount"].to_numpy(np.float64)), rtol=1e-6)
+    assert p.source_fields_[p.feature_names_out_.index("bin_minus_email")] == "email_domain_risk"
+    state = json.loads(json.dumps(p.get_state()))
+    assert [d["name"] for d in state["fitted"]["derived"]] == ["amount_log", "bin_minus_email"]
+    assert FeaturePipeline(SCHEMA, derived=[]).fit(df).n_features_out_ == len(SCHEMA.features) + len(p.indicator_fields_)
+
+
+@pytest.mark.parametrize("spec, needle", [
+    ({"name": "x", "op": "cube", "inputs": ["amount"]}, "'op' must be one of"),
+    ({"name": "x", "op": "ratio", "inputs": ["amount"]}, "takes 2 inputs"),
+    ({"name": "x", "op": "log1p", "inputs": ["currency"]}, "input 'currency' must be a numeric schema feature"),
+    ({"name": "x", "op": "log1p", "inputs": ["amount"], "scale": 2}, "unknown keys ['scale']"),
+    ({"name": "amount", "op": "log1p", "inputs": ["amount"]}, "duplicated: ['amount']"),
+])
+def test_bad_derived_declarations_are_named(spec: dict, needle: str) -> None:
+    with pytest.raises(PipelineError) as err:
+        FeaturePipeline(SCHEMA, derived=[spec]).fit(generate_frame(100, SEED))
+    assert needle in str(err.value)
+
+
+def test_errors_name_the_column_and_the_value(fitted: FeaturePipeline, frame: pd.DataFrame) -> None:
+    with pytest.raises(NotFittedError):
+        FeaturePipeline(SCHEMA).transform(frame)
+    with pytest.raises(PipelineError, match=r"missing required feature columns \['amount'\]"):
+        fitted.transform(frame.drop(columns=["amount"]))
+    cols = columns_of(records(frame, slice(0, 3)))
+    cols["amount"] = [1.0, "lots", 3.0]
+    with pytest.raises(PipelineError, match=r"column 'amount' must hold float values .*got 'lots' \(first at row 1\)"):
+        fitted.transform(cols)
+    cols = columns_of(records(frame, slice(0, 3)))
+    cols["installments"] = [1, 2]
+    with pytest.raises(PipelineError, match="equal lengths"):
+        fitted.transform(cols)
+    cols = columns_of(records(frame, slice(0, 1)))
+    cols["currency"] = "USD"
+    with pytest.raises(PipelineError, match=r"column 'currency' must be array-like"):
+        fitted.transform(cols)
+    with pytest.raises(PipelineError, match="missing_indicator_min_rate"):
+        FeaturePipeline(SCHEMA, missing_indicator_min_rate=2).fit(frame)
+
+
+def test_fit_does_not_mutate_input_and_clone_is_unfitted(frame: pd.DataFrame) -> None:
+    before = frame.copy()
+    p = FeaturePipeline(SCHEMA).fit(frame)
+    pd.testing.assert_frame_equal(frame, before)
+    c = clone(p)
+    assert c.get_params()["missing_indicator_min_rate"] == 0.001
+    with pytest.raises(NotFittedError):
+        c.transform(frame)
+
+
+def test_state_round_trip_and_tampered_state_refused(fitted: FeaturePipeline, frame: pd.DataFrame) -> None:
+    state = json.loads(json.dumps(fitted.get_state()))
+    again = FeaturePipeline.from_state(state)
+    np.testing.assert_array_equal(again.transform(frame), fitted.transform(frame))
+    state["fitted"]["feature_names_out"] = state["fitted"]["feature_names_out"][::-1]
+    with pytest.raises(PipelineError, match="feature_names_out"):
+        FeaturePipeline.from_state(state)
+    with pytest.raises(PipelineError, match="'version' must be 1; got 99"):
+        FeaturePipeline.from_state({**fitted.get_state(), "version": 99})
+
+
+def test_another_schema_needs_no_code_change() -> None:
+    schema = schema_from_dict({
+        "name": "tiny", "label": "y", "time": "t", "id": "id",
+        "fields": [{"name": "id", "dtype": "int", "role": "id"}, {"name": "t", "dtype": "timestamp", "role": "time"},
+                   {"name": "y", "dtype": "int", "role": "label"},
+                   {"name": "spend", "dtype": "float", "nullable": True},
+                   {"name": "shop", "dtype": "category", "categories": ["a", "b"]}]})
+    df = pd.DataFrame({"spend": [1.0, np.nan, 3.0], "shop": ["a", "b", "zzz"]})
+    p = FeaturePipeline(schema).fit(df)
+    assert p.feature_names_out_ == ["spend", "shop", "spend" + MISSING_SUFFIX]
+    np.testing.assert_array_equal(p.transform(df), np.array([[1, 0, 0], [np.nan, 1, 1], [3, 3, 0]], np.float32))
+
+
+# ---- properties -------------------------------------------------------------------------------
+RECORDS = st.lists(record_strategy(SCHEMA), min_size=1, max_size=80)
+
+
+@HYP
+@given(recs=RECORDS)
+def test_batch_equals_one_record_at_a_time(fitted: FeaturePipeline, recs: list[dict]) -> None:
+    batch = fitted.transform(columns_of(recs))
+    singles = np.vstack([fitted.transform({k: [v] for k, v in r.items()}) for r in recs])
+    np.testing.assert_array_equal(batch, singles)
+    np.testing.assert_array_equal(fitted.transform_record(recs[0]), singles[:1])
+
+
+@HYP
+@given(recs=RECORDS, order=st.randoms(use_true_random=False))
+def test_column_order_does_not_matter(fitted: FeaturePipeline, recs: list[dict], order) -> None:
+    df = pd.DataFrame(columns_of(recs))
+    cols = list(df.columns)
+    order.shuffle(cols)
+    np.testing.assert_array_equal(fitted.transform(df[cols]), fitted.transform(df))
+    as_dict = columns_of(recs)
+    np.testing.assert_array_equal(fitted.transform({c: as_dict[c] for c in cols}), fitted.transform(df))
+
+
+@HYP
+@given(recs=RECORDS)
+def test_state_round_trip_gives_identical_output(fitted: FeaturePipeline, recs: list[dict]) -> None:
+    again = FeaturePipeline.from_state(json.loads(json.dumps(fitted.get_state())))
+    np.testing.assert_array_equal(again.transform(columns_of(recs)), fitted.transform(columns_of(recs)))
+
+
+@HYP
+@given(recs=RECORDS, junk=st.text(min_size=1, max_size=10), which=st.sampled_from(CATEGORY_FIELDS))
+def test_unknown_category_goes_to_unseen_not_an_error(fitted: FeaturePipeline, recs: list[dict], junk: str,
+                                                      which) -> None:
+    if junk in which.categories:
+        return
+    recs = [{**r, which.name: junk} for r in recs]
+    X = fitted.transform(columns_of(recs))
+    assert (X[:, fitted.feature_names_out_.index(which.name)] == len(which.categories) + 1).all()
