@@ -1,0 +1,106 @@
+"""`fraud deploy ...`: put a TrainFlow run on the SageMaker endpoint, roll back, show history and status.
+
+    fraud deploy sagemaker --run-id R [--force --reason WHY]   deploy a TrainFlow run's bundle
+    fraud deploy sagemaker --bundle DIR [--reason WHY]        deploy a bundle directory
+    fraud deploy rollback [--reason WHY]                      back to the previous live run
+    fraud deploy history [--json]                             every deploy and rollback
+    fraud deploy status [--json]                              what the endpoint serves now
+
+Exit status: 0 done, 1 refused or failed (the message says why and what is live), 2 usage error.
+AWS settings come from config/deploy.toml (--config), credentials and endpoints from the environment.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fraud deploy", description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", type=Path, default=None, help="deploy settings (default config/deploy.toml)")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("sagemaker", help="deploy a run or bundle to the SageMaker endpoint")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run-id", help="TrainFlow run id (must be tagged gate:passed unless --force)")
+    src.add_argument("--bundle", type=Path, help="a bundle directory")
+    s.add_argument("--reason", default="", help="why this deploy (recorded in the history)")
+    s.add_argument("--force", action="store_true", help="deploy a run that did not pass its gate (needs --reason)")
+    r = sub.add_parser("rollback", help="return the endpoint to the previous live run")
+    r.add_argument("--reason", default="manual rollback", help="why (recorded in the history)")
+    for name in ("history", "status"):
+        q = sub.add_parser(name, help=f"show the deploy {name}")
+        q.add_argument("--json", action="store_true", help="print JSON")
+    return p
+
+
+def _deploy(args: argparse.Namespace, cfg: Any, clients: Any) -> dict[str, Any]:
+    from deploy.runs import check_deployable, fetch_bundle, get_run, run_info, tag_champion
+    from deploy.sagemaker import deploy_bundle
+
+    if args.bundle is not None:
+        result = deploy_bundle(clients, cfg, args.bundle, reason=args.reason or "manual deploy of a bundle directory")
+        return asdict(result.record)
+    run = get_run(args.run_id)
+    info = run_info(run)
+    check_deployable(info, force=args.force, reason=args.reason)
+    reason = args.reason or f"deploy of {info.run_id} (gate {info.gate})"
+    with tempfile.TemporaryDirectory(prefix="paylink-bundle-") as tmp:
+        bundle_dir = fetch_bundle(run, Path(tmp) / "bundle")
+        result = deploy_bundle(clients, cfg, bundle_dir, reason=reason, forced=info.gate != "passed")
+    tag_champion(info.run_id, reason)
+    return asdict(result.record)
+
+
+def _print(data: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(data, indent=2, sort_keys=True, default=str))
+    elif isinstance(data, list):
+        for rec in data:
+            forced = " FORCED" if rec["forced"] else ""
+            print(f"{rec['at']}  {rec['event']:<8} {rec['outcome']:<16} {rec['run_id']:<20} "
+                  f"(was {rec['previous_run_id']})  by {rec['by']}{forced}: {rec['reason']}")
+    else:
+        for key, value in data.items():
+            print(f"{key}: {value}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from deploy.bundle import BundleError
+    from deploy.config import DeployConfigError, load_deploy_config
+    from deploy.history import HistoryError, read_history
+    from deploy.runs import RunError
+    from deploy.sagemaker import AwsClients, DeployError, endpoint_status, rollback
+
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit_:  # argparse already printed the usage error or the help
+        return int(exit_.code or 0)
+    try:
+        cfg = load_deploy_config(args.config)
+        clients = AwsClients.create(cfg)
+        if args.command == "sagemaker":
+            _print(_deploy(args, cfg, clients), as_json=True)
+        elif args.command == "rollback":
+            _print(asdict(rollback(clients, cfg, reason=args.reason)), as_json=True)
+        elif args.command == "history":
+            _print([asdict(r) for r in read_history(clients.s3, cfg)], args.json)
+        else:
+            _print(endpoint_status(clients, cfg), args.json)
+    except (BundleError, DeployConfigError, DeployError, HistoryError, RunError, FileNotFoundError) as err:
+        print(f"fraud deploy {args.command}: {err}", file=sys.stderr)
+        return 1
+    except (ClientError, BotoCoreError) as err:
+        print(f"fraud deploy {args.command}: AWS call failed: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
