@@ -24,10 +24,10 @@ def _check(y: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"labels and scores must be 1-D and of equal length; got shapes {y.shape} and {s.shape}")
     bad = ~np.isin(y, (0, 1))
     if bad.any():
-        raise ValueError(f"labels must be 0 or 1; got {y[bad][0]!r} (first at row {int(np.argmax(bad))})")
+        raise ValueError(f"labels must be 0 or 1; got {y[bad][0].item()!r} (first at row {int(np.argmax(bad))})")
     if not np.isfinite(s).all():
         i = int(np.argmax(~np.isfinite(s)))
-        raise ValueError(f"scores must be finite; got {s[i]!r} (first at row {i})")
+        raise ValueError(f"scores must be finite; got {s[i].item()!r} (first at row {i})")
     return y.astype(np.int8), s
 
 
