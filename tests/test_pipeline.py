@@ -20,6 +20,8 @@ SEED = 11
 SCHEMA = paylink_schema()
 CATEGORY_FIELDS = [f for f in SCHEMA.features if f.dtype == "category"]
 NULLABLE_NUMERIC = [f.name for f in SCHEMA.features if f.nullable and f.dtype != "category"]
+FLOATS = [f.name for f in SCHEMA.features if f.dtype == "float" and not f.nullable]
+INTS = [f.name for f in SCHEMA.features if f.dtype == "int" and not f.nullable]
 HYP = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -120,26 +122,28 @@ def test_derived_features_from_the_naming_convention(fitted: FeaturePipeline, fr
 
 
 def test_declared_derived_list_is_used_and_saved() -> None:
-    spec = [{"name": "amount_log", "op": "log1p", "inputs": ["amount"]},
-            {"name": "bin_minus_email", "op": "diff", "inputs": ["card_bin_risk", "email_domain_risk"],
-             "field": "email_domain_risk"}]
+    spec = [{"name": "first_log", "op": "log1p", "inputs": [FLOATS[0]]},
+            {"name": "second_minus_third", "op": "diff", "inputs": [FLOATS[1], FLOATS[2]], "field": FLOATS[2]}]
     df = generate_frame(300, SEED)
     p = FeaturePipeline(SCHEMA, derived=spec).fit(df)
     X = p.transform(df)
-    j = p.feature_names_out_.index("amount_log")
-    np.testing.assert_allclose(X[:, j], np.log1p(df["amount"].to_numpy(np.float64)), rtol=1e-6)
-    assert p.source_fields_[p.feature_names_out_.index("bin_minus_email")] == "email_domain_risk"
+    j = p.feature_names_out_.index("first_log")
+    np.testing.assert_allclose(X[:, j], np.log1p(df[FLOATS[0]].to_numpy(np.float64)), rtol=1e-6)
+    j = p.feature_names_out_.index("second_minus_third")
+    np.testing.assert_allclose(X[:, j], df[FLOATS[1]].to_numpy(np.float64) - df[FLOATS[2]], rtol=1e-6)
+    assert p.source_fields_[j] == FLOATS[2]
     state = json.loads(json.dumps(p.get_state()))
-    assert [d["name"] for d in state["fitted"]["derived"]] == ["amount_log", "bin_minus_email"]
+    assert [d["name"] for d in state["fitted"]["derived"]] == ["first_log", "second_minus_third"]
     assert FeaturePipeline(SCHEMA, derived=[]).fit(df).n_features_out_ == len(SCHEMA.features) + len(p.indicator_fields_)
 
 
 @pytest.mark.parametrize("spec, needle", [
-    ({"name": "x", "op": "cube", "inputs": ["amount"]}, "'op' must be one of"),
-    ({"name": "x", "op": "ratio", "inputs": ["amount"]}, "takes 2 inputs"),
-    ({"name": "x", "op": "log1p", "inputs": ["currency"]}, "input 'currency' must be a numeric schema feature"),
-    ({"name": "x", "op": "log1p", "inputs": ["amount"], "scale": 2}, "unknown keys ['scale']"),
-    ({"name": "amount", "op": "log1p", "inputs": ["amount"]}, "duplicated: ['amount']"),
+    ({"name": "x", "op": "cube", "inputs": [FLOATS[0]]}, "'op' must be one of"),
+    ({"name": "x", "op": "ratio", "inputs": [FLOATS[0]]}, "takes 2 inputs"),
+    ({"name": "x", "op": "log1p", "inputs": [CATEGORY_FIELDS[0].name]},
+     f"input {CATEGORY_FIELDS[0].name!r} must be a numeric schema feature"),
+    ({"name": "x", "op": "log1p", "inputs": [FLOATS[0]], "scale": 2}, "unknown keys ['scale']"),
+    ({"name": FLOATS[0], "op": "log1p", "inputs": [FLOATS[0]]}, f"duplicated: [{FLOATS[0]!r}]"),
 ])
 def test_bad_derived_declarations_are_named(spec: dict, needle: str) -> None:
     with pytest.raises(PipelineError) as err:
@@ -150,19 +154,21 @@ def test_bad_derived_declarations_are_named(spec: dict, needle: str) -> None:
 def test_errors_name_the_column_and_the_value(fitted: FeaturePipeline, frame: pd.DataFrame) -> None:
     with pytest.raises(NotFittedError):
         FeaturePipeline(SCHEMA).transform(frame)
-    with pytest.raises(PipelineError, match=r"missing required feature columns \['amount'\]"):
-        fitted.transform(frame.drop(columns=["amount"]))
+    name = FLOATS[0]
+    with pytest.raises(PipelineError, match=rf"missing required feature columns \['{name}'\]"):
+        fitted.transform(frame.drop(columns=[name]))
     cols = columns_of(records(frame, slice(0, 3)))
-    cols["amount"] = [1.0, "lots", 3.0]
-    with pytest.raises(PipelineError, match=r"column 'amount' must hold float values .*got 'lots' \(first at row 1\)"):
+    cols[name] = [1.0, "lots", 3.0]
+    with pytest.raises(PipelineError, match=rf"column '{name}' must hold float values .*got 'lots' \(first at row 1\)"):
         fitted.transform(cols)
     cols = columns_of(records(frame, slice(0, 3)))
-    cols["installments"] = [1, 2]
+    cols[INTS[0]] = [1, 2]
     with pytest.raises(PipelineError, match="equal lengths"):
         fitted.transform(cols)
     cols = columns_of(records(frame, slice(0, 1)))
-    cols["currency"] = "USD"
-    with pytest.raises(PipelineError, match=r"column 'currency' must be array-like"):
+    cat = CATEGORY_FIELDS[0]
+    cols[cat.name] = cat.categories[0]
+    with pytest.raises(PipelineError, match=rf"column '{cat.name}' must be array-like"):
         fitted.transform(cols)
     with pytest.raises(PipelineError, match="missing_indicator_min_rate"):
         FeaturePipeline(SCHEMA, missing_indicator_min_rate=2).fit(frame)
