@@ -18,7 +18,7 @@ from fraudcore.synth.entities import Entities, draw_entities
 from fraudcore.synth.month import generate_month
 from fraudcore.synth.spec import GeneratorSpec
 
-__all__ = ["GeneratorSpec", "generate_frame", "iter_months", "write_dataset"]
+__all__ = ["GeneratorSpec", "generate_frame", "generate_window", "iter_months", "write_dataset"]
 
 
 def _entities(schema: Schema, spec: GeneratorSpec, rows: int, seed: int, total_days: int) -> Entities:
@@ -46,6 +46,28 @@ def iter_months(rows: int, seed: int, spec: GeneratorSpec | None = None, schema:
             raise ValueError(f"month index must be in [0, {spec.months}); got {i}")
         frame = generate_month(schema, spec, ent, i, int(counts[i]), starts[i], starts[i + 1], starts[0], hol, seed)
         yield i, starts[i].strftime("%Y-%m"), frame
+
+
+def generate_window(rows: int, seed: int, base_rows: int, months_after: int = 0,
+                    spec: GeneratorSpec | None = None, schema: Schema | None = None) -> pd.DataFrame:
+    """A "production" month after the training period, from the same customers and merchants.
+
+    `base_rows` is the size of the dataset the model was trained on (it sizes the entity tables, so
+    the window's customers and merchants are the training data's). `spec` may differ from the
+    training spec (a feed outage, a new fraud pattern, a seasonal shift) to create controlled drift;
+    the new pattern keeps ramping with the month index, as it would in production.
+    """
+    spec = spec or GeneratorSpec()
+    schema = schema or paylink_schema()
+    if rows < 1 or base_rows < 1:
+        raise ValueError(f"rows and base_rows must be >= 1; got rows={rows}, base_rows={base_rows}")
+    if months_after < 0:
+        raise ValueError(f"months_after must be >= 0; got {months_after}")
+    index = spec.months + months_after
+    starts = month_starts(spec.start, index + 1)
+    ent = _entities(schema, spec, base_rows, seed, (starts[spec.months] - starts[0]).days)
+    hol = holidays(range(starts[0].year, starts[-1].year + 1))
+    return generate_month(schema, spec, ent, index, rows, starts[index], starts[index + 1], starts[0], hol, seed)
 
 
 def generate_frame(rows: int, seed: int, spec: GeneratorSpec | None = None, schema: Schema | None = None,

@@ -17,7 +17,7 @@ from fraudcore.synth.calendar import HOLIDAY_BOOST, HOUR_PROFILE, WEEKDAY_PROFIL
 from fraudcore.synth.entities import Entities
 from fraudcore.synth.spec import GeneratorSpec
 
-NORMAL, VELOCITY, TAKEOVER, NEW_ACCOUNT, WALLET = range(5)
+NORMAL, VELOCITY, TAKEOVER, NEW_ACCOUNT, WALLET, NOVEL = range(6)
 CATEGORY_EFFECT = {"gift_cards": 0.7, "digital_goods": 0.5, "electronics": 0.4, "gaming": 0.3, "travel": 0.2,
                    "grocery": -0.5, "utilities": -0.7, "restaurants": -0.4, "health": -0.3}
 CURRENCY_OF_COUNTRY = {"US": "USD", "GB": "GBP", "DE": "EUR", "FR": "EUR", "ES": "EUR", "CA": "CAD",
@@ -92,7 +92,7 @@ def generate_month(schema: Schema, spec: GeneratorSpec, ent: Entities, month_idx
     if month_idx < spec.new_pattern_start_month:
         progress = 0.0
     rates = np.array([spec.velocity_attack_rate, spec.takeover_attack_rate, spec.new_account_attack_rate,
-                      spec.wallet_attack_max_rate * progress])
+                      spec.wallet_attack_max_rate * progress, spec.novel_pattern_rate])
     u = rng.random(n)
     edges = np.cumsum(rates)
     session = np.where(u < edges[-1], 1 + np.searchsorted(edges, u, side="right"), NORMAL).astype(np.int8)
@@ -123,6 +123,7 @@ def generate_month(schema: Schema, spec: GeneratorSpec, ent: Entities, month_idx
     _pick(rng, session == TAKEOVER, ch[[0, 1]], [0.6, 0.4], channel)
     _pick(rng, session == NEW_ACCOUNT, ch[[0, 1]], [0.7, 0.3], channel)
     _pick(rng, session == WALLET, ch[[1]], [1.0], channel)
+    _pick(rng, session == NOVEL, ch[[4]], [1.0], channel)
     ecom, inapp, store, mail, recur = (channel == c for c in ch)
 
     dv = code.many("device_type", ["desktop", "mobile_web", "ios_app", "android_app", "tablet", "pos_terminal"])
@@ -142,6 +143,7 @@ def generate_month(schema: Schema, spec: GeneratorSpec, ent: Entities, month_idx
     _pick(rng, recur, em[[5]], [1.0], entry)
     _pick(rng, session == VELOCITY, em[[3]], [1.0], entry)
     _pick(rng, session == WALLET, em[[4]], [1.0], entry)
+    _pick(rng, session == NOVEL, em[[5]], [1.0], entry)
 
     payment = ent.cust_payment[cust].copy()
     pm = code.many("payment_method", ["credit_card", "debit_card", "prepaid_card", "digital_wallet"])
@@ -159,6 +161,7 @@ def generate_month(schema: Schema, spec: GeneratorSpec, ent: Entities, month_idx
     ato = session == TAKEOVER
     amount[ato] *= np.exp(rng.normal(1.6, 0.5, ato.sum()))
     amount[session == WALLET] *= 2.0
+    amount[session == NOVEL] *= 3.0
     amount = np.round(np.clip(amount, 0.5, 50000.0), 2)
 
     countries = schema["country"].categories or ()
@@ -192,7 +195,9 @@ def generate_month(schema: Schema, spec: GeneratorSpec, ent: Entities, month_idx
     failed = rng.poisson(0.04, n) + np.where(ato, 1 + rng.poisson(2, n), 0)
 
     # --- attack-session fingerprints --------------------------------------------------------
-    new_device |= ato & (rng.random(n) < 0.8)
+    novel = session == NOVEL
+    new_device |= (ato & (rng.random(n) < 0.8)) | novel
+    bsm &= ~novel
     night_shift = ato & (rng.random(n) < 0.6)
     t[night_shift] = np.floor(t[night_shift]) + rng.uniform(0, 6, night_shift.sum()) / 24.0
     ip_mismatch = rng.random(n) < (0.03 + 0.3 * is_international)
@@ -273,7 +278,8 @@ def generate_month(schema: Schema, spec: GeneratorSpec, ent: Entities, month_idx
     app_device = np.isin(device, dv[[2, 3]])
     wallet_term = progress * 3.2 * (payment == pm[3]) * np.isin(m_cat, risky_cats[[0, 2]]) * app_device \
         * (0.5 + 2.0 * device_risk)
-    z = spec.signal_scale * (velocity_term + amount_term + identity_term + device_term + signal_term
+    novel_term = spec.novel_pattern_effect * recur * (entry == em[5]) * new_device * (~bsm)
+    z = spec.signal_scale * (novel_term + velocity_term + amount_term + identity_term + device_term + signal_term
                              + history_term + protect_term + merchant_term + mismatch_term + cat_eff + wallet_term)
     cnp = ~card_present
     pi = mstate["compromise_prob"][merch]

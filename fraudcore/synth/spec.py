@@ -37,14 +37,19 @@ class GeneratorSpec:
     compromise_effect: float = 2.2
     # scales the whole latent signal; with the noise above it sets the oracle's difficulty
     signal_scale: float = 1.75
-    # monitoring scenarios: extra merchant-feed outage share, seasonal demand factor
+    # monitoring scenarios: extra merchant-feed outage share, seasonal demand factor, and a novel
+    # pattern absent from training (recurring card-on-file charges from new devices with mismatched
+    # addresses), given by its share of rows and its effect on the latent logit
+    novel_pattern_rate: float = 0.0
+    novel_pattern_effect: float = 0.0
     feed_outage_rate: float = 0.0
     seasonal_amount_factor: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("fraud_rate", "missed_chargeback_rate", "false_review_rate", "merchant_feed_missing_rate",
                      "history_missing_new_customer", "history_missing_established",
-                     "compromise_prob_when_missing", "feed_outage_rate", "velocity_effect_decay"):
+                     "compromise_prob_when_missing", "feed_outage_rate", "velocity_effect_decay",
+                     "novel_pattern_rate"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"GeneratorSpec.{name} must be in [0, 1); got {value}")
