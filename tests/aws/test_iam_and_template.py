@@ -1,0 +1,149 @@
+"""IAM documents and the CloudFormation template: parse, least privilege, lint clean, in sync."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from cfnlint.api import decode_str, lint_all
+
+from deploy.alarms import alarm_specs
+from deploy.config import load_deploy_config
+
+ROOT = Path(__file__).resolve().parents[2]
+IAM = ROOT / "deploy" / "iam"
+TEMPLATE = ROOT / "deploy" / "infra" / "template.yaml"
+ROLES = {"sagemaker-execution": "sagemaker.amazonaws.com", "batch-job": "ecs-tasks.amazonaws.com",
+         "step-functions": "states.amazonaws.com", "eventbridge": "events.amazonaws.com"}
+# Actions AWS offers no resource-level permissions for: the only ones allowed on Resource "*".
+NO_RESOURCE_LEVEL = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData", "batch:DescribeJobs",
+                     "batch:DescribeJobDefinitions", "batch:DescribeJobQueues",
+                     "application-autoscaling:RegisterScalableTarget", "application-autoscaling:PutScalingPolicy",
+                     "application-autoscaling:DescribeScalableTargets",
+                     "application-autoscaling:DescribeScalingPolicies"}
+SAMPLE = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
+          "ArtifactBucketName": "paylink-fraud-artifacts", "EndpointName": "paylink-fraud",
+          "ServingRepositoryName": "paylink-fraud-serving", "MetaflowDatastorePrefix": "metaflow",
+          "MetaflowStepFunctionsTableName": "metaflow-sfn", "TrainStateMachineName": "paylink_fraud.prod.TrainFlow",
+          "MetaflowJobQueueArn": "arn:aws:batch:us-east-1:123456789012:job-queue/metaflow",
+          "SageMakerExecutionRole.Arn": "arn:aws:iam::123456789012:role/paylink-fraud-sagemaker-execution"}
+ARN = re.compile(r"^arn:aws:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:[\w+=,.@/:*${}-]+$")
+
+
+def _docs() -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted(IAM.glob("*.json"))}
+
+
+def _substitute(text: str) -> str:
+    out = re.sub(r"\$\{([^}]+)\}", lambda m: SAMPLE[m.group(1)], text)
+    assert "${" not in out, out
+    return out
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def test_every_role_has_a_trust_and_a_policy_document():
+    names = set(_docs())
+    for role, service in ROLES.items():
+        assert {f"{role}-trust", f"{role}-policy"} <= names
+        (statement,) = _docs()[f"{role}-trust"]["Statement"]
+        assert statement["Principal"] == {"Service": service} and statement["Action"] == "sts:AssumeRole"
+        assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == "${AWS::AccountId}"
+    assert "deployer-policy" in names
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in IAM.glob("*-policy.json")))
+def test_policies_are_least_privilege(name):
+    doc = _docs()[name]
+    assert doc["Version"] == "2012-10-17"
+    sids = [s["Sid"] for s in doc["Statement"]]
+    assert len(sids) == len(set(sids)) and all(re.fullmatch(r"[A-Za-z0-9]+", s) for s in sids)
+    for statement in doc["Statement"]:
+        assert statement["Effect"] == "Allow"
+        actions = _as_list(statement["Action"])
+        for action in actions:
+            assert re.fullmatch(r"[a-z0-9-]+:[A-Z][A-Za-z0-9]+", action), f"{name}/{statement['Sid']}: {action!r}"
+        resources = _as_list(statement["Resource"])
+        if resources == ["*"]:
+            assert set(actions) <= NO_RESOURCE_LEVEL, f"{name}/{statement['Sid']} uses Resource '*' for {actions}"
+        else:
+            assert "*" not in resources
+            for resource in resources:
+                assert ARN.match(_substitute(resource)), f"{name}/{statement['Sid']}: {resource!r}"
+
+
+def test_pass_role_is_limited_to_sagemaker():
+    (statement,) = [s for s in _docs()["deployer-policy"]["Statement"] if "iam:PassRole" in s["Action"]]
+    assert statement["Resource"] == ["${SageMakerExecutionRole.Arn}"]
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+
+
+def test_template_lints_clean():
+    problems = [m for m in lint_all(TEMPLATE.read_text()) if m.rule.id[0] in "EW"]
+    assert problems == [], "\n".join(str(m) for m in problems)
+
+
+def _template() -> dict:
+    template, errors = decode_str(TEMPLATE.read_text())
+    assert not errors
+    return template
+
+
+def _wrap_subs(value):
+    """The JSON document as the template must hold it: strings with ${...} become !Sub."""
+    if isinstance(value, dict):
+        return {k: _wrap_subs(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_wrap_subs(v) for v in value]
+    return {"Fn::Sub": value} if isinstance(value, str) and "${" in value else value
+
+
+def test_template_embeds_the_iam_documents_unchanged():
+    resources, docs = _template()["Resources"], _docs()
+    for logical, role in [("SageMakerExecutionRole", "sagemaker-execution"), ("BatchJobRole", "batch-job"),
+                          ("StepFunctionsRole", "step-functions"), ("EventBridgeRole", "eventbridge")]:
+        props = resources[logical]["Properties"]
+        assert props["AssumeRolePolicyDocument"] == _wrap_subs(docs[f"{role}-trust"]), logical
+        (policy,) = props["Policies"]
+        assert policy["PolicyDocument"] == _wrap_subs(docs[f"{role}-policy"]), logical
+    assert resources["DeployerPolicy"]["Properties"]["PolicyDocument"] == _wrap_subs(docs["deployer-policy"])
+
+
+def test_template_defaults_match_the_deploy_config():
+    cfg = load_deploy_config()
+    template = _template()
+    defaults = {k: v.get("Default") for k, v in template["Parameters"].items()}
+    s, a = cfg.scaling, cfg.alarms
+    expected = {
+        "ArtifactBucketName": cfg.storage.bucket, "EndpointName": cfg.endpoint.name,
+        "VariantName": cfg.endpoint.variant_name, "MinInstances": s.min_instances, "MaxInstances": s.max_instances,
+        "TargetInvocationsPerInstance": s.target_invocations_per_instance,
+        "ScaleOutCooldownSeconds": s.scale_out_cooldown_seconds, "ScaleInCooldownSeconds": s.scale_in_cooldown_seconds,
+        "AlarmPeriodSeconds": a.period_seconds, "AlarmEvaluationPeriods": a.evaluation_periods,
+        "AlarmDatapointsToAlarm": a.datapoints_to_alarm, "Error5xxRate": a.error_5xx_rate,
+        "ModelLatencyP99Microseconds": a.model_latency_p99_ms * 1000, "InvalidInputRate": a.invalid_input_rate,
+        "MonitoringPeriodSeconds": a.monitoring_period_seconds, "DriftMaxPsi": a.drift_max_psi,
+        "MissingRateShift": a.missing_rate_shift, "AlertRateRatioHigh": a.alert_rate_ratio_high,
+        "AlertRateRatioLow": a.alert_rate_ratio_low, "NotificationTopicArn": a.notification_topic_arn,
+    }
+    assert {k: float(defaults[k]) if isinstance(v, (int, float)) else defaults[k] for k, v in expected.items()} == \
+        {k: float(v) if isinstance(v, (int, float)) else v for k, v in expected.items()}
+    role_name = template["Resources"]["SageMakerExecutionRole"]["Properties"]["RoleName"]
+    assert cfg.model.execution_role_arn.endswith(f":role/{role_name}")
+
+
+def test_template_alarms_match_the_code():
+    resources = _template()["Resources"]
+    alarms = {r["Properties"]["AlarmName"]["Fn::Sub"].replace("${EndpointName}", "paylink-fraud"): r["Properties"]
+              for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    specs = alarm_specs(load_deploy_config())
+    assert sorted(alarms) == sorted(s.name for s in specs)
+    for spec in specs:
+        props = alarms[spec.name]
+        assert (props["Namespace"], props["MetricName"], props["ComparisonOperator"]) == \
+            (spec.namespace, spec.metric, spec.comparison), spec.name
+        assert props.get("Statistic") == spec.statistic and props.get("ExtendedStatistic") == spec.extended_statistic
+        assert [d["Name"] for d in props["Dimensions"]] == [k for k, _ in spec.dimensions]
