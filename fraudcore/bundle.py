@@ -96,7 +96,8 @@ def write_bundle(out_dir: str | Path, *, booster: lgb.Booster, pipeline: Feature
     """
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
-        raise BundleError(f"bundle directory {out} must be empty or absent; it holds {sorted(p.name for p in out.iterdir())}")
+        raise BundleError(f"bundle directory {out} must be empty or absent; "
+                          f"it holds {sorted(p.name for p in out.iterdir())}")
     if not isinstance(logit_offset, (int, float)) or isinstance(logit_offset, bool) or not math.isfinite(logit_offset):
         raise BundleError(f"logit_offset must be a finite number; got {logit_offset!r}")
     n_model = booster.num_feature()

@@ -122,7 +122,8 @@ class FeaturePipeline(BaseEstimator):
     def fit(self, X: pd.DataFrame | Mapping[str, Any], y: Any = None) -> FeaturePipeline:
         """Learn which nullable fields get missing indicators and fix the output layout."""
         if not isinstance(self.schema, Schema):
-            raise PipelineError(f"parameter 'schema' must be a fraudcore.schema.Schema; got {type(self.schema).__name__}")
+            raise PipelineError("parameter 'schema' must be a fraudcore.schema.Schema; "
+                                f"got {type(self.schema).__name__}")
         rate = self.missing_indicator_min_rate
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
             raise PipelineError(f"parameter 'missing_indicator_min_rate' must be a number in [0, 1]; got {rate!r}")
@@ -239,7 +240,8 @@ class FeaturePipeline(BaseEstimator):
                 raise PipelineError(f"input is missing required feature columns {absent}")
             return {name: X[name] for name in names}, len(X)
         if not isinstance(X, (dict, Mapping)):
-            raise PipelineError(f"X must be a pandas DataFrame or a mapping of column name -> values; got {type(X).__name__}")
+            raise PipelineError("X must be a pandas DataFrame or a mapping of column name -> values; "
+                                f"got {type(X).__name__}")
         cols = {name: X.get(name) for name in names}
         try:
             lengths = {len(c) for c in cols.values() if not isinstance(c, (str, bytes))}

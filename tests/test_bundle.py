@@ -10,7 +10,6 @@ from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,8 +22,8 @@ from fraudcore.pipeline import FeaturePipeline
 from fraudcore.profile import build_profile
 from fraudcore.schema import paylink_schema
 from fraudcore.strategies import record_strategy
-from fraudcore.thresholds import choose_thresholds
 from fraudcore.synth import generate_frame
+from fraudcore.thresholds import choose_thresholds
 
 SEED = 41
 SCHEMA = paylink_schema()

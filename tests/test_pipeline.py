@@ -134,7 +134,8 @@ def test_declared_derived_list_is_used_and_saved() -> None:
     assert p.source_fields_[j] == FLOATS[2]
     state = json.loads(json.dumps(p.get_state()))
     assert [d["name"] for d in state["fitted"]["derived"]] == ["first_log", "second_minus_third"]
-    assert FeaturePipeline(SCHEMA, derived=[]).fit(df).n_features_out_ == len(SCHEMA.features) + len(p.indicator_fields_)
+    plain = FeaturePipeline(SCHEMA, derived=[]).fit(df)
+    assert plain.n_features_out_ == len(SCHEMA.features) + len(p.indicator_fields_)
 
 
 @pytest.mark.parametrize("spec, needle", [
