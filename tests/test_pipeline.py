@@ -249,3 +249,17 @@ def test_unknown_category_goes_to_unseen_not_an_error(fitted: FeaturePipeline, r
     recs = [{**r, which.name: junk} for r in recs]
     X = fitted.transform(columns_of(recs))
     assert (X[:, fitted.feature_names_out_.index(which.name)] == len(which.categories) + 1).all()
+
+
+def test_pandas_nullable_and_string_dtypes_give_the_same_matrix(fitted: FeaturePipeline, frame: pd.DataFrame) -> None:
+    """A user's parquet may load as Int32/boolean/string extension dtypes; the features must not change."""
+    alt = frame.copy()
+    for f in SCHEMA.features:
+        if f.dtype == "int":
+            alt[f.name] = frame[f.name].astype("Int64")  # NaN becomes pd.NA
+        elif f.dtype == "bool":
+            alt[f.name] = frame[f.name].astype("boolean")
+        elif f.dtype == "category":
+            alt[f.name] = frame[f.name].astype("string")
+    assert any(alt[f.name].isna().any() for f in SCHEMA.features if f.dtype == "int")
+    np.testing.assert_array_equal(fitted.transform(alt), fitted.transform(frame))
