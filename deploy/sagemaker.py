@@ -8,8 +8,9 @@ The path, all through boto3 (the same code runs against AWS and against the test
    it blue/green: a canary of `canary_percent` of capacity baked for `canary_bake_seconds` with
    AutoRollbackConfiguration on the alarms. Wait with the boto3 waiter, then check which config the
    endpoint actually serves: SageMaker may have rolled the canary back. Register autoscaling.
-3. `smoke_test`: real `sagemaker-runtime invoke_endpoint` calls with schema-valid transactions; the
-   response must be a score in [0, 1] and a known decision.
+3. `smoke_test`: real `sagemaker-runtime invoke_endpoint` calls with schema-valid transactions; each
+   answer must be a score in [0, 1] with a known decision, equal to what the bundle itself scores (so a
+   wrong model behind the endpoint fails the smoke test, not only a dead one).
 4. `deploy_bundle` runs 1-3, reverts to the previous config if the smoke test fails, and records the
    outcome in the deploy history. `rollback` returns the endpoint to the previous live run by updating
    it to that run's existing EndpointConfig.
@@ -36,12 +37,13 @@ from botocore.exceptions import ClientError, WaiterError
 
 from deploy.alarms import ensure_alarms, rollback_alarm_names
 from deploy.autoscaling import ensure_autoscaling
-from deploy.bundle import BundleError, VerifiedBundle, package_model, verify_bundle
+from deploy.bundle import BundleError, VerifiedBundle, expected_answers, package_model, schema_of, verify_bundle
 from deploy.config import DeployConfig
 from deploy.history import DeployRecord, HistoryError, append_record, now_iso, read_history, rollback_target
 
 RUN_ID_TAG = "paylink:run-id"
 DECISIONS = ("approve", "review", "decline")
+SCORE_TOLERANCE = 1e-6  # the endpoint may score through a faster single-row path
 _SLUG = re.compile(r"[^a-zA-Z0-9]+")
 _MAX_SLUG = 29  # endpoint name (<= 24) + "-" + slug + "-" + 8 hex <= 63
 
@@ -275,56 +277,65 @@ def roll_out(clients: AwsClients, cfg: DeployConfig, staged: StagedModel) -> Rol
     return RolloutResult("updated", staged.endpoint_config_name, previous, previous_run, deployment)
 
 
-def smoke_request(schema: dict[str, Any], n: int) -> dict[str, Any]:
-    """A schema-valid transaction (mid-range numbers, first category), distinct per call."""
-    request: dict[str, Any] = {}
-    for f in schema["fields"]:
-        role, dtype, name = f.get("role", "feature"), f["dtype"], f["name"]
-        if role in ("label", "oracle"):
-            continue
-        if role == "id":
-            request[name] = 9_000_000_000 + n if dtype == "int" else f"smoke-{n}"
-        elif role == "time" or dtype == "timestamp":
-            request[name] = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        elif dtype == "category":
-            request[name] = f["categories"][n % len(f["categories"])]
-        elif dtype == "bool":
-            request[name] = bool(n % 2)
-        else:
-            lo, hi = f.get("min"), f.get("max")
-            mid = (lo + hi) / 2 if lo is not None and hi is not None else (lo if lo is not None else 1.0)
-            request[name] = int(mid) if dtype == "int" else float(mid)
-    return request
+def smoke_requests(schema: Any, count: int) -> list[dict[str, Any]]:
+    """Schema-valid transactions: mid-range numbers, categories in turn, distinct ids."""
+    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    requests = []
+    for n in range(count):
+        request: dict[str, Any] = {}
+        for f in schema.fields:
+            if f.role in ("label", "oracle"):
+                continue
+            if f.role == "id":
+                request[f.name] = 9_000_000_000 + n if f.dtype == "int" else f"smoke-{n}"
+            elif f.role == "time" or f.dtype == "timestamp":
+                request[f.name] = now
+            elif f.dtype == "category":
+                request[f.name] = f.categories[n % len(f.categories)]
+            elif f.dtype == "bool":
+                request[f.name] = bool(n % 2)
+            else:
+                lo, hi = f.min, f.max
+                mid = (lo + hi) / 2 if lo is not None and hi is not None else (lo if lo is not None else 1.0)
+                request[f.name] = int(mid) if f.dtype == "int" else float(mid)
+        requests.append(request)
+    return requests
 
 
-def check_response(body: bytes) -> dict[str, Any]:
-    """The scoring response contract: a JSON object with a probability and a known decision."""
+def check_response(body: bytes, expected: tuple[float, str], n: int, run_id: str) -> dict[str, Any]:
+    """The scoring contract, and the live model's answer equal to the bundle's own."""
+    where = f"smoke test: request {n}"
     try:
         parsed = json.loads(body)
     except ValueError as err:
-        raise DeployError(f"smoke test: response is not JSON: {body[:200]!r}") from err
+        raise DeployError(f"{where}: response is not JSON: {body[:200]!r}") from err
     if not isinstance(parsed, dict):
-        raise DeployError(f"smoke test: response must be a JSON object; got {type(parsed).__name__}")
+        raise DeployError(f"{where}: response must be a JSON object; got {type(parsed).__name__}")
     score, decision = parsed.get("score"), parsed.get("decision")
     if not isinstance(score, (int, float)) or isinstance(score, bool) or not 0.0 <= score <= 1.0:
-        raise DeployError(f"smoke test: response 'score' must be a number in [0, 1]; got {score!r}")
+        raise DeployError(f"{where}: response 'score' must be a number in [0, 1]; got {score!r}")
     if decision not in DECISIONS:
-        raise DeployError(f"smoke test: response 'decision' must be one of {DECISIONS}; got {decision!r}")
+        raise DeployError(f"{where}: response 'decision' must be one of {DECISIONS}; got {decision!r}")
+    if abs(score - expected[0]) > SCORE_TOLERANCE or decision != expected[1]:
+        raise DeployError(f"{where}: the endpoint answered score {score!r} / {decision!r}, but run {run_id!r} "
+                          f"scores {expected[0]!r} / {expected[1]!r}: the endpoint is not serving this model")
     return parsed
 
 
-def smoke_test(clients: AwsClients, cfg: DeployConfig, schema: dict[str, Any]) -> SmokeResult:
+def smoke_test(clients: AwsClients, cfg: DeployConfig, bundle: VerifiedBundle) -> SmokeResult:
+    """Real invoke_endpoint calls; each answer must equal what the bundle itself scores."""
+    requests = smoke_requests(schema_of(bundle), cfg.rollout.smoke_requests)
+    expected = expected_answers(bundle, requests)
     responses = []
-    for n in range(cfg.rollout.smoke_requests):
-        body = json.dumps(smoke_request(schema, n)).encode()
+    for n, (request, answer) in enumerate(zip(requests, expected)):
         try:
             reply = clients.runtime.invoke_endpoint(
-                EndpointName=cfg.endpoint.name, Body=body, ContentType="application/json",
+                EndpointName=cfg.endpoint.name, Body=json.dumps(request).encode(), ContentType="application/json",
                 # Data capture records the InferenceId: monitoring can tell smoke tests from traffic.
                 Accept="application/json", InferenceId=f"smoke-test-{uuid.uuid4().hex}")
         except ClientError as err:
             raise DeployError(f"smoke test: invoke_endpoint on {cfg.endpoint.name!r} failed: {err}") from err
-        responses.append(check_response(reply["Body"].read()))
+        responses.append(check_response(reply["Body"].read(), answer, n, bundle.run_id))
     return SmokeResult(len(responses), responses)
 
 
@@ -354,7 +365,7 @@ def deploy_bundle(clients: AwsClients, cfg: DeployConfig, bundle_dir: str | Path
                           f"{rollout.failure_reason or 'an alarm fired'}; run {rollout.previous_run_id!r} "
                           f"(config {rollout.endpoint_config_name!r}) is still live")
     try:
-        smoke = smoke_test(clients, cfg, bundle.schema)
+        smoke = smoke_test(clients, cfg, bundle)
     except DeployError as err:
         if rollout.previous_endpoint_config_name is None or rollout.action == "unchanged":
             raise

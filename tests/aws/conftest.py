@@ -1,18 +1,24 @@
 """Fixtures for the AWS path: one emulator per session, reset before each test that uses `aws`."""
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
+import lightgbm as lgb
 import pytest
 
 from deploy.config import DeployConfig, load_deploy_config
 from deploy.emulator import Emulator, start_emulator
-from deploy.sagemaker import AwsClients
+from deploy.bundle import expected_answers, schema_of, verify_bundle
+from deploy.sagemaker import AwsClients, smoke_requests
+from fraudcore.bundle import predict_scores, write_bundle
+from fraudcore.pipeline import FeaturePipeline
+from fraudcore.profile import build_profile
 from fraudcore.schema import paylink_schema
+from fraudcore.synth import generate_frame
+from fraudcore.thresholds import choose_thresholds
 
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -48,9 +54,16 @@ class Aws:
     cfg: DeployConfig
     clients: AwsClients
 
-    def queue_scores(self, n: int, score: float = 0.02, decision: str = "approve") -> None:
-        bodies = [json.dumps({"request_id": f"r{i}", "score": score, "decision": decision, "reasons": []})
-                  for i in range(n)]
+    def queue_answers(self, bundle_dir: Path, **change: Any) -> None:
+        """Queue, for the next smoke test, what an endpoint serving `bundle_dir` would answer.
+
+        moto has no container behind an endpoint: the answers come from the bundle itself (the same
+        scoring code the container runs), optionally with fields changed to play a broken server.
+        """
+        bundle = verify_bundle(bundle_dir)
+        requests = smoke_requests(schema_of(bundle), self.cfg.rollout.smoke_requests)
+        bodies = [json.dumps({"request_id": f"r{i}", "score": score, "decision": decision, "reasons": [], **change})
+                  for i, (score, decision) in enumerate(expected_answers(bundle, requests))]
         self.emulator.queue_invoke_results(bodies, variant=self.cfg.endpoint.variant_name)
 
 
@@ -64,28 +77,31 @@ def aws(aws_emulator: Emulator) -> Aws:
     return Aws(aws_emulator, cfg, clients)
 
 
-def write_bundle(root: Path, run_id: str, model_text: str = "tree\n") -> Path:
-    """A bundle directory laid out as docs/contracts.md describes, with a correct manifest."""
-    root.mkdir(parents=True, exist_ok=True)
-    files = {
-        "model.txt": model_text,
-        "pipeline.json": json.dumps({"fitted": True}),
-        "thresholds.json": json.dumps({"review": 0.3, "decline": 0.8, "precision_floor": 0.2}),
-        "schema.json": paylink_schema().to_json(),
-        "reference_profile.json": json.dumps({"features": {}}),
-        "metrics.json": json.dumps({"gate": "passed"}),
-        "config.json": json.dumps({"seed": 7}),
-    }
-    for name, text in files.items():
-        (root / name).write_text(text)
-    manifest = {"format_version": 1, "run_id": run_id, "flow": "TrainFlow",
-                "files": {n: hashlib.sha256((root / n).read_bytes()).hexdigest() for n in files}}
-    (root / "manifest.json").write_text(json.dumps(manifest))
-    return root
+@pytest.fixture(scope="session")
+def tiny_model() -> dict[str, Any]:
+    """A real (tiny) LightGBM model with its fitted pipeline, thresholds and profile."""
+    schema = paylink_schema()
+    frame = generate_frame(5000, 3)
+    pipeline = FeaturePipeline(schema).fit(frame)
+    X, y = pipeline.transform(frame), frame[schema.label].to_numpy()
+    booster = lgb.train({"objective": "binary", "num_leaves": 7, "verbose": -1, "num_threads": 1, "seed": 3},
+                        lgb.Dataset(X, y, feature_name=pipeline.feature_names_out_,
+                                    categorical_feature=pipeline.categorical_indices_), num_boost_round=10)
+    scores = predict_scores(booster, X)
+    thresholds = choose_thresholds(y, scores)
+    return {"schema": schema, "pipeline": pipeline, "booster": booster, "thresholds": thresholds,
+            "profile": build_profile(frame, scores, schema=schema, review_threshold=thresholds.review)}
 
 
 @pytest.fixture
-def make_bundle(tmp_path: Path):
-    def make(run_id: str, model_text: str | None = None) -> Path:
-        return write_bundle(tmp_path / f"bundle-{run_id}", run_id, model_text or f"tree for {run_id}\n")
+def make_bundle(tiny_model: dict[str, Any], tmp_path: Path) -> Callable[..., Path]:
+    """Write a real bundle for `run_id`; `logit_offset` changes its scores (a "different model")."""
+    def make(run_id: str, logit_offset: float = 0.0) -> Path:
+        m, out = tiny_model, tmp_path / f"bundle-{run_id}-{logit_offset}"
+        if out.exists():  # the same bundle again (a bundle is written once)
+            return out
+        return write_bundle(out, booster=m["booster"],
+                            pipeline=m["pipeline"], thresholds=m["thresholds"], schema=m["schema"],
+                            profile=m["profile"], metrics={"gate": "passed"}, config={"rounds": 10},
+                            run_id=run_id, data_fingerprint={"rows": 5000, "seed": 3}, logit_offset=logit_offset)
     return make

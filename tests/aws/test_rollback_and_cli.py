@@ -15,9 +15,13 @@ def _serving(aws) -> str:
     return aws.clients.sagemaker.describe_endpoint(EndpointName=aws.cfg.endpoint.name)["EndpointConfigName"]
 
 
+def _deploy(aws, bundle, reason):
+    aws.queue_answers(bundle)
+    return deploy_bundle(aws.clients, aws.cfg, bundle, reason=reason)
+
+
 def test_rollback_walks_back_through_live_runs(aws, make_bundle):
-    aws.queue_scores(9)
-    a, b, c = (deploy_bundle(aws.clients, aws.cfg, make_bundle(r), reason=f"deploy {r}") for r in ("11", "12", "13"))
+    a, b, c = (_deploy(aws, make_bundle(r), f"deploy {r}") for r in ("11", "12", "13"))
     assert _serving(aws) == c.staged.endpoint_config_name
 
     first = rollback(aws.clients, aws.cfg, reason="alert rate doubled")
@@ -40,10 +44,10 @@ def test_rollback_walks_back_through_live_runs(aws, make_bundle):
 
 
 def test_cli_deploy_status_history_rollback(aws, make_bundle, capsys):
-    aws.queue_scores(6)
-    assert main(["sagemaker", "--bundle", str(make_bundle("21")), "--reason", "initial"]) == 0
-    assert json.loads(capsys.readouterr().out)["run_id"] == "21"
-    assert main(["sagemaker", "--bundle", str(make_bundle("22"))]) == 0
+    for run, extra in (("21", ["--reason", "initial"]), ("22", [])):
+        aws.queue_answers(make_bundle(run))
+        assert main(["sagemaker", "--bundle", str(make_bundle(run)), *extra]) == 0
+        assert json.loads(capsys.readouterr().out)["run_id"] == run
     capsys.readouterr()
 
     assert main(["status", "--json"]) == 0
@@ -61,7 +65,7 @@ def test_cli_deploy_status_history_rollback(aws, make_bundle, capsys):
 
 
 def test_cli_refusals_are_clear_and_change_nothing(aws, make_bundle, tmp_path, capsys, monkeypatch):
-    aws.queue_scores(3)
+    aws.queue_answers(make_bundle("31"))
     assert main(["sagemaker", "--bundle", str(make_bundle("31"))]) == 0
     capsys.readouterr()
     before = aws.clients.sagemaker.describe_endpoint(EndpointName=aws.cfg.endpoint.name)

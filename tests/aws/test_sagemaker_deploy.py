@@ -15,9 +15,15 @@ def _endpoint(aws):
     return aws.clients.sagemaker.describe_endpoint(EndpointName=aws.cfg.endpoint.name)
 
 
+def _deploy(aws, bundle, reason):
+    aws.queue_answers(bundle)
+    return deploy_bundle(aws.clients, aws.cfg, bundle, reason=reason)
+
+
 def test_first_deploy_creates_model_config_and_endpoint(aws, make_bundle):
-    aws.queue_scores(aws.cfg.rollout.smoke_requests)
-    result = deploy_bundle(aws.clients, aws.cfg, make_bundle("1764000000000001"), reason="first model")
+    bundle = make_bundle("1764000000000001")
+    aws.queue_answers(bundle)
+    result = deploy_bundle(aws.clients, aws.cfg, bundle, reason="first model")
 
     sm = aws.clients.sagemaker
     endpoint = _endpoint(aws)
@@ -45,9 +51,8 @@ def test_first_deploy_creates_model_config_and_endpoint(aws, make_bundle):
 
 
 def test_update_is_a_canary_with_auto_rollback_on_the_alarms(aws, make_bundle):
-    aws.queue_scores(6)
-    first = deploy_bundle(aws.clients, aws.cfg, make_bundle("101"), reason="first")
-    second = deploy_bundle(aws.clients, aws.cfg, make_bundle("102"), reason="weekly retrain")
+    first = _deploy(aws, make_bundle("101"), "first")
+    second = _deploy(aws, make_bundle("102"), "weekly retrain")
 
     (call,) = aws.emulator.update_endpoint_calls
     assert call.outcome == "updated"
@@ -69,8 +74,7 @@ def test_update_is_a_canary_with_auto_rollback_on_the_alarms(aws, make_bundle):
 
 
 def test_alarm_during_bake_leaves_the_previous_model_live(aws, make_bundle):
-    aws.queue_scores(3)
-    first = deploy_bundle(aws.clients, aws.cfg, make_bundle("201"), reason="first")
+    first = _deploy(aws, make_bundle("201"), "first")
     aws.clients.cloudwatch.set_alarm_state(AlarmName=rollback_alarm_names(aws.cfg)[0], StateValue="ALARM",
                                            StateReason="5xx during canary")
     with pytest.raises(DeployError, match=r"rolled the canary of run '202' back.*run '201'.*still live"):
@@ -82,9 +86,8 @@ def test_alarm_during_bake_leaves_the_previous_model_live(aws, make_bundle):
 
 
 def test_failed_smoke_test_reverts_to_the_previous_config(aws, make_bundle):
-    aws.queue_scores(3)
-    first = deploy_bundle(aws.clients, aws.cfg, make_bundle("301"), reason="first")
-    aws.queue_scores(1, score=1.7)  # the new model answers nonsense
+    first = _deploy(aws, make_bundle("301"), "first")
+    aws.queue_answers(make_bundle("302"), score=1.7)  # the new container answers nonsense
     with pytest.raises(DeployError, match=r"'score' must be a number in \[0, 1\]; got 1.7.*reverted .* run '301'"):
         deploy_bundle(aws.clients, aws.cfg, make_bundle("302"), reason="weekly retrain")
     assert _endpoint(aws)["EndpointConfigName"] == first.staged.endpoint_config_name
@@ -96,22 +99,20 @@ def test_failed_smoke_test_reverts_to_the_previous_config(aws, make_bundle):
 
 
 def test_redeploying_the_live_run_changes_nothing(aws, make_bundle):
-    aws.queue_scores(6)
     bundle = make_bundle("401")
-    first = deploy_bundle(aws.clients, aws.cfg, bundle, reason="first")
-    again = deploy_bundle(aws.clients, aws.cfg, bundle, reason="again")
+    first = _deploy(aws, bundle, "first")
+    again = _deploy(aws, bundle, "again")
     assert again.staged == first.staged and again.rollout.action == "unchanged"
     assert aws.emulator.update_endpoint_calls == []
     assert len(aws.clients.sagemaker.list_models()["Models"]) == 1
 
 
 def test_tampered_bundle_is_refused_and_nothing_changes(aws, make_bundle):
-    aws.queue_scores(3)
-    deploy_bundle(aws.clients, aws.cfg, make_bundle("501"), reason="first")
+    _deploy(aws, make_bundle("501"), "first")
     before = _endpoint(aws)
     tampered = make_bundle("502")
-    (tampered / "model.txt").write_text("a different model\n")
-    with pytest.raises(BundleError, match=r"file 'model.txt' has sha256 [0-9a-f]{64}, manifest says [0-9a-f]{64}"):
+    (tampered / "model.txt").write_text((tampered / "model.txt").read_text().replace("leaf_value=", "leaf_value=1"))
+    with pytest.raises(BundleError, match=r"model.txt checksum mismatch: manifest says [0-9a-f]{64}, file has"):
         deploy_bundle(aws.clients, aws.cfg, tampered, reason="sneaky")
     after = _endpoint(aws)
     assert after["EndpointConfigName"] == before["EndpointConfigName"]
@@ -120,3 +121,12 @@ def test_tampered_bundle_is_refused_and_nothing_changes(aws, make_bundle):
     assert aws.emulator.update_endpoint_calls == []
     assert aws.clients.s3.list_objects_v2(Bucket=aws.cfg.storage.bucket, Prefix="models/502/")["KeyCount"] == 0
     assert len(read_history(aws.clients.s3, aws.cfg)) == 1
+
+
+def test_smoke_test_catches_the_wrong_model_behind_the_endpoint(aws, make_bundle):
+    first = _deploy(aws, make_bundle("601"), "first")
+    aws.queue_answers(make_bundle("601"))  # the new config still serves the old model's answers
+    with pytest.raises(DeployError, match=r"request 0: the endpoint answered score .* but run '602' scores .*"
+                                          r"not serving this model.*reverted .* run '601'"):
+        deploy_bundle(aws.clients, aws.cfg, make_bundle("602", logit_offset=-1.5), reason="weekly retrain")
+    assert _endpoint(aws)["EndpointConfigName"] == first.staged.endpoint_config_name

@@ -7,7 +7,7 @@ from deploy.sagemaker import deploy_bundle
 
 
 def test_deploy_registers_target_tracking_autoscaling(aws, make_bundle):
-    aws.queue_scores(3)
+    aws.queue_answers(make_bundle("61"))
     deploy_bundle(aws.clients, aws.cfg, make_bundle("61"), reason="first")
     aas = aws.clients.autoscaling
     (target,) = aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
