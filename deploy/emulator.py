@@ -184,11 +184,17 @@ class Emulator:
 
     def queue_invoke_results(self, bodies: list[str], content_type: str = "application/json",
                              variant: str = "AllTraffic", region: str = "us-east-1") -> None:
-        """Queue the bodies sagemaker-runtime InvokeEndpoint returns next (moto's own static-results API).
+        """Make `bodies` the next answers of sagemaker-runtime InvokeEndpoint (moto's static-results API).
 
         moto has no container behind an endpoint; without this it answers every call with b"body".
+        Answers left over from an earlier queue are dropped first.
         """
         import urllib.request
+
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.sagemakerruntime.models import sagemakerruntime_backends
+
+        sagemakerruntime_backends[DEFAULT_ACCOUNT_ID][region].results_queue.clear()
 
         payload = {"region": region, "results": [
             {"Body": b, "ContentType": content_type, "InvokedProductionVariant": variant} for b in bodies]}

@@ -17,8 +17,9 @@ from deploy.config import DeployConfig
 
 EVENTS = ("deploy", "rollback")
 # "live": the run now serves traffic. The others record an attempt that left the previous run live:
-# SageMaker rolled the canary back on an alarm, or the smoke test failed and we reverted.
-OUTCOMES = ("live", "auto-rolled-back", "reverted")
+# SageMaker rolled the canary back on an alarm, or the smoke test failed and we reverted. "failed": the
+# smoke test failed with nothing to revert to (a new endpoint); it serves the run but is not counted live.
+OUTCOMES = ("live", "auto-rolled-back", "reverted", "failed")
 
 
 class HistoryError(RuntimeError):

@@ -316,6 +316,9 @@ def check_response(body: bytes, expected: tuple[float, str], n: int, run_id: str
         raise DeployError(f"{where}: response 'score' must be a number in [0, 1]; got {score!r}")
     if decision not in DECISIONS:
         raise DeployError(f"{where}: response 'decision' must be one of {DECISIONS}; got {decision!r}")
+    if parsed.get("model_version") != run_id:
+        raise DeployError(f"{where}: the endpoint answered for model_version {parsed.get('model_version')!r}; "
+                          f"expected run {run_id!r}: the endpoint is not serving this model")
     if abs(score - expected[0]) > SCORE_TOLERANCE or decision != expected[1]:
         raise DeployError(f"{where}: the endpoint answered score {score!r} / {decision!r}, but run {run_id!r} "
                           f"scores {expected[0]!r} / {expected[1]!r}: the endpoint is not serving this model")
@@ -346,15 +349,9 @@ def _record(clients: AwsClients, cfg: DeployConfig, **fields: Any) -> DeployReco
     return record
 
 
-def deploy_bundle(clients: AwsClients, cfg: DeployConfig, bundle_dir: str | Path, *, reason: str,
-                  forced: bool = False) -> DeployResult:
-    """Stage, roll out, smoke test and record; revert if the smoke test fails.
-
-    A bundle that fails verification raises BundleError before any AWS call.
-    """
-    bundle = verify_bundle(bundle_dir)
-    staged = stage_model(clients, cfg, bundle.path)
-    rollout = roll_out(clients, cfg, staged)
+def finish_rollout(clients: AwsClients, cfg: DeployConfig, bundle: VerifiedBundle, staged: StagedModel,
+                   rollout: RolloutResult, *, reason: str, forced: bool) -> DeployResult:
+    """After `roll_out`: report an automatic rollback, smoke test, revert on failure, record the outcome."""
     common = dict(run_id=staged.run_id, previous_run_id=rollout.previous_run_id, model_name=staged.model_name,
                   endpoint_config_name=staged.endpoint_config_name,
                   previous_endpoint_config_name=rollout.previous_endpoint_config_name,
@@ -368,13 +365,27 @@ def deploy_bundle(clients: AwsClients, cfg: DeployConfig, bundle_dir: str | Path
         smoke = smoke_test(clients, cfg, bundle)
     except DeployError as err:
         if rollout.previous_endpoint_config_name is None or rollout.action == "unchanged":
-            raise
+            _record(clients, cfg, event="deploy", outcome="failed", detail=str(err), **common)
+            raise DeployError(f"{err}; there is no earlier config to revert to, so endpoint "
+                              f"{cfg.endpoint.name!r} still serves run {staged.run_id!r}") from err
         _update(clients, cfg, rollout.previous_endpoint_config_name, rollback_deployment_config(cfg))
         _record(clients, cfg, event="deploy", outcome="reverted", detail=str(err), **common)
         raise DeployError(f"{err}; reverted endpoint {cfg.endpoint.name!r} to run {rollout.previous_run_id!r} "
                           f"(config {rollout.previous_endpoint_config_name!r})") from err
     record = _record(clients, cfg, event="deploy", outcome="live", detail=rollout.action, **common)
     return DeployResult(staged, rollout, smoke, record)
+
+
+def deploy_bundle(clients: AwsClients, cfg: DeployConfig, bundle_dir: str | Path, *, reason: str,
+                  forced: bool = False) -> DeployResult:
+    """Verify, stage, roll out, smoke test and record (DeployFlow runs the same parts as steps).
+
+    A bundle that fails verification raises BundleError before any AWS call.
+    """
+    bundle = verify_bundle(bundle_dir)
+    staged = stage_model(clients, cfg, bundle.path)
+    rollout = roll_out(clients, cfg, staged)
+    return finish_rollout(clients, cfg, bundle, staged, rollout, reason=reason, forced=forced)
 
 
 def rollback(clients: AwsClients, cfg: DeployConfig, *, reason: str) -> DeployRecord:

@@ -62,7 +62,8 @@ class Aws:
         """
         bundle = verify_bundle(bundle_dir)
         requests = smoke_requests(schema_of(bundle), self.cfg.rollout.smoke_requests)
-        bodies = [json.dumps({"request_id": f"r{i}", "score": score, "decision": decision, "reasons": [], **change})
+        bodies = [json.dumps({"request_id": f"r{i}", "model_version": bundle.run_id, "score": score,
+                              "decision": decision, "reasons": [], **change})
                   for i, (score, decision) in enumerate(expected_answers(bundle, requests))]
         self.emulator.queue_invoke_results(bodies, variant=self.cfg.endpoint.variant_name)
 

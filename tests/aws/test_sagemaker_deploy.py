@@ -125,8 +125,20 @@ def test_tampered_bundle_is_refused_and_nothing_changes(aws, make_bundle):
 
 def test_smoke_test_catches_the_wrong_model_behind_the_endpoint(aws, make_bundle):
     first = _deploy(aws, make_bundle("601"), "first")
-    aws.queue_answers(make_bundle("601"))  # the new config still serves the old model's answers
-    with pytest.raises(DeployError, match=r"request 0: the endpoint answered score .* but run '602' scores .*"
-                                          r"not serving this model.*reverted .* run '601'"):
+    aws.queue_answers(make_bundle("601"))  # the new config still serves the old model
+    with pytest.raises(DeployError, match=r"request 0: the endpoint answered for model_version '601'; expected "
+                                          r"run '602'.*reverted .* run '601'"):
         deploy_bundle(aws.clients, aws.cfg, make_bundle("602", logit_offset=-1.5), reason="weekly retrain")
+    # Right version label, wrong scores (say, a stale model file under the new name).
+    aws.queue_answers(make_bundle("601"), model_version="603")
+    with pytest.raises(DeployError, match=r"answered score .* but run '603' scores .*not serving this model"):
+        deploy_bundle(aws.clients, aws.cfg, make_bundle("603", logit_offset=-1.5), reason="weekly retrain")
     assert _endpoint(aws)["EndpointConfigName"] == first.staged.endpoint_config_name
+
+
+def test_failed_smoke_test_on_a_new_endpoint_is_recorded(aws, make_bundle):
+    aws.queue_answers(make_bundle("701"), decision="maybe")
+    with pytest.raises(DeployError, match=r"'decision' must be one of .*got 'maybe'.*no earlier config.*run '701'"):
+        deploy_bundle(aws.clients, aws.cfg, make_bundle("701"), reason="first")
+    (record,) = read_history(aws.clients.s3, aws.cfg)
+    assert (record.run_id, record.outcome) == ("701", "failed") and "maybe" in record.detail
