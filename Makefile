@@ -8,13 +8,17 @@ STAMP := $(VENV)/.installed
 METAFLOW_USER ?= $(or $(filter-out root,$(USER)),paylink-dev)
 export METAFLOW_USER
 PYTEST_ARGS ?=
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# This machine's pip config lists local mirrors that may not exist; hide only those notices.
+QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: install train test data bench clean
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --upgrade pip $(QUIET_PIP)
+	$(PY) -m pip install --quiet -e ".[dev]" $(QUIET_PIP)
 	touch $(STAMP)
 
 install: $(STAMP)
