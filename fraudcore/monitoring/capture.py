@@ -80,26 +80,35 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _check_input(schema: Schema, raw: Any) -> None:
+_KINDS = {"category": "str", "bool": "bool"}
+
+
+def input_checks(schema: Schema) -> tuple[tuple[str, str, bool, str], ...]:
+    """(name, kind, nullable, dtype) per feature, computed once per read rather than once per line."""
+    return tuple((f.name, _KINDS.get(f.dtype, "number"), f.nullable, f.dtype) for f in schema.features)
+
+
+def _check_input(checks: tuple[tuple[str, str, bool, str], ...], raw: Any) -> None:
     if not isinstance(raw, dict):
         raise _Invalid("wrong_schema", f"'input' must be an object; got {type(raw).__name__}")
-    for f in schema.features:
-        if f.name not in raw or raw[f.name] is None:
-            if not f.nullable and f.name not in raw:
-                raise _Invalid("wrong_schema", f"input field {f.name!r} is absent and not nullable")
+    for name, kind, nullable, dtype in checks:
+        v = raw.get(name)
+        if v is None:
+            if not nullable and name not in raw:
+                raise _Invalid("wrong_schema", f"input field {name!r} is absent and not nullable")
             continue
-        v = raw[f.name]
-        if f.dtype == "category":
-            ok = isinstance(v, str)
-        elif f.dtype == "bool":
-            ok = isinstance(v, bool) or (isinstance(v, int) and v in (0, 1))
+        t = type(v)
+        if kind == "number":
+            ok = (t is int or t is float) and (t is int or math.isfinite(v))
+        elif kind == "str":
+            ok = t is str
         else:
-            ok = _is_number(v)
+            ok = t is bool or (t is int and v in (0, 1))
         if not ok:
-            raise _Invalid("wrong_schema", f"input field {f.name!r} must be {f.dtype}; got {type(v).__name__} {v!r}")
+            raise _Invalid("wrong_schema", f"input field {name!r} must be {dtype}; got {t.__name__} {v!r}")
 
 
-def _validate(rec: Any, schema: Schema) -> dict[str, Any]:
+def _validate(rec: Any, checks: tuple[tuple[str, str, bool, str], ...]) -> dict[str, Any]:
     """The record if it follows the contract, else _Invalid naming the key and the rule."""
     if not isinstance(rec, dict):
         raise _Invalid("not_an_object", f"a record must be a JSON object; got {type(rec).__name__}")
@@ -124,7 +133,7 @@ def _validate(rec: Any, schema: Schema) -> dict[str, Any]:
             raise _Invalid("wrong_schema", f"key 'score' must be a number in [0, 1]; got {score!r}")
         if rec.get("decision") not in DECISIONS:
             raise _Invalid("wrong_schema", f"key 'decision' must be one of {DECISIONS}; got {rec.get('decision')!r}")
-        _check_input(schema, rec.get("input"))
+        _check_input(checks, rec.get("input"))
     elif rec["status"] == "error":
         err = rec.get("error")
         if not isinstance(err, dict):
@@ -137,7 +146,7 @@ def _validate(rec: Any, schema: Schema) -> dict[str, Any]:
     return rec
 
 
-def parse_lines(lines: Iterable[bytes], source: str, schema: Schema, sink: _Sink) -> None:
+def parse_lines(lines: Iterable[bytes], source: str, sink: _Sink) -> None:
     """Parse one file's lines into `sink`; the last line without a newline is the 'truncated' suspect."""
     buffered = list(lines)
     for i, line in enumerate(buffered, start=1):
@@ -153,7 +162,7 @@ def parse_lines(lines: Iterable[bytes], source: str, schema: Schema, sink: _Sink
             sink.bad(source, i, "truncated" if last else "invalid_json", str(err))
             continue
         try:
-            sink.add(_validate(rec, schema))
+            sink.add(_validate(rec, sink.checks))
         except _Invalid as bad:
             sink.bad(source, i, bad.reason, bad.detail)
 
@@ -161,6 +170,7 @@ def parse_lines(lines: Iterable[bytes], source: str, schema: Schema, sink: _Sink
 class _Sink:
     def __init__(self, schema: Schema, start: datetime | None, end: datetime | None, max_examples: int) -> None:
         self.schema, self.start, self.end, self.max_examples = schema, start, end, max_examples
+        self.checks = input_checks(schema)
         self.ok: list[dict[str, Any]] = []
         self.err: list[dict[str, Any]] = []
         self.lines = 0
@@ -191,8 +201,8 @@ class _Sink:
             "decision": [r["decision"] for r in self.ok],
             "latency_ms": np.array([r["latency_ms"] for r in self.ok], dtype=np.float64),
         }
-        inputs = {n: [r["input"].get(n) for r in self.ok] for n in names}
-        scored = pd.DataFrame({**meta, **{n: pd.Series(v, dtype=object) for n, v in inputs.items()}})
+        inputs = pd.DataFrame.from_records([r["input"] for r in self.ok], columns=list(names))
+        scored = pd.concat([pd.DataFrame(meta), inputs], axis=1)
         failures = pd.DataFrame({
             "time": pd.to_datetime([r["_t"] for r in self.err], utc=True),
             "model_version": [r["model_version"] for r in self.err],
@@ -256,7 +266,7 @@ def read_capture(location: str | Path, schema: Schema, start: datetime | None = 
             if not _wanted(key, start, end):
                 continue
             body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            parse_lines(body.splitlines(keepends=True), f"s3://{bucket}/{key}", schema, sink)
+            parse_lines(body.splitlines(keepends=True), f"s3://{bucket}/{key}", sink)
             files += 1
     else:
         for path in _local_files(Path(loc)):
@@ -264,6 +274,6 @@ def read_capture(location: str | Path, schema: Schema, start: datetime | None = 
             if not _wanted(rel, start, end):
                 continue
             with open(path, "rb") as fh:
-                parse_lines(fh, rel, schema, sink)
+                parse_lines(fh, rel, sink)
             files += 1
     return sink.window(files)
