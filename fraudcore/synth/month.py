@@ -189,10 +189,13 @@ def generate_month(schema: Schema, spec: GeneratorSpec, ent: Entities, month_idx
     avg30 = ent.cust_ticket[cust] * np.exp(rng.normal(0, 0.12, n))
     std30 = avg30 * rng.uniform(0.25, 0.9, n)
     cb90 = rng.poisson(0.015, n).astype(np.float64)
-    declines = rng.poisson(0.15, n) + np.where(vel, rng.poisson(3, n), 0)
-    distinct = np.minimum(np.maximum(tx7, 1), 1 + rng.poisson(0.4 * tx7)) + np.where(vel, rng.poisson(4, n), 0)
+    declines_base = rng.poisson(0.15, n)
+    declines = declines_base + np.where(vel, rng.poisson(3, n), 0)
+    distinct_base = np.minimum(np.maximum(tx7, 1), 1 + rng.poisson(0.4 * tx7))
+    distinct = distinct_base + np.where(vel, rng.poisson(4, n), 0)
     since_last = np.clip(rng.exponential(1.0 / np.maximum(rate, 0.03)), 0, 365)
-    failed = rng.poisson(0.04, n) + np.where(ato, 1 + rng.poisson(2, n), 0)
+    failed_base = rng.poisson(0.04, n)
+    failed = failed_base + np.where(ato, 1 + rng.poisson(2, n), 0)
 
     # --- attack-session fingerprints --------------------------------------------------------
     novel = session == NOVEL
@@ -211,7 +214,8 @@ def generate_month(schema: Schema, spec: GeneratorSpec, ent: Entities, month_idx
     wal = session == WALLET
     device_risk[wal] = rng.beta(3, 5, wal.sum())
     proxy[wal] = rng.beta(2, 5, wal.sum())
-    ip_vel = 1 + rng.poisson(0.4, n) + np.where(vel, 3 + rng.poisson(15, n), 0)
+    ip_vel_base = 1 + rng.poisson(0.4, n)
+    ip_vel = ip_vel_base + np.where(vel, 3 + rng.poisson(15, n), 0)
 
     avs_codes = code.many("avs_result", ["match", "partial", "no_match", "unavailable"])
     avs = np.empty(n, dtype=np.int64)
@@ -302,6 +306,13 @@ def generate_month(schema: Schema, spec: GeneratorSpec, ent: Entities, month_idx
     label = rng.random(n) < (1 - q) * p_row + r * (1 - p_row)
 
     # --- assemble ---------------------------------------------------------------------------
+    if spec.stale_velocity:
+        # What a daily batch job would serve: yesterday's counters, blind to today's burst. The label
+        # above still follows the true (fresh) values; only the observed columns change.
+        tx24, tx7 = tx24 - extra, tx7 - extra
+        amt24 = np.where(tx24 + extra > 0, amt24 * tx24 / np.maximum(tx24 + extra, 1), 0.0)
+        declines, failed, ip_vel = declines_base, failed_base, ip_vel_base
+        distinct = np.minimum(np.maximum(distinct_base, 1), np.maximum(tx7, 1))
     period_ns = pd.Timestamp(period_start, tz="UTC").value
     event_ns = period_ns + np.round(t * 86_400e9).astype(np.int64)
     cols: dict[str, object] = {

@@ -41,6 +41,9 @@ class GeneratorSpec:
     # pattern absent from training (recurring card-on-file charges from new devices with mismatched
     # addresses), given by its share of rows and its effect on the latent logit
     novel_pattern_rate: float = 0.0
+    # trade-off study: serve the velocity counters a day stale (see benchmarks/staleness.py); the
+    # oracle column keeps describing the fresh values the label depends on
+    stale_velocity: bool = False
     novel_pattern_effect: float = 0.0
     feed_outage_rate: float = 0.0
     seasonal_amount_factor: float = 1.0
