@@ -184,7 +184,8 @@ def _coerce(f: Field, raw: pd.Series, chk: _Checker) -> pd.Series:
         finite = np.isfinite(values.to_numpy(dtype=np.float64, na_value=np.nan))
         chk.flag(f.name, "must be finite (no inf)", present & values.notna().to_numpy() & ~finite, raw)
         if f.dtype == "int":
-            frac = values.notna().to_numpy() & finite & (np.mod(values.fillna(0).to_numpy(), 1) != 0)
+            whole = np.where(finite, values.fillna(0).to_numpy(dtype=np.float64), 0.0)
+            frac = values.notna().to_numpy() & finite & (np.mod(whole, 1) != 0)
             chk.flag(f.name, "must be a whole number", frac, raw)
         if f.role == "label":
             chk.flag(f.name, "must be 0 or 1", (values.notna() & ~values.isin([0, 1])).to_numpy(), raw)
