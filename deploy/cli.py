@@ -41,20 +41,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _deploy(args: argparse.Namespace, cfg: Any, clients: Any) -> dict[str, Any]:
-    from deploy.runs import check_deployable, fetch_bundle, get_run, run_info, tag_champion
+    from deploy.runs import check_deployable, fetch_bundle_files, move_champion, resolve_run, write_bundle_files
     from deploy.sagemaker import deploy_bundle
 
     if args.bundle is not None:
-        result = deploy_bundle(clients, cfg, args.bundle, reason=args.reason or "manual deploy of a bundle directory")
+        result = deploy_bundle(clients, cfg, args.bundle, reason=args.reason or "manual deploy of a bundle directory",
+                               source="bundle")
         return asdict(result.record)
-    run = get_run(args.run_id)
-    info = run_info(run)
-    check_deployable(info, force=args.force, reason=args.reason)
+    info = resolve_run(args.run_id)
+    forced = check_deployable(info, force=args.force, reason=args.reason)
     reason = args.reason or f"deploy of {info.run_id} (gate {info.gate})"
     with tempfile.TemporaryDirectory(prefix="paylink-bundle-") as tmp:
-        bundle_dir = fetch_bundle(run, Path(tmp) / "bundle")
-        result = deploy_bundle(clients, cfg, bundle_dir, reason=reason, forced=info.gate != "passed")
-    tag_champion(info.run_id, reason)
+        bundle_dir = write_bundle_files(fetch_bundle_files(info.run_id), Path(tmp) / "bundle")
+        result = deploy_bundle(clients, cfg, bundle_dir, reason=reason, forced=forced, source="run")
+    move_champion(info.run_id, reason, forced)
     return asdict(result.record)
 
 
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     from deploy.bundle import BundleError
     from deploy.config import DeployConfigError, load_deploy_config
     from deploy.history import HistoryError, read_history
-    from deploy.runs import RunError
+    from deploy.runs import RegistryError
     from deploy.sagemaker import AwsClients, DeployError, endpoint_status, rollback
 
     try:
@@ -88,12 +88,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sagemaker":
             _print(_deploy(args, cfg, clients), as_json=True)
         elif args.command == "rollback":
-            _print(asdict(rollback(clients, cfg, reason=args.reason)), as_json=True)
+            record = rollback(clients, cfg, reason=args.reason)
+            if record.source == "run":
+                from deploy.runs import follow_rollback
+
+                follow_rollback(record.run_id, args.reason)
+            _print(asdict(record), as_json=True)
         elif args.command == "history":
             _print([asdict(r) for r in read_history(clients.s3, cfg)], args.json)
         else:
             _print(endpoint_status(clients, cfg), args.json)
-    except (BundleError, DeployConfigError, DeployError, HistoryError, RunError, FileNotFoundError) as err:
+    except (BundleError, DeployConfigError, DeployError, HistoryError, RegistryError, FileNotFoundError) as err:
         print(f"fraud deploy {args.command}: {err}", file=sys.stderr)
         return 1
     except (ClientError, BotoCoreError) as err:

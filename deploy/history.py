@@ -16,6 +16,7 @@ from typing import Any
 from deploy.config import DeployConfig
 
 EVENTS = ("deploy", "rollback")
+SOURCES = ("run", "bundle")
 # "live": the run now serves traffic. The others record an attempt that left the previous run live:
 # SageMaker rolled the canary back on an alarm, or the smoke test failed and we reverted. "failed": the
 # smoke test failed with nothing to revert to (a new endpoint); it serves the run but is not counted live.
@@ -43,10 +44,13 @@ class DeployRecord:
     reason: str
     forced: bool
     detail: str = ""
+    source: str = "run"  # "run": a TrainFlow run (its champion tag follows the endpoint); "bundle": a directory
 
     def __post_init__(self) -> None:
         if self.event not in EVENTS:
             raise ValueError(f"deploy record 'event' must be one of {EVENTS}; got {self.event!r}")
+        if self.source not in SOURCES:
+            raise ValueError(f"deploy record 'source' must be one of {SOURCES}; got {self.source!r}")
         if self.outcome not in OUTCOMES:
             raise ValueError(f"deploy record 'outcome' must be one of {OUTCOMES}; got {self.outcome!r}")
 

@@ -350,12 +350,12 @@ def _record(clients: AwsClients, cfg: DeployConfig, **fields: Any) -> DeployReco
 
 
 def finish_rollout(clients: AwsClients, cfg: DeployConfig, bundle: VerifiedBundle, staged: StagedModel,
-                   rollout: RolloutResult, *, reason: str, forced: bool) -> DeployResult:
+                   rollout: RolloutResult, *, reason: str, forced: bool, source: str = "run") -> DeployResult:
     """After `roll_out`: report an automatic rollback, smoke test, revert on failure, record the outcome."""
     common = dict(run_id=staged.run_id, previous_run_id=rollout.previous_run_id, model_name=staged.model_name,
                   endpoint_config_name=staged.endpoint_config_name,
                   previous_endpoint_config_name=rollout.previous_endpoint_config_name,
-                  model_data_url=staged.model_data_url, reason=reason, forced=forced)
+                  model_data_url=staged.model_data_url, reason=reason, forced=forced, source=source)
     if rollout.action == "auto-rolled-back":
         _record(clients, cfg, event="deploy", outcome="auto-rolled-back", detail=rollout.failure_reason, **common)
         raise DeployError(f"SageMaker rolled the canary of run {staged.run_id!r} back: "
@@ -377,7 +377,7 @@ def finish_rollout(clients: AwsClients, cfg: DeployConfig, bundle: VerifiedBundl
 
 
 def deploy_bundle(clients: AwsClients, cfg: DeployConfig, bundle_dir: str | Path, *, reason: str,
-                  forced: bool = False) -> DeployResult:
+                  forced: bool = False, source: str = "run") -> DeployResult:
     """Verify, stage, roll out, smoke test and record (DeployFlow runs the same parts as steps).
 
     A bundle that fails verification raises BundleError before any AWS call.
@@ -385,7 +385,7 @@ def deploy_bundle(clients: AwsClients, cfg: DeployConfig, bundle_dir: str | Path
     bundle = verify_bundle(bundle_dir)
     staged = stage_model(clients, cfg, bundle.path)
     rollout = roll_out(clients, cfg, staged)
-    return finish_rollout(clients, cfg, bundle, staged, rollout, reason=reason, forced=forced)
+    return finish_rollout(clients, cfg, bundle, staged, rollout, reason=reason, forced=forced, source=source)
 
 
 def rollback(clients: AwsClients, cfg: DeployConfig, *, reason: str) -> DeployRecord:
@@ -408,7 +408,7 @@ def rollback(clients: AwsClients, cfg: DeployConfig, *, reason: str) -> DeployRe
                    previous_run_id=live.run_id, model_name=target.model_name,
                    endpoint_config_name=target.endpoint_config_name,
                    previous_endpoint_config_name=current["EndpointConfigName"],
-                   model_data_url=target.model_data_url, reason=reason, forced=False)
+                   model_data_url=target.model_data_url, reason=reason, forced=False, source=target.source)
 
 
 def endpoint_status(clients: AwsClients, cfg: DeployConfig) -> dict[str, Any]:

@@ -76,7 +76,7 @@ def test_cli_refusals_are_clear_and_change_nothing(aws, make_bundle, tmp_path, c
     monkeypatch.setenv("METAFLOW_DATASTORE_SYSROOT_LOCAL", str(tmp_path / "mf"))
     monkeypatch.setenv("METAFLOW_DEFAULT_METADATA", "local")
     assert main(["sagemaker", "--run-id", "999999"]) == 1
-    assert "run id '999999': no TrainFlow run with that id" in capsys.readouterr().err
+    assert "run id '999999': cannot be resolved: no TrainFlow runs in metadata local@" in capsys.readouterr().err
 
     assert main(["rollback"]) == 1
     assert "nothing to roll back to" in capsys.readouterr().err
