@@ -51,16 +51,22 @@ def report_metrics(report: MonitorReport) -> dict[str, tuple[float, str]]:
     return {k: v for k, v in out.items() if math.isfinite(v[0])}
 
 
-def publish_report(cloudwatch: Any, report: MonitorReport, cfg: PublishSettings,
-                   timestamp: datetime | None = None) -> list[str]:
-    """PutMetricData every figure of `report` under cfg.namespace with dimension EndpointName; returns the names."""
+def publish_metrics(cloudwatch: Any, metrics: dict[str, tuple[float, str]], cfg: PublishSettings,
+                    timestamp: datetime | None = None) -> list[str]:
+    """PutMetricData each (value, unit) under cfg.namespace with dimension EndpointName; returns the names."""
     when = timestamp or datetime.now(timezone.utc)
     dims = [{"Name": "EndpointName", "Value": cfg.endpoint_name}]
-    data = [{"MetricName": name, "Dimensions": dims, "Timestamp": when, "Value": value, "Unit": unit}
-            for name, (value, unit) in sorted(report_metrics(report).items())]
+    data = [{"MetricName": name, "Dimensions": dims, "Timestamp": when, "Value": float(value), "Unit": unit}
+            for name, (value, unit) in sorted(metrics.items())]
     for i in range(0, len(data), _BATCH):
         cloudwatch.put_metric_data(Namespace=cfg.namespace, MetricData=data[i:i + _BATCH])
     return [d["MetricName"] for d in data]
+
+
+def publish_report(cloudwatch: Any, report: MonitorReport, cfg: PublishSettings,
+                   timestamp: datetime | None = None) -> list[str]:
+    """Publish every figure of `report` (see `report_metrics`)."""
+    return publish_metrics(cloudwatch, report_metrics(report), cfg, timestamp)
 
 
 def cloudwatch_client(region: str | None = None) -> Any:

@@ -1,0 +1,103 @@
+"""`fraud monitor`: run the monitor over a capture, or the end-to-end demo through the real server.
+
+    fraud monitor run --capture DIR|s3://bucket/prefix --bundle PATH|RUN_ID|champion [--labels FILE]
+    fraud monitor demo [--scenario new_pattern]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from fraudcore.bundle import BundleError
+
+
+def _time(value: str) -> datetime:
+    from fraudcore.monitoring.capture import parse_time
+
+    try:
+        return parse_time(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"must be an ISO-8601 time such as 2026-12-01T00:00:00Z; got {value!r}") from err
+
+
+def _parser() -> argparse.ArgumentParser:
+    from fraudcore.synth.scenarios import SCENARIOS
+
+    p = argparse.ArgumentParser(prog="fraud monitor", description="Monitor the live model from its capture.")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="analyse a capture window and print the verdict")
+    run.add_argument("--capture", required=True, help="capture folder or s3://bucket/prefix")
+    run.add_argument("--bundle", required=True, help="bundle directory, model.tar.gz, TrainFlow run id or 'champion'")
+    run.add_argument("--labels", help="labels that have arrived: parquet/csv/jsonl with transaction_id, is_fraud, "
+                                      "label_time")
+    run.add_argument("--config", help="monitor config TOML (default config/monitor.toml)")
+    run.add_argument("--as-of", type=_time, help="the time the run pretends it is (default now); labels later "
+                                                 "than this are not used")
+    run.add_argument("--window-days", type=float,
+                     help="days of traffic up to --window-end (default from config; 0 = the whole capture)")
+    run.add_argument("--window-end", type=_time, help="end of the traffic window (default --as-of)")
+    run.add_argument("--json", dest="json_out", help="also write the full report as JSON to this file")
+    run.add_argument("--publish", action="store_true",
+                     help="send the figures to CloudWatch (endpoint from AWS_ENDPOINT_URL if set)")
+    demo = sub.add_parser("demo", help="replay a generated window through the real server, then monitor it")
+    demo.add_argument("--scenario", default="new_pattern", choices=SCENARIOS)
+    demo.add_argument("--rows", type=int, default=8000, help="transactions to replay")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--bundle", help="bundle to serve (default: train a small one from the generator)")
+    demo.add_argument("--out", default="monitor-demo", help="folder for the bundle, capture, labels and report")
+    demo.add_argument("--publish", action="store_true", help="send the figures to CloudWatch")
+    return p
+
+
+def _print_report(report, json_out: str | None) -> None:  # noqa: ANN001
+    print("\n".join(report.summary_lines()))
+    if json_out:
+        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_out).write_text(json.dumps(report.to_dict(), indent=2, allow_nan=False, default=str) + "\n")
+        print(f"report: {json_out}")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from fraudcore.monitoring.bundles import resolve_bundle
+    from fraudcore.monitoring.config import load_monitor_config
+    from fraudcore.monitoring.publish import cloudwatch_client, publish_report
+    from fraudcore.monitoring.quality import load_labels
+    from fraudcore.monitoring.report import run_monitor
+
+    cfg = load_monitor_config(args.config)
+    bundle = resolve_bundle(args.bundle)
+    labels = load_labels(args.labels) if args.labels else None
+    report = run_monitor(args.capture, bundle, labels, cfg, as_of=args.as_of or datetime.now(timezone.utc),
+                         window_days=args.window_days, window_end=args.window_end)
+    _print_report(report, args.json_out)
+    if args.publish:
+        names = publish_report(cloudwatch_client(), report, cfg.publish)
+        print(f"published {len(names)} metrics to {cfg.publish.namespace}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    from fraudcore.monitoring.capture import CaptureError
+    from fraudcore.monitoring.config import MonitorConfigError
+    from fraudcore.monitoring.quality import LabelError
+    from fraudcore.monitoring.report import MonitorError
+
+    try:
+        if args.command == "run":
+            return _run(args)
+        from fraudcore.monitoring.demo import run_demo
+
+        report = run_demo(args.scenario, rows=args.rows, seed=args.seed, out=Path(args.out), bundle=args.bundle,
+                          publish=args.publish, say=print)
+        return 0 if report is not None else 1
+    except (BundleError, CaptureError, MonitorConfigError, LabelError, MonitorError, FileNotFoundError) as err:
+        print(f"fraud monitor: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
