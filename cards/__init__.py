@@ -1,0 +1,1 @@
+"""Metaflow card builders: turn fraudcore result dicts into card components."""

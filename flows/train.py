@@ -1,0 +1,163 @@
+"""TrainFlow: raw transactions -> a gated, explained, versioned model bundle (docs/training.md).
+
+    python flows/train.py run [--data PATH] [--rows N] [--trials N] [--seed N]
+    python flows/train.py --config config config/examples/merchant_train.toml run --data ...
+    python flows/train.py resume --origin-run-id RUN_ID        # after a failed step
+
+Every step reads config and artifacts, calls fraudcore, and stores small results: paths, hashes,
+split definitions and metrics, never the big frames (steps re-read the parquet columns they need).
+"""
+import os
+import sys
+from pathlib import Path
+
+from metaflow import Config, FlowSpec, Parameter, card, current, project, resources, retry, schedule, step
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # cards/ and fraudcore/ when run from a plain checkout
+
+FAIL_ENV = "FRAUD_FAIL_AT_STEP"  # test hook: fail the named step once, to exercise resume
+
+
+def _maybe_fail(name):
+    if os.environ.get(FAIL_ENV) == name:
+        raise RuntimeError(f"{FAIL_ENV}={name}: injected failure in step {name!r}")
+
+
+@project(name="paylink_fraud")
+@schedule(weekly=True)
+class TrainFlow(FlowSpec):
+    config = Config("config", default=str(ROOT / "config" / "train.toml"), parser="tomllib.loads",
+                    help="training config (TOML); keys and defaults: fraudcore/config.py")
+    data = Parameter("data", default="", help="dataset path (parquet/CSV file or directory); empty: synthetic default")
+    rows = Parameter("rows", default=0, type=int, help="rows of the synthetic default; 0: data.synthetic_rows")
+    trials = Parameter("trials", default=0, type=int, help="trials per tuning branch; 0: tuning.trials_per_branch")
+    seed = Parameter("seed", default=-1, type=int, help="training seed; -1: the config's seed")
+
+    def _cfg(self):
+        from fraudcore.config import TrainConfig
+
+        return TrainConfig.from_dict(self.cfg)
+
+    def _ctx(self):
+        from fraudcore.prepare import PreparedData
+        from fraudcore.schema import schema_from_dict
+        from fraudcore.split import SplitPlan
+
+        return (self._cfg(), schema_from_dict(self.schema), PreparedData.from_dict(self.prepared),
+                SplitPlan.from_dict(self.split) if hasattr(self, "split") else None)
+
+    @step
+    def start(self):
+        from fraudcore.config import TrainConfig
+        from fraudcore.prepare import prepare_from_config
+        from fraudcore.schema import load_schema
+
+        cfg = TrainConfig.from_dict(self.config.to_dict())
+        overrides = {"data.path": self.data or None, "data.synthetic_rows": self.rows or None,
+                     "tuning.trials_per_branch": self.trials or None, "seed": None if self.seed < 0 else self.seed}
+        cfg = cfg.replace(**{k: v for k, v in overrides.items() if v is not None})
+        schema = load_schema(cfg.data.schema or None)
+        cfg.evaluation.check_fields(schema)
+        self.cfg, self.schema = cfg.to_dict(), schema.to_dict()
+        prepared = prepare_from_config(cfg.data, schema)
+        self.prepared = prepared.to_dict()
+        self.fingerprint, self.validation_report = prepared.fingerprint, prepared.report
+        print(f"data: {prepared.rows:,} valid rows in {len(prepared.files)} files from {prepared.source}")
+        self.next(self.features)
+
+    @resources(cpu=2, memory=16000)
+    @step
+    def features(self):
+        from fraudcore.prepare import count_split
+        from fraudcore.split import check_counts, plan_split
+        from fraudcore.train import build_matrices
+
+        cfg, schema, prepared, _ = self._ctx()
+        plan = plan_split(cfg.split, prepared.first_time, prepared.last_time)
+        self.split = plan.to_dict()
+        self.split_counts = count_split(prepared, schema, plan)
+        check_counts(plan, self.split_counts)
+        workdir = Path(cfg.data.work_root) / str(current.run_id)
+        pipeline, mat = build_matrices(cfg, schema, prepared, plan, self.split_counts, workdir)
+        self.pipeline_state, self.matrices = pipeline.get_state(), mat.to_dict()
+        print(f"split: {plan.describe()}\nsampling: {mat.to_dict()}")
+        self.branches = list(range(cfg.tuning.branches))
+        self.next(self.tune, foreach="branches")
+
+    @resources(cpu=1, memory=8000)
+    @retry(times=1)
+    @step
+    def tune(self):
+        from fraudcore.train import Matrices
+        from fraudcore.tuning import run_branch
+
+        self.branch = self.input
+        self.trials_run = run_branch(self._cfg(), Matrices(**self.matrices), self.branch)
+        self.next(self.join_tuning)
+
+    @step
+    def join_tuning(self, inputs):
+        from fraudcore.tuning import merge_trials, summarize
+
+        self.merge_artifacts(inputs, exclude=["branch", "trials_run"])
+        self.tuning = summarize(merge_trials(self._cfg(), [i.trials_run for i in inputs]))
+        print(f"tuning: best validation PR-AUC {self.tuning['best_value']:.4f} after "
+              f"{self.tuning['best_iteration']} rounds; {self.tuning['best_params']}")
+        self.next(self.train)
+
+    @resources(cpu=2, memory=16000)
+    @step
+    def train(self):
+        from fraudcore.train import Matrices, train_final
+        from fraudcore.workflow import choose_on_validation
+
+        _maybe_fail("train")
+        cfg, schema, prepared, plan = self._ctx()
+        booster = train_final(cfg, Matrices(**self.matrices), self.tuning["best_params"],
+                              self.tuning["best_iteration"], num_threads=2)
+        self.model_text = booster.model_to_string()
+        self.thresholds, self.validation_metrics = choose_on_validation(
+            cfg, schema, prepared, plan, booster, self.pipeline_state, self.matrices)
+        self.next(self.evaluate)
+
+    @resources(cpu=2, memory=16000)
+    @step
+    def evaluate(self):
+        from fraudcore.workflow import evaluate_run
+
+        _maybe_fail("evaluate")
+        cfg, schema, prepared, plan = self._ctx()
+        self.result = evaluate_run(cfg, schema, prepared, plan, self.model_text, self.pipeline_state,
+                                   self.matrices, self.thresholds, self.split_counts, self.validation_metrics)
+        self.headline, self.gate = self.result["headline"], self.result["gate"]
+        print("\n".join(self.gate["lines"]))
+        self.next(self.report)
+
+    @card(type="blank", id="report")
+    @step
+    def report(self):
+        from cards.train_card import train_card
+        from fraudcore.workflow import make_bundle
+
+        cfg, schema, prepared, _ = self._ctx()
+        self.bundle, self.bundle_tar_sha256, self.bundle_tar = make_bundle(
+            cfg, schema, self.model_text, self.pipeline_state, self.thresholds, self.result, self.matrices,
+            self.fingerprint, self.tuning, str(current.run_id), Path(cfg.data.work_root) / str(current.run_id))
+        for component in train_card(str(current.run_id), self.result, self.tuning, self.split, self.split_counts,
+                                    self.thresholds):
+            current.card["report"].append(component)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        from fraudcore.registry import tag_gate
+
+        tag_gate(current.run_id, self.gate["passed"])
+        h = self.headline
+        print(f"run {current.run_id}: gate {'passed' if self.gate['passed'] else 'failed'}; holdout PR-AUC "
+              f"{h['pr_auc']:.4f}, recall@P{h['precision_floor']:.0%} {h['recall_at_p20']:.4f}; bundle {self.bundle_tar}")
+
+
+if __name__ == "__main__":
+    TrainFlow()

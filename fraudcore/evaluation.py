@@ -1,0 +1,122 @@
+"""Holdout evaluation: the numbers fraud operations judge a model by, with the yardsticks beside them.
+
+Everything is computed with `fraudcore.metrics` so training, EvaluateFlow and monitoring agree. The
+yardsticks: a logistic regression on the raw fields (the model must beat it clearly) and, on
+synthetic data, the oracle, the true fraud probability the generator used (no model can beat it on
+average, so model/oracle PR-AUC says how much signal is left on the table).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from fraudcore import metrics as M
+from fraudcore.baseline import fit_logistic_baseline, score_logistic_baseline
+from fraudcore.config import EvaluationConfig
+from fraudcore.explain import contributions, field_contributions, field_importance, group_importance, reason_codes
+from fraudcore.pipeline import FeaturePipeline, encode_category
+from fraudcore.schema import Schema
+from fraudcore.thresholds import Thresholds
+from fraudcore.train import Scorer
+
+
+def slice_columns(cfg: EvaluationConfig) -> list[str]:
+    return list(dict.fromkeys([*cfg.categorical_slices, *cfg.missing_slices, *(s.field for s in cfg.below_slices)]))
+
+
+def slice_masks(cfg: EvaluationConfig, schema: Schema, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Named boolean masks: one per category value, one per "below" rule, one per missing-field rule."""
+    out: dict[str, np.ndarray] = {}
+    for name in cfg.categorical_slices:
+        values = frame[name].astype("string")
+        for cat in schema[name].categories or ():
+            out[f"{name}={cat}"] = (values == cat).fillna(False).to_numpy(dtype=bool)
+    for s in cfg.below_slices:
+        v = frame[s.field].to_numpy(dtype=np.float64, na_value=np.nan)
+        out[f"{s.name} ({s.field} < {s.below:g})"] = v < s.below
+    for name in cfg.missing_slices:
+        out[f"{name} missing"] = frame[name].isna().to_numpy()
+    return out
+
+
+def evaluate_scores(y: np.ndarray, scores: np.ndarray, thresholds: Thresholds, masks: Mapping[str, np.ndarray] | None
+                    ) -> dict[str, Any]:
+    return M.evaluate(y, scores, thresholds.review, slices=masks, precision_floor=thresholds.precision_floor)
+
+
+def baseline_scorer(schema: Schema, train: pd.DataFrame, rate: float, seed: int, max_negatives: int) -> Scorer:
+    """The logistic-regression yardstick, fit on the (downsampled) training sample.
+
+    `fit_logistic_baseline` undoes its own downsampling; the sample's rate `rate` is undone here,
+    the same correction the boosted model gets through its logit offset.
+    """
+    model = fit_logistic_baseline(schema, train, seed=seed, max_negatives=max_negatives)
+    model.named_steps["lr"].intercept_ += np.log(rate)
+    return Scorer(tuple(schema.feature_names), lambda frame: score_logistic_baseline(schema, model, frame))
+
+
+def headline(holdout: Mapping[str, Any], validation: Mapping[str, Any], thresholds: Thresholds,
+             oracle: Mapping[str, Any] | None, baseline: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Flat numbers for `fraud models list` and the registry (cheap to read: one small artifact)."""
+    out = {"pr_auc": holdout["pr_auc"], "roc_auc": holdout["roc_auc"],
+           "recall_at_p20": holdout["recall_at_precision"], "precision_floor": holdout["precision_floor"],
+           "threshold": thresholds.review, "decline_threshold": thresholds.decline,
+           "precision_at_threshold": holdout["precision_at_threshold"],
+           "recall_at_threshold": holdout["recall_at_threshold"], "alert_rate": holdout["alert_rate"],
+           "ece": holdout["calibration"]["ece"], "holdout_rows": holdout["n"], "holdout_positives": holdout["positives"],
+           "val_pr_auc": validation["pr_auc"], "val_recall_at_p20": validation["recall_at_precision"]}
+    if oracle is not None:
+        out["oracle_pr_auc"] = oracle["pr_auc"]
+        out["model_oracle_ratio"] = holdout["pr_auc"] / oracle["pr_auc"] if oracle["pr_auc"] else None
+    if baseline is not None:
+        out["lr_pr_auc"] = baseline["pr_auc"]
+    return out
+
+
+def oracle_figures(y: np.ndarray, oracle: np.ndarray, floor: float) -> dict[str, Any]:
+    return {"pr_auc": M.pr_auc(y, oracle), "roc_auc": M.roc_auc(y, oracle),
+            "recall_at_precision": M.recall_at_precision(y, oracle, floor), "pr_curve": M.pr_curve(y, oracle)}
+
+
+def explain_sample(booster: lgb.Booster, pipeline: FeaturePipeline, schema: Schema, sample: pd.DataFrame,
+                   scores: np.ndarray, thresholds: Thresholds, examples: int) -> dict[str, Any]:
+    """Global SHAP (per raw field and per group) on a sample, and reason codes for flagged rows.
+
+    The beeswarm needs each field's value on a numeric scale: categories are their integer codes.
+    """
+    X = pipeline.transform(sample)
+    fc, fields = field_contributions(contributions(booster, X), pipeline)
+    values = np.empty((len(sample), len(fields)), dtype=np.float64)
+    for j, name in enumerate(fields):
+        f = schema[name]
+        if f.dtype == "category":
+            cats = list(f.categories or ())
+            values[:, j] = encode_category(sample[name], {c: i for i, c in enumerate(cats)}, len(cats), len(cats) + 1)
+        else:
+            values[:, j] = sample[name].to_numpy(dtype=np.float64, na_value=np.nan)
+    flagged = np.argsort(-scores, kind="stable")[:examples]
+    flagged = flagged[scores[flagged] >= thresholds.review]
+    reasons = reason_codes(booster, pipeline, sample.iloc[flagged].reset_index(drop=True), k=3) if len(flagged) else []
+    return {"fields": fields, "shap": fc.astype(np.float32), "values": values.astype(np.float32),
+            "field_importance": field_importance(fc, fields), "group_importance": group_importance(fc, fields, schema),
+            "examples": [{"score": float(scores[i]), "decision": "decline" if scores[i] >= thresholds.decline else "review",
+                          "reasons": r} for i, r in zip(flagged, reasons)]}
+
+
+def fraud_rate_by_month(months: Mapping[str, Mapping[str, int]]) -> list[dict[str, Any]]:
+    return [{"month": m, "rows": c["rows"], "positives": c["positives"],
+             "fraud_rate": c["positives"] / c["rows"] if c["rows"] else None} for m, c in months.items()]
+
+
+def compare(candidate: Mapping[str, Any], champion: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Side-by-side headline numbers, candidate minus champion, for the card."""
+    if champion is None:
+        return []
+    keys = ("pr_auc", "roc_auc", "recall_at_precision", "precision_at_threshold", "recall_at_threshold", "alert_rate")
+    return [{"metric": k, "candidate": candidate.get(k), "champion": champion.get(k),
+             "difference": None if candidate.get(k) is None or champion.get(k) is None
+             else candidate[k] - champion[k]} for k in keys]

@@ -1,0 +1,183 @@
+"""Model training on downsampled negatives, with scores kept as true probabilities.
+
+Negatives are kept at rate r (all positives kept), which multiplies the odds the model learns by
+1/r; the bundle stores logit_offset = log(r) and every score is sigmoid(raw + offset), so scores
+stay calibrated. The validation sample used for early stopping and tuning downsamples negatives too,
+and weights each kept negative by 1/rate so its PR-AUC estimates the full validation PR-AUC.
+
+The training matrix is binned once into a LightGBM binary Dataset file that every tuning trial (and
+branch) loads, instead of re-binning per trial: at 42M rows binning costs more than a few rounds.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from fraudcore.bundle import predict_scores
+from fraudcore.config import TrainConfig
+from fraudcore.pipeline import FeaturePipeline
+from fraudcore.prepare import PreparedData, iter_batches, load_part, negative_rate
+from fraudcore.schema import Schema
+from fraudcore.split import PARTS, SplitPlan
+
+TRAIN_BIN = "train.bin"
+VALID_NPZ = "valid.npz"
+METRIC = "average_precision"
+
+
+def recency_weights(times: pd.Series, end: pd.Timestamp, half_life_days: float) -> np.ndarray:
+    """0.5 ** (age in days / half-life), age measured back from `end`; all ones when half-life is 0."""
+    if half_life_days <= 0:
+        return np.ones(len(times), dtype=np.float64)
+    age = (end - pd.to_datetime(times, utc=True)).dt.total_seconds().to_numpy() / 86400.0
+    return np.power(0.5, np.clip(age, 0, None) / half_life_days)
+
+
+def make_pipeline(cfg: TrainConfig, schema: Schema) -> FeaturePipeline:
+    from fraudcore.pipeline import suggest_derived
+
+    derived = (suggest_derived(schema) if cfg.pipeline.suggest_derived else []) + [dict(d) for d in cfg.pipeline.derived]
+    return FeaturePipeline(schema, missing_indicator_min_rate=cfg.pipeline.missing_indicator_min_rate, derived=derived)
+
+
+@dataclass(frozen=True)
+class Matrices:
+    """Where the prepared training inputs live, and how they were sampled (a small artifact)."""
+
+    workdir: str
+    train_rate: float
+    valid_rate: float
+    train_rows: int
+    train_positives: int
+    valid_rows: int
+    valid_positives: int
+
+    @property
+    def logit_offset(self) -> float:
+        return math.log(self.train_rate)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def feature_columns(schema: Schema) -> list[str]:
+    return list(schema.feature_names)
+
+
+def build_matrices(cfg: TrainConfig, schema: Schema, prepared: PreparedData, plan: SplitPlan,
+                   counts: Mapping[str, Mapping[str, int]], workdir: str | Path,
+                   train_parts: Sequence[str] = ("train",)) -> tuple[FeaturePipeline, Matrices]:
+    """Fit the pipeline on the training sample; write the binned training set and the validation sample."""
+    out = Path(workdir)
+    out.mkdir(parents=True, exist_ok=True)
+    cols = feature_columns(schema)
+    s = cfg.sampling
+    r_train = negative_rate(counts, train_parts, s.max_train_rows, s.negative_rate)
+    r_valid = negative_rate(counts, ["validation"], s.max_valid_rows, 1.0)
+    train = load_part(prepared, schema, plan, train_parts, cols, r_train, seed=cfg.seed)
+    pipeline = make_pipeline(cfg, schema).fit(train)
+    X = pipeline.transform(train)
+    y = train[schema.label].to_numpy(dtype=np.float32)
+    end = plan.bounds(train_parts[-1])[1]
+    w = recency_weights(train[schema.time], end, cfg.final.recency_half_life_days)
+    del train
+    ds = lgb.Dataset(X, y, weight=None if cfg.final.recency_half_life_days <= 0 else w,
+                     feature_name=list(pipeline.feature_names_out_), categorical_feature=pipeline.categorical_indices_,
+                     params=dataset_params(cfg), free_raw_data=True)
+    ds.construct()
+    ds.save_binary(str(out / TRAIN_BIN))
+    n_train, pos_train = len(y), int(y.sum())
+    del ds, X
+    valid = load_part(prepared, schema, plan, ["validation"], cols, r_valid, seed=cfg.seed + 1)
+    Xv = pipeline.transform(valid)
+    yv = valid[schema.label].to_numpy(dtype=np.float32)
+    wv = np.where(yv == 1, 1.0, 1.0 / r_valid)
+    np.savez(out / VALID_NPZ, X=Xv, y=yv, w=wv)
+    return pipeline, Matrices(str(out), r_train, r_valid, n_train, pos_train, len(yv), int(yv.sum()))
+
+
+def dataset_params(cfg: TrainConfig) -> dict[str, Any]:
+    """Binning parameters: fixed at Dataset construction, so they are not tuned."""
+    fixed = dict(cfg.tuning.fixed)
+    # feature_pre_filter off: trials vary min_child_samples on the same binned Dataset.
+    return {"max_bin": int(fixed.get("max_bin", 255)), "feature_pre_filter": False, "verbose": -1,
+            "min_data_in_bin": int(fixed.get("min_data_in_bin", 3))}
+
+
+def load_datasets(mat: Matrices, cfg: TrainConfig) -> tuple[lgb.Dataset, lgb.Dataset, np.ndarray, np.ndarray]:
+    """The shared binned training set and the validation set binned with its bin edges."""
+    train = lgb.Dataset(str(Path(mat.workdir) / TRAIN_BIN), params=dataset_params(cfg))
+    v = np.load(Path(mat.workdir) / VALID_NPZ)
+    valid = lgb.Dataset(v["X"], v["y"], weight=v["w"], reference=train, params=dataset_params(cfg))
+    return train, valid, v["y"], v["w"]
+
+
+def base_params(cfg: TrainConfig, seed: int, num_threads: int) -> dict[str, Any]:
+    fixed = {k: v for k, v in cfg.tuning.fixed.items() if k not in ("max_bin", "min_data_in_bin")}
+    return {"objective": "binary", "metric": METRIC, "verbose": -1, "seed": seed, "deterministic": True,
+            "force_col_wise": True, "num_threads": num_threads, **fixed}
+
+
+def fit_booster(params: Mapping[str, Any], train: lgb.Dataset, valid: lgb.Dataset | None, rounds: int,
+                early_stopping: int | None, callbacks: Sequence[Any] = ()) -> lgb.Booster:
+    cbs = list(callbacks)
+    sets, names = ([valid], ["valid"]) if valid is not None else ([], [])
+    if valid is not None and early_stopping:
+        cbs.append(lgb.early_stopping(early_stopping, first_metric_only=True, verbose=False))
+    return lgb.train(dict(params), train, num_boost_round=rounds, valid_sets=sets, valid_names=names, callbacks=cbs)
+
+
+def train_final(cfg: TrainConfig, mat: Matrices, params: Mapping[str, Any], best_rounds: int,
+                num_threads: int) -> lgb.Booster:
+    """The final model with the best parameters, trained on the shared training set.
+
+    It is retrained (not reused from the trial) so the final fit can use every core; with the same
+    seed and data it reproduces the best trial's model, stopped at the best trial's round count.
+    """
+    train, _, _, _ = load_datasets(mat, cfg)
+    full = {**base_params(cfg, cfg.seed, num_threads), **params}
+    return fit_booster(full, train, None, max(1, best_rounds), None)
+
+
+def booster_scorer(booster: lgb.Booster, pipeline: FeaturePipeline, logit_offset: float) -> Scorer:
+    """A scorer for `score_part`: raw rows in, calibrated probabilities out (as the bundle scores)."""
+    return Scorer(tuple(map(str, pipeline.feature_names_in_)),
+                  lambda frame: predict_scores(booster, pipeline.transform(frame), logit_offset))
+
+
+@dataclass(frozen=True)
+class Scorer:
+    columns: tuple[str, ...]
+    score: Callable[[pd.DataFrame], np.ndarray]
+
+
+def score_part(prepared: PreparedData, schema: Schema, plan: SplitPlan, part: str, scorers: Mapping[str, Scorer],
+               keep: Sequence[str] = (), chunk_rows: int = 1_000_000) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Score every row of one split part, chunk by chunk, with each named scorer.
+
+    Returns ({scorer name: scores}, frame of the `keep`, time and label columns for those rows).
+    Only the scores and the kept columns stay in memory, so a 7M-row holdout costs ~100 MB.
+    """
+    code = PARTS.index(part)
+    small = list(dict.fromkeys([*keep, schema.time, schema.label]))
+    cols = list(dict.fromkeys([c for sc in scorers.values() for c in sc.columns] + small))
+    scores: dict[str, list[np.ndarray]] = {name: [] for name in scorers}
+    kept = []
+    for _, _, frame in iter_batches(prepared.files, cols, chunk_rows):
+        mask = plan.assign(frame[schema.time]) == code
+        if not mask.any():
+            continue
+        part_frame = frame.loc[mask].reset_index(drop=True)
+        for name, sc in scorers.items():
+            scores[name].append(np.asarray(sc.score(part_frame), dtype=np.float64))
+        kept.append(part_frame[small])
+    if not kept:
+        raise ValueError(f"split part {part!r} holds no rows")
+    return {k: np.concatenate(v) for k, v in scores.items()}, pd.concat(kept, ignore_index=True)

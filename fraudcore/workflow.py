@@ -1,0 +1,149 @@
+"""The training steps' work, composed from the fraudcore parts, so flows stay thin and testable.
+
+Each function takes the typed config, the schema, the prepared data and the split plan, reads the
+parquet it needs, and returns plain data (dicts of numbers and lists) for Metaflow artifacts.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from fraudcore import evaluation as E
+from fraudcore import metrics as M
+from fraudcore.config import TrainConfig
+from fraudcore.gate import check_gate
+from fraudcore.pipeline import FeaturePipeline
+from fraudcore.prepare import PreparedData, load_part, negative_rate
+from fraudcore.profile import build_profile
+from fraudcore.schema import Schema
+from fraudcore.split import SplitPlan
+from fraudcore.thresholds import Thresholds, choose_thresholds
+from fraudcore.train import Matrices, booster_scorer, score_part
+
+
+def _model(model_text: str, pipeline_state: Mapping[str, Any]) -> tuple[lgb.Booster, FeaturePipeline]:
+    return lgb.Booster(model_str=model_text), FeaturePipeline.from_state(pipeline_state)
+
+
+def choose_on_validation(cfg: TrainConfig, schema: Schema, prepared: PreparedData, plan: SplitPlan,
+                         booster: lgb.Booster, pipeline_state: Mapping[str, Any], matrices: Mapping[str, Any]
+                         ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Thresholds from the whole validation period (scored in chunks), never from the holdout."""
+    pipeline = FeaturePipeline.from_state(pipeline_state)
+    mat = Matrices(**matrices)
+    scores, frame = score_part(prepared, schema, plan, "validation",
+                               {"model": booster_scorer(booster, pipeline, mat.logit_offset)},
+                               chunk_rows=cfg.evaluation.chunk_rows)
+    y, s = frame[schema.label].to_numpy(), scores["model"]
+    thr = choose_thresholds(y, s, cfg.thresholds.precision_floor, cfg.thresholds.decline_precision)
+    return thr.to_dict(), E.evaluate_scores(y, s, thr, None)
+
+
+def _champion(schema: Schema) -> tuple[str, Any] | None:
+    """The current champion's id and loaded bundle, if there is one whose fields this data has."""
+    from fraudcore.bundle import load_bundle
+    from fraudcore.registry import champion_run_id, materialize_bundle
+
+    rid = champion_run_id()
+    if rid is None:
+        return None
+    bundle = load_bundle(materialize_bundle(rid))
+    missing = set(map(str, bundle.pipeline.feature_names_in_)) - set(schema.feature_names)
+    return None if missing else (rid, bundle)
+
+
+def evaluate_run(cfg: TrainConfig, schema: Schema, prepared: PreparedData, plan: SplitPlan, model_text: str,
+                 pipeline_state: Mapping[str, Any], matrices: Mapping[str, Any], thresholds: Mapping[str, Any],
+                 counts: Mapping[str, Mapping[str, int]], validation: Mapping[str, Any]) -> dict[str, Any]:
+    """Holdout metrics with slices, baseline, oracle and champion; SHAP; drift profile; the gate."""
+    booster, pipeline = _model(model_text, pipeline_state)
+    mat = Matrices(**matrices)
+    thr = Thresholds.from_dict(dict(thresholds))
+    ev = cfg.evaluation
+    scorers = {"model": booster_scorer(booster, pipeline, mat.logit_offset)}
+    if ev.baseline:
+        pos = counts["train"]["positives"]
+        rate = negative_rate(counts, ["train"], ev.baseline_max_negatives + pos, 1.0)
+        lr_train = load_part(prepared, schema, plan, ["train"], schema.feature_names, rate, seed=cfg.seed + 2)
+        scorers["logistic"] = E.baseline_scorer(schema, lr_train, rate, cfg.seed, max_negatives=len(lr_train) + 1)
+        del lr_train
+    champion = _champion(schema)
+    if champion is not None:
+        rid, bundle = champion
+        scorers["champion"] = booster_scorer(bundle.booster, bundle.pipeline, bundle.logit_offset)
+    keep = [*E.slice_columns(ev), *([schema.oracle] if schema.oracle else [])]
+    scores, frame = score_part(prepared, schema, plan, "holdout", scorers, keep=keep, chunk_rows=ev.chunk_rows)
+    y = frame[schema.label].to_numpy()
+    masks = E.slice_masks(ev, schema, frame)
+    holdout = E.evaluate_scores(y, scores["model"], thr, masks)
+    baseline = E.evaluate_scores(y, scores["logistic"], thr, None) if "logistic" in scores else None
+    oracle = None
+    if schema.oracle and frame[schema.oracle].notna().all():
+        oracle = E.oracle_figures(y, frame[schema.oracle].to_numpy(dtype=np.float64), thr.precision_floor)
+    champ = None
+    if champion is not None:
+        champ = {"run_id": champion[0], **E.evaluate_scores(y, scores["champion"], champion[1].thresholds, None)}
+    gate = check_gate(holdout, min_pr_auc=cfg.gate.min_pr_auc, min_recall_at_precision=cfg.gate.min_recall_at_precision,
+                      precision_floor=cfg.thresholds.precision_floor, max_pr_auc_drop=cfg.gate.max_pr_auc_drop,
+                      champion_metrics=champ, champion_version=None if champ is None else champ["run_id"])
+    rows = max(1, counts["holdout"]["rows"])
+    sample = load_part(prepared, schema, plan, ["holdout"], schema.feature_names, min(1.0, ev.shap_rows / rows),
+                       seed=cfg.seed + 3, uniform=True)
+    explain = E.explain_sample(booster, pipeline, schema, sample, booster_scorer(booster, pipeline, mat.logit_offset)
+                               .score(sample), thr, ev.reason_examples)
+    vrows = max(1, counts["validation"]["rows"])
+    ref = load_part(prepared, schema, plan, ["validation"], schema.feature_names, min(1.0, ev.profile_rows / vrows),
+                    seed=cfg.seed + 4, uniform=True)
+    profile = build_profile(ref, booster_scorer(booster, pipeline, mat.logit_offset).score(ref), schema=schema,
+                            review_threshold=thr.review, seed=cfg.seed)
+    return {"holdout": holdout, "validation": validation, "baseline": baseline, "oracle": oracle, "champion": champ,
+            "comparison": E.compare(holdout, champ), "gate": gate.to_dict(), "explain": explain, "profile": profile,
+            "headline": {**E.headline(holdout, validation, thr, oracle, baseline), "gate": "passed" if gate.passed else "failed"},
+            "score_sample": _score_sample(y, scores["model"], cfg.seed),
+            "data_profile": {"fraud_rate_by_month": E.fraud_rate_by_month(prepared.months),
+                             "missing_rate": {k: v / max(1, prepared.rows) for k, v in prepared.missing.items()}}}
+
+
+def _score_sample(y: np.ndarray, s: np.ndarray, seed: int, n: int = 20_000) -> dict[str, list[float]]:
+    """Scores by class for the distribution plot: every positive (up to n) and n negatives."""
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    pos = rng.choice(pos, min(n, len(pos)), replace=False)
+    neg = rng.choice(neg, min(n, len(neg)), replace=False)
+    return {"fraud": s[pos].tolist(), "legit": s[neg].tolist()}
+
+
+def make_bundle(cfg: TrainConfig, schema: Schema, model_text: str, pipeline_state: Mapping[str, Any],
+                thresholds: Mapping[str, Any], result: Mapping[str, Any], matrices: Mapping[str, Any],
+                data_fingerprint: Mapping[str, Any], tuning: Mapping[str, Any], run_id: str, workdir: Path
+                ) -> tuple[dict[str, bytes], str, str]:
+    """Write and verify the bundle, package model.tar.gz; return ({file: bytes}, tar sha256, tar path)."""
+    from fraudcore.bundle import load_bundle, package_bundle, write_bundle
+
+    booster, pipeline = _model(model_text, pipeline_state)
+    out = workdir / "bundle"
+    if out.exists():
+        shutil.rmtree(out)  # a resumed run rewrites its bundle
+    metrics = {k: result[k] for k in ("holdout", "validation", "baseline", "oracle", "champion", "gate", "headline")}
+    extra = {"tuning": {k: v for k, v in tuning.items() if k != "history"},
+             "sampling": dict(matrices), "oracle_pr_auc": result["headline"].get("oracle_pr_auc")}
+    write_bundle(out, booster=booster, pipeline=pipeline, thresholds=Thresholds.from_dict(dict(thresholds)),
+                 schema=schema, profile=result["profile"], metrics=json.loads(json.dumps(metrics, default=_nan_free)),
+                 config=cfg.to_dict(), run_id=run_id, data_fingerprint=data_fingerprint,
+                 logit_offset=Matrices(**matrices).logit_offset, extra=json.loads(json.dumps(extra, default=_nan_free)))
+    load_bundle(out)
+    tar = workdir / "model.tar.gz"
+    sha = package_bundle(out, tar)
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}, sha, str(tar.resolve())
+
+
+def _nan_free(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
