@@ -59,11 +59,17 @@ class DriftSettings:
     alert_rate_ratio_low: float = 0.5
     expected_to_move_groups: tuple[str, ...] = ("time",)
     expected_to_move_features: tuple[str, ...] = ("merchant_age_days",)
+    clustered_groups: tuple[str, ...] = ("merchant",)
+    psi_major_clustered: float = 0.5
+
+    def psi_limit(self, group: str) -> float:
+        """The PSI signal threshold for a feature of `group`."""
+        return self.psi_major_clustered if group in self.clustered_groups else self.psi_major
 
     def __post_init__(self) -> None:
         _check("drift.min_rows", isinstance(self.min_rows, int) and self.min_rows >= 1, "an integer >= 1",
                self.min_rows)
-        for key in ("psi_moderate", "psi_major", "score_psi_major"):
+        for key in ("psi_moderate", "psi_major", "score_psi_major", "psi_major_clustered"):
             _positive(f"drift.{key}", getattr(self, key))
         _check("drift.psi_major", self.psi_major >= self.psi_moderate, f">= drift.psi_moderate ({self.psi_moderate})",
                self.psi_major)
@@ -71,7 +77,7 @@ class DriftSettings:
         _check("drift.alert_rate_ratio_high", self.alert_rate_ratio_high > 1, "> 1", self.alert_rate_ratio_high)
         _check("drift.alert_rate_ratio_low", 0 < self.alert_rate_ratio_low < 1, "in (0, 1)",
                self.alert_rate_ratio_low)
-        for key in ("expected_to_move_groups", "expected_to_move_features"):
+        for key in ("expected_to_move_groups", "expected_to_move_features", "clustered_groups"):
             value = getattr(self, key)
             _check(f"drift.{key}", all(isinstance(v, str) and v for v in value), "a list of names", value)
             object.__setattr__(self, key, tuple(value))

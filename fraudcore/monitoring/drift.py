@@ -29,6 +29,7 @@ class FeatureDrift:
     ref_missing_rate: float
     severity: str              # "major", "moderate" or "stable"
     expected_to_move: bool
+    clustered: bool            # an entity-level attribute (e.g. the merchant's): judged on its own PSI limit
     ref_freqs: list[float]
     live_freqs: list[float]
     bins: list[str]
@@ -71,8 +72,14 @@ class DriftResult:
 
     @property
     def max_psi(self) -> float:
-        """Largest PSI among features that are not expected to move (the DriftMaxPSI metric)."""
-        vals = [f.psi for f in self.features if f.psi is not None and not f.expected_to_move]
+        """Largest PSI among row-level features that are not expected to move (the DriftMaxPSI metric)."""
+        vals = [f.psi for f in self.features if f.psi is not None and not f.expected_to_move and not f.clustered]
+        return max(vals, default=0.0)
+
+    @property
+    def max_psi_clustered(self) -> float:
+        """Largest PSI among entity-level (clustered) features, judged against their own limit."""
+        vals = [f.psi for f in self.features if f.psi is not None and not f.expected_to_move and f.clustered]
         return max(vals, default=0.0)
 
     @property
@@ -82,6 +89,7 @@ class DriftResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"n": self.n, "judged": self.judged, "max_psi": self.max_psi,
+                "max_psi_clustered": self.max_psi_clustered,
                 "max_missing_shift": self.max_missing_shift, "features": [f.to_dict() for f in self.features],
                 "score": self.score.to_dict(), "signals": [s.to_dict() for s in self.signals]}
 
@@ -101,12 +109,12 @@ def _freqs(counts: np.ndarray) -> list[float]:
     return (counts / total).tolist() if total else [0.0] * len(counts)
 
 
-def _severity(psi: float | None, shift: float, cfg: DriftSettings) -> tuple[str, float]:
+def _severity(psi: float | None, shift: float, limit: float, cfg: DriftSettings) -> tuple[str, float]:
     """(label, sort key): the sort key is the worst of PSI and missing shift, each relative to its limit."""
-    rel = max((psi or 0.0) / cfg.psi_major, abs(shift) / cfg.missing_shift_max)
-    if (psi or 0.0) >= cfg.psi_major or abs(shift) >= cfg.missing_shift_max:
+    rel = max((psi or 0.0) / limit, abs(shift) / cfg.missing_shift_max)
+    if (psi or 0.0) >= limit or abs(shift) >= cfg.missing_shift_max:
         return "major", rel
-    if (psi or 0.0) >= cfg.psi_moderate or abs(shift) >= cfg.missing_shift_max / 2:
+    if (psi or 0.0) >= cfg.psi_moderate * limit / cfg.psi_major or abs(shift) >= cfg.missing_shift_max / 2:
         return "moderate", rel
     return "stable", rel
 
@@ -128,10 +136,11 @@ def compute_drift(profile: Mapping[str, Any], inputs: pd.DataFrame, scores: Any,
         r = report.get(name, {"psi": None, "missing_rate": 0.0})
         psi = r["psi"]
         shift = r["missing_rate"] - ref["missing_rate"]
-        sev, key = _severity(psi, shift, cfg)
+        sev, key = _severity(psi, shift, cfg.psi_limit(group), cfg)
         live = _freqs(bin_counts(ref, inputs[name])) if n else [0.0] * len(ref["freqs"])
         rows.append((key, FeatureDrift(name, group, psi, r["missing_rate"], ref["missing_rate"], sev,
                                        name in moving or group in cfg.expected_to_move_groups,
+                                       group in cfg.clustered_groups,
                                        list(ref["freqs"]), live, _bin_labels(ref))))
     rows.sort(key=lambda kv: (kv[1].expected_to_move, -kv[0]))
     ref_s = profile["score"]
@@ -150,9 +159,10 @@ def drift_signals(d: DriftResult, cfg: DriftSettings) -> list[Signal]:
     for f in d.features:
         if f.expected_to_move:
             continue
-        if f.psi is not None and f.psi >= cfg.psi_major:
-            out.append(Signal("feature_psi", "investigate", f.psi, cfg.psi_major, f.name,
-                              f"{f.name}: PSI {f.psi:.3f} >= {cfg.psi_major:g} against the training reference"))
+        limit = cfg.psi_limit(f.group)
+        if f.psi is not None and f.psi >= limit:
+            out.append(Signal("feature_psi", "investigate", f.psi, limit, f.name,
+                              f"{f.name}: PSI {f.psi:.3f} >= {limit:g} against the training reference"))
     for f in d.features:
         if abs(f.missing_shift) >= cfg.missing_shift_max:
             out.append(Signal("missing_rate_shift", "investigate", f.missing_shift, cfg.missing_shift_max, f.name,

@@ -26,6 +26,7 @@ def report_metrics(report: MonitorReport) -> dict[str, tuple[float, str]]:
     d, ops, q = report.drift, report.operations, report.quality
     if d.judged:
         out[DRIFT_MAX_PSI] = (d.max_psi, "None")
+        out["DriftMaxPSIClustered"] = (d.max_psi_clustered, "None")
         out[MISSING_RATE_SHIFT] = (d.max_missing_shift, "None")
         if d.score.psi is not None:
             out["ScorePSI"] = (d.score.psi, "None")
