@@ -56,8 +56,7 @@ class SplitPlan:
 
     def assign(self, times: Any) -> np.ndarray:
         """Part code per row (0 train, 1 validation, 2 holdout, -1 none) from event times."""
-        t = pd.to_datetime(times, utc=True)
-        t = np.asarray(t.to_numpy() if hasattr(t, "to_numpy") else t, dtype="datetime64[ns]")
+        t = pd.to_datetime(pd.Series(times), utc=True).dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
         codes = np.full(len(t), OUTSIDE, dtype=np.int8)
         for code, name in enumerate(PARTS):
             start, end = (np.datetime64(b.tz_convert(None), "ns") for b in self.bounds(name))
