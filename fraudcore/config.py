@@ -111,8 +111,8 @@ class SamplingConfig:
     and the model's scores are corrected by logit_offset = log(r)."""
 
     max_train_rows: int = 1_500_000
-    max_valid_rows: int = 1_000_000      # tuning/early-stopping sample of validation (negatives re-weighted)
-    negative_rate: float = 1.0
+    max_valid_rows: int = 200_000        # tuning/early-stopping sample of validation (negatives re-weighted)
+    negative_rate: float = 0.25         # measured on 2M rows: 0.1, 0.3 and 1.0 gave the same holdout PR-AUC
 
     def __post_init__(self) -> None:
         _need(self.max_train_rows >= 1000, "sampling.max_train_rows", "must be an int >= 1000", self.max_train_rows)
@@ -128,7 +128,7 @@ class SearchRange:
 
 
 _DEFAULT_SPACE = {
-    "learning_rate": SearchRange(0.02, 0.15, True),
+    "learning_rate": SearchRange(0.03, 0.2, True),
     "num_leaves": SearchRange(15, 255, True),
     "min_child_samples": SearchRange(20, 800, True),
     "feature_fraction": SearchRange(0.4, 1.0),
@@ -141,7 +141,7 @@ _DEFAULT_SPACE = {
 @dataclass(frozen=True)
 class TuningConfig:
     branches: int = 2                   # foreach branches; each runs its own seeded TPE study
-    trials_per_branch: int = 6
+    trials_per_branch: int = 5
     max_rounds: int = 1500
     early_stopping_rounds: int = 60
     pruning_warmup_rounds: int = 100    # no pruning before this many rounds

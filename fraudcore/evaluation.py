@@ -120,3 +120,39 @@ def compare(candidate: Mapping[str, Any], champion: Mapping[str, Any] | None) ->
     return [{"metric": k, "candidate": candidate.get(k), "champion": champion.get(k),
              "difference": None if candidate.get(k) is None or champion.get(k) is None
              else candidate[k] - champion[k]} for k in keys]
+
+
+def compare_bundles(bundles: Mapping[str, Any], prepared: Any, schema: Schema, start: Any, end: Any,
+                    cfg: EvaluationConfig) -> dict[str, Any]:
+    """Score one labelled window with each bundle (name -> fraudcore.bundle.Bundle) and compare them.
+
+    Each model is judged at its own thresholds, on the same rows. `schema` is the data's schema; each
+    bundle's pipeline reads the columns it was trained on, by name.
+    """
+    from fraudcore.thresholds import decide
+    from fraudcore.train import Scorer, score_window
+
+    scorers = {name: Scorer(tuple(map(str, b.pipeline.feature_names_in_)), b.score) for name, b in bundles.items()}
+    keep = [*slice_columns(cfg), *([schema.oracle] if schema.oracle else [])]
+    scores, frame = score_window(prepared, schema, start, end, scorers, keep=keep, chunk_rows=cfg.chunk_rows)
+    y = frame[schema.label].to_numpy()
+    masks = slice_masks(cfg, schema, frame)
+    out: dict[str, Any] = {"window": [str(start), str(end)], "rows": int(len(y)), "positives": int(y.sum()),
+                           "models": {}, "versions": {n: b.version for n, b in bundles.items()}}
+    decisions = {}
+    for name, b in bundles.items():
+        out["models"][name] = evaluate_scores(y, scores[name], b.thresholds, masks)
+        decisions[name] = decide(scores[name], b.thresholds)
+    if schema.oracle and frame[schema.oracle].notna().all():
+        out["oracle"] = oracle_figures(y, frame[schema.oracle].to_numpy(dtype=np.float64), cfg_floor(bundles))
+    names = list(bundles)
+    if len(names) == 2:
+        a, b = names
+        out["comparison"] = compare(out["models"][b], out["models"][a])
+        out["decision_agreement"] = {f"{da}/{db}": int(np.sum((decisions[a] == da) & (decisions[b] == db)))
+                                     for da in ("approve", "review", "decline") for db in ("approve", "review", "decline")}
+    return out
+
+
+def cfg_floor(bundles: Mapping[str, Any]) -> float:
+    return float(next(iter(bundles.values())).thresholds.precision_floor)

@@ -61,7 +61,8 @@ def log_path() -> Path:
 def _metaflow() -> Any:
     import metaflow
 
-    if not os.environ.get("METAFLOW_DATASTORE_SYSROOT_LOCAL") and metaflow.get_metadata().startswith("local"):
+    if metaflow.get_metadata().startswith("local"):
+        # every call: the datastore may have moved since metaflow was imported (tests, other checkouts)
         metaflow.metadata(f"local@{datastore_root()}")
     metaflow.namespace(None)  # every user's and the scheduler's runs
     return metaflow

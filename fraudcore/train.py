@@ -160,18 +160,29 @@ class Scorer:
 
 def score_part(prepared: PreparedData, schema: Schema, plan: SplitPlan, part: str, scorers: Mapping[str, Scorer],
                keep: Sequence[str] = (), chunk_rows: int = 1_000_000) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """Score every row of one split part, chunk by chunk, with each named scorer.
+    """Score every row of one split part, chunk by chunk, with each named scorer (see `score_window`)."""
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}; got {part!r}")
+    start, end = plan.bounds(part)
+    return score_window(prepared, schema, start, end, scorers, keep, chunk_rows)
+
+
+def score_window(prepared: PreparedData, schema: Schema, start: Any, end: Any, scorers: Mapping[str, Scorer],
+                 keep: Sequence[str] = (), chunk_rows: int = 1_000_000) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Score every row with start <= event time < end, chunk by chunk, with each named scorer.
 
     Returns ({scorer name: scores}, frame of the `keep`, time and label columns for those rows).
     Only the scores and the kept columns stay in memory, so a 7M-row holdout costs ~100 MB.
     """
-    code = PARTS.index(part)
+    lo = pd.Timestamp(start).tz_convert("UTC") if pd.Timestamp(start).tzinfo else pd.Timestamp(start, tz="UTC")
+    hi = pd.Timestamp(end).tz_convert("UTC") if pd.Timestamp(end).tzinfo else pd.Timestamp(end, tz="UTC")
     small = list(dict.fromkeys([*keep, schema.time, schema.label]))
     cols = list(dict.fromkeys([c for sc in scorers.values() for c in sc.columns] + small))
     scores: dict[str, list[np.ndarray]] = {name: [] for name in scorers}
     kept = []
     for _, _, frame in iter_batches(prepared.files, cols, chunk_rows):
-        mask = plan.assign(frame[schema.time]) == code
+        t = pd.to_datetime(frame[schema.time], utc=True)
+        mask = ((t >= lo) & (t < hi)).to_numpy()
         if not mask.any():
             continue
         part_frame = frame.loc[mask].reset_index(drop=True)
@@ -179,5 +190,5 @@ def score_part(prepared: PreparedData, schema: Schema, plan: SplitPlan, part: st
             scores[name].append(np.asarray(sc.score(part_frame), dtype=np.float64))
         kept.append(part_frame[small])
     if not kept:
-        raise ValueError(f"split part {part!r} holds no rows")
+        raise ValueError(f"no rows with {schema.time} in [{lo}, {hi}) in {prepared.source}")
     return {k: np.concatenate(v) for k, v in scores.items()}, pd.concat(kept, ignore_index=True)

@@ -93,10 +93,12 @@ def evaluate_run(cfg: TrainConfig, schema: Schema, prepared: PreparedData, plan:
                       precision_floor=cfg.thresholds.precision_floor, max_pr_auc_drop=cfg.gate.max_pr_auc_drop,
                       champion_metrics=champ, champion_version=None if champ is None else champ["run_id"])
     rows = max(1, counts["holdout"]["rows"])
-    sample = load_part(prepared, schema, plan, ["holdout"], schema.feature_names, min(1.0, ev.shap_rows / rows),
-                       seed=cfg.seed + 3, uniform=True)
-    explain = E.explain_sample(booster, pipeline, schema, sample, booster_scorer(booster, pipeline, mat.logit_offset)
-                               .score(sample), thr, ev.reason_examples)
+    sample = load_part(prepared, schema, plan, ["holdout"], [schema.id, *schema.feature_names],
+                       min(1.0, ev.shap_rows / rows), seed=cfg.seed + 3, uniform=True)
+    sample_scores = scorers["model"].score(sample)
+    explain = E.explain_sample(booster, pipeline, schema, sample, sample_scores, thr, ev.reason_examples)
+    # ids and in-flow scores of a few holdout rows: a bundle loaded later must reproduce them bit for bit
+    parity = {"ids": sample[schema.id].head(200).tolist(), "scores": sample_scores[:200].tolist()}
     vrows = max(1, counts["validation"]["rows"])
     ref = load_part(prepared, schema, plan, ["validation"], schema.feature_names, min(1.0, ev.profile_rows / vrows),
                     seed=cfg.seed + 4, uniform=True)
@@ -105,7 +107,7 @@ def evaluate_run(cfg: TrainConfig, schema: Schema, prepared: PreparedData, plan:
     return {"holdout": holdout, "validation": validation, "baseline": baseline, "oracle": oracle, "champion": champ,
             "comparison": E.compare(holdout, champ), "gate": gate.to_dict(), "explain": explain, "profile": profile,
             "headline": {**E.headline(holdout, validation, thr, oracle, baseline), "gate": "passed" if gate.passed else "failed"},
-            "score_sample": _score_sample(y, scores["model"], cfg.seed),
+            "score_sample": _score_sample(y, scores["model"], cfg.seed), "parity": parity,
             "data_profile": {"fraud_rate_by_month": E.fraud_rate_by_month(prepared.months),
                              "missing_rate": {k: v / max(1, prepared.rows) for k, v in prepared.missing.items()}}}
 
@@ -147,3 +149,43 @@ def _nan_free(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def evaluation_window(cfg: TrainConfig, schema: Schema, model_run_id: str, data_path: str = "",
+                      start: str = "", end: str = "") -> tuple[PreparedData, str, str]:
+    """The labelled window EvaluateFlow scores: a user's file (all of it, or [start, end)), or by
+    default the holdout of the model's own training run."""
+    import pandas as pd
+
+    from fraudcore.prepare import prepare_dataset
+
+    if data_path:
+        prepared = prepare_dataset(schema, data_path, on_error=cfg.data.on_error, time_order=cfg.data.time_order,
+                                   column_map=dict(cfg.data.column_map), prepared_root=cfg.data.prepared_root)
+        lo = start or prepared.first_time
+        hi = end or (pd.Timestamp(prepared.last_time) + pd.Timedelta(microseconds=1)).isoformat()
+        return prepared, str(lo), str(hi)
+    from fraudcore.registry import get_run
+
+    run = get_run(model_run_id)
+    prepared = PreparedData.from_dict(run.data.prepared)
+    plan = SplitPlan.from_dict(run.data.split)
+    lo, hi = plan.holdout
+    return prepared, start or lo, end or hi
+
+
+def evaluate_models(cfg: TrainConfig, model: str, challenger: str = "", data_path: str = "", start: str = "",
+                    end: str = "", dest_root: str | Path | None = None) -> dict[str, Any]:
+    """Champion (or any run) against an optional challenger on one window; the EvaluateFlow/CLI core."""
+    from fraudcore.bundle import load_bundle
+    from fraudcore.registry import materialize_bundle, resolve
+
+    names = {"model": resolve(model)}
+    if challenger:
+        names["challenger"] = resolve(challenger)
+    bundles = {n: load_bundle(materialize_bundle(rid, dest_root)) for n, rid in names.items()}
+    schema = bundles["model"].schema
+    prepared, lo, hi = evaluation_window(cfg, schema, names["model"], data_path, start, end)
+    result = E.compare_bundles(bundles, prepared, schema, lo, hi, cfg.evaluation)
+    result["data"] = {"source": prepared.source, "fingerprint": dict(prepared.fingerprint)}
+    return result

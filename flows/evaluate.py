@@ -1,0 +1,60 @@
+"""EvaluateFlow: back-test a run (or the champion) against a challenger on any labelled window.
+
+    python flows/evaluate.py run                                   # champion on its training holdout
+    python flows/evaluate.py run --model champion --challenger RUN_ID --data new_weeks/ --start 2026-11-01
+
+The work is fraudcore.workflow.evaluate_models, shared with `fraud evaluate`; this flow adds a card
+and keeps the result as a versioned artifact.
+"""
+import sys
+from pathlib import Path
+
+from metaflow import Config, FlowSpec, Parameter, card, current, project, resources, step
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+@project(name="paylink_fraud")
+class EvaluateFlow(FlowSpec):
+    config = Config("config", default=str(ROOT / "config" / "train.toml"), parser="tomllib.loads",
+                    help="config whose [evaluation] and [data] sections apply")
+    model = Parameter("model", default="champion", help="TrainFlow run id, or 'champion'")
+    challenger = Parameter("challenger", default="", help="a second TrainFlow run id to compare")
+    data = Parameter("data", default="", help="labelled dataset; empty: the model's training holdout")
+    window_start = Parameter("window-start", default="", help="window start, ISO date (inclusive)")
+    window_end = Parameter("window-end", default="", help="window end, ISO date (exclusive)")
+
+    @step
+    def start(self):
+        from fraudcore.registry import resolve
+
+        self.model_run_id = resolve(self.model)
+        self.challenger_run_id = resolve(self.challenger) if self.challenger else ""
+        self.next(self.evaluate)
+
+    @resources(cpu=2, memory=16000)
+    @card(type="blank", id="evaluation")
+    @step
+    def evaluate(self):
+        from cards.evaluate_card import evaluate_card
+        from fraudcore.config import TrainConfig
+        from fraudcore.workflow import evaluate_models
+
+        cfg = TrainConfig.from_dict(self.config.to_dict())
+        self.result = evaluate_models(cfg, self.model_run_id, self.challenger_run_id, self.data,
+                                      self.window_start, self.window_end)
+        self.summary = {n: {k: m[k] for k in ("pr_auc", "roc_auc", "recall_at_precision", "alert_rate")}
+                        for n, m in self.result["models"].items()}
+        for component in evaluate_card(self.result):
+            current.card["evaluation"].append(component)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        for name, s in self.summary.items():
+            print(f"{name} {self.result['versions'][name]}: " + ", ".join(f"{k} {v:.4f}" for k, v in s.items()))
+
+
+if __name__ == "__main__":
+    EvaluateFlow()

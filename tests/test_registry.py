@@ -1,0 +1,76 @@
+"""Registry pieces that need no Metaflow run: where things live, the log, the rollback stack, refusals."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fraudcore import registry
+
+
+@pytest.fixture()
+def store(tmp_path, monkeypatch):
+    (tmp_path / ".metaflow").mkdir()
+    monkeypatch.setenv("METAFLOW_DATASTORE_SYSROOT_LOCAL", str(tmp_path))
+    monkeypatch.delenv(registry.LOG_ENV, raising=False)
+    return tmp_path
+
+
+def test_log_lives_beside_the_datastore(store) -> None:
+    assert registry.datastore_root() == store
+    assert registry.log_path() == store / "fraud-registry" / "champion-events.jsonl"
+
+
+def test_log_path_can_be_set_explicitly(store, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(registry.LOG_ENV, str(tmp_path / "elsewhere.jsonl"))
+    assert registry.log_path() == tmp_path / "elsewhere.jsonl"
+
+
+def test_datastore_is_found_from_a_subdirectory(tmp_path, monkeypatch) -> None:
+    (tmp_path / ".metaflow").mkdir()
+    sub = tmp_path / "a" / "b"
+    sub.mkdir(parents=True)
+    monkeypatch.delenv("METAFLOW_DATASTORE_SYSROOT_LOCAL", raising=False)
+    monkeypatch.chdir(sub)
+    assert registry.datastore_root() == tmp_path
+
+
+def test_appended_events_read_back_in_order(store) -> None:
+    registry._append({"event": "promote", "to": "1", "from": None})
+    registry._append({"event": "promote", "to": "2", "from": "1"})
+    assert [e["to"] for e in registry.history()] == ["1", "2"]
+    lines = registry.log_path().read_text().splitlines()
+    assert [json.loads(x)["to"] for x in lines] == ["1", "2"]
+
+
+def test_a_corrupt_log_line_is_named(store) -> None:
+    registry.log_path().parent.mkdir(parents=True)
+    registry.log_path().write_text('{"event": "promote", "to": "1"}\nnot json\n')
+    with pytest.raises(registry.RegistryError, match="line 2 is not JSON"):
+        registry.history()
+
+
+def test_rollback_pops_the_champion_stack() -> None:
+    events = [{"event": "promote", "to": "A"}, {"event": "promote", "to": "B"}, {"event": "promote", "to": "C"},
+              {"event": "rollback", "to": "B"}]
+    assert registry.champion_stack(events) == ["A", "B"]
+    events.append({"event": "rollback", "to": "A"})
+    assert registry.champion_stack(events) == ["A"]
+
+
+@pytest.mark.parametrize("call", [lambda: registry.promote("1", "  "), lambda: registry.rollback("")])
+def test_moves_need_a_reason(store, call) -> None:
+    with pytest.raises(registry.RegistryError, match="needs a reason"):
+        call()
+
+
+def test_champion_by_name_needs_a_champion(store) -> None:
+    with pytest.raises(registry.RegistryError, match="no run is tagged 'champion'"):
+        registry.resolve("champion")
+    assert registry.resolve("12345") == "12345"
+
+
+def test_gate_is_read_from_tags() -> None:
+    assert registry.gate_of({"gate:passed", "x"}) == "passed"
+    assert registry.gate_of(["gate:failed"]) == "failed"
+    assert registry.gate_of([]) == "unknown"
