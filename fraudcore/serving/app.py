@@ -1,0 +1,291 @@
+"""The ASGI app: SageMaker's /ping and /invocations, plus /metrics and /admin/model.
+
+The handler reads the body, lets `RequestParser` validate it and `Scorer` score it, then hands a
+capture record to the background writer. Scoring runs inline on the event loop: it takes ~0.1 ms
+(~2 ms with reasons), less than a thread hand-off would cost. Every expected failure is a
+`RequestError` (4xx, counted by rule, captured); anything else is a bug, answered 500 and logged,
+and the worker keeps serving.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import secrets
+import signal
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from fraudcore.serving.capture import CaptureWriter, make_sink, utc_now_iso, worker_name
+from fraudcore.serving.config import ServeConfig
+from fraudcore.serving.holder import ModelHolder, ModelSpecError
+from fraudcore.serving.metrics import EmfEmitter, Metrics
+from fraudcore.serving.parsing import INSTANCES, RequestError
+
+log = logging.getLogger("fraudcore.serving")
+JSON = "application/json"
+_INPUT_MAX_BYTES = 65_536  # a failure's raw body is captured up to this size
+
+
+def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(obj), status_code=status, media_type=JSON, headers=headers)
+
+
+def _request_id(request: Request) -> str:
+    rid = request.headers.get("x-request-id")
+    return rid[:128] if rid else secrets.token_hex(12)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestError(413, "body_size", f"request body may be at most {limit} bytes; got {declared}",
+                           received=int(declared))
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, "body_size", f"request body may be at most {limit} bytes; got more",
+                               received=size)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _is_loopback(request: Request) -> bool:
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Service:
+    """State shared by the routes of one worker: model holder, metrics, capture, settings."""
+
+    def __init__(self, cfg: ServeConfig) -> None:
+        self.cfg = cfg
+        self.holder = ModelHolder(cfg.model, reasons_k=cfg.reasons_k, max_batch=cfg.max_batch, pinned=cfg.pin)
+        self.metrics = Metrics()
+        self.metrics.model_version = self.holder.scorer.version
+        self.worker = worker_name()
+        self.capture = None
+        if cfg.capture:
+            self.capture = CaptureWriter(make_sink(cfg.capture, self.worker), cfg.capture_sample,
+                                         on_error=lambda err: log.error("capture write failed: %s", err))
+        self.emf = None
+        if cfg.emf:
+            dims = {"EndpointName": os.environ.get("PAYLINK_ENDPOINT_NAME", "local"),
+                    "VariantName": os.environ.get("PAYLINK_VARIANT_NAME", "local")}
+            self.emf = EmfEmitter(self.metrics, dims, cfg.emf_interval_s)
+        self._swap_lock = asyncio.Lock()
+
+    def close(self) -> None:
+        if self.capture is not None:
+            self.capture.close()
+        if self.emf is not None:
+            self.emf.close()
+
+    # ---- /invocations ----------------------------------------------------------------------
+    async def invocations(self, request: Request) -> Response:
+        t0 = time.perf_counter()
+        rid = _request_id(request)
+        loaded = self.holder.current  # this request finishes on this model, whatever swaps meanwhile
+        scorer, parser = loaded.scorer, loaded.parser
+        body = b""
+        records: list[dict[str, Any]] | None = None
+        try:
+            ctype = request.headers.get("content-type", "")
+            if ctype.split(";", 1)[0].strip().lower() != JSON:
+                raise RequestError(415, "content_type", f"content type must be {JSON}; got {ctype or 'none'!r}",
+                                   field="content-type", received=ctype or None)
+            body = await _read_body(request, self.cfg.max_body_bytes)
+            records, batch = parser.parse(body)
+            q = request.query_params.get("explain") or request.headers.get("x-explain") or ""
+            results = scorer.score(parser.columns(records), len(records), explain_all=q.lower() == "all")
+        except RequestError as err:
+            return self._failure(err, rid, scorer.version, t0, body, records)
+        except Exception as err:  # noqa: BLE001 - a bug: answer 500, keep the worker alive
+            log.exception("request %s failed unexpectedly", rid)
+            bug = RequestError(500, "internal", f"internal error: {type(err).__name__}: {err}")
+            return self._failure(bug, rid, scorer.version, t0, body, records)
+        id_field = parser.id_field
+        for rec, res in zip(records, results):
+            if id_field in rec:
+                res[id_field] = rec[id_field]
+        payload: Any = {"request_id": rid, "model_version": scorer.version, "predictions": results} if batch \
+            else {"request_id": rid, **results[0]}
+        out = _json(payload, headers={"x-request-id": rid, "x-model-version": scorer.version})
+        latency_ms = (time.perf_counter() - t0) * 1e3
+        self.metrics.observe(latency_ms, 200, [r["decision"] for r in results])
+        if self.capture is not None and self.capture.sampled():
+            now = utc_now_iso()
+            for rec, res in zip(records, results):
+                self.capture.offer({
+                    "request_id": rid, "transaction_id": rec.get(id_field), "time": now,
+                    "model_version": scorer.version, "status": "ok", "input": rec, "score": res["score"],
+                    "decision": res["decision"], "reasons": res.get("reasons", []), "latency_ms": latency_ms})
+        return out
+
+    def _failure(self, err: RequestError, rid: str, version: str, t0: float, body: bytes,
+                 records: list[dict[str, Any]] | None) -> Response:
+        out = _json({"request_id": rid, "error": err.to_dict()}, status=err.status,
+                    headers={"x-request-id": rid, "x-model-version": version})
+        latency_ms = (time.perf_counter() - t0) * 1e3
+        self.metrics.observe(latency_ms, err.status, failure=err.rule)
+        if self.capture is not None:
+            self.capture.offer({
+                "request_id": rid, "transaction_id": _transaction_id(body, err, self.holder.current.parser.id_field),
+                "time": utc_now_iso(), "model_version": version, "status": "error", "http_status": err.status,
+                "input": _failed_input(body, err), "error": err.to_dict(), "latency_ms": latency_ms})
+        return out
+
+    # ---- other routes ------------------------------------------------------------------------
+    async def ping(self, request: Request) -> Response:
+        return _json({"status": "ok", "model_version": self.holder.scorer.version})
+
+    async def prometheus(self, request: Request) -> Response:
+        extra = {}
+        if self.capture is not None:
+            extra = {"fraud_capture_written": self.capture.written, "fraud_capture_dropped": self.capture.dropped,
+                     "fraud_capture_write_errors": self.capture.write_errors}
+        return Response(self.metrics.prometheus(extra), media_type="text/plain; version=0.0.4")
+
+    def _admin_denied(self, request: Request) -> Response | None:
+        token = self.cfg.admin_token
+        if token:
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            if not secrets.compare_digest(given, token):
+                return _json({"error": {"rule": "admin_token", "message": "admin calls need the admin token"}}, 403)
+            return None
+        if not _is_loopback(request):
+            return _json({"error": {"rule": "admin_loopback",
+                                    "message": "admin calls are only accepted from loopback (or with a token)"}}, 403)
+        return None
+
+    async def admin_model(self, request: Request) -> Response:
+        denied = self._admin_denied(request)
+        if denied is not None:
+            return denied
+        if request.method == "GET":
+            return _json(self.holder.describe())
+        try:
+            doc = orjson.loads(await request.body())
+            spec = doc["model"] if isinstance(doc, dict) else None
+        except (orjson.JSONDecodeError, KeyError):
+            spec = None
+        if not isinstance(spec, str) or not spec:
+            return _json({"error": {"field": "model", "rule": "required",
+                                    "message": 'body must be {"model": "<bundle dir | run id | champion>"}'}}, 400)
+        return await self._swap(spec)
+
+    async def admin_rollback(self, request: Request) -> Response:
+        denied = self._admin_denied(request)
+        if denied is not None:
+            return denied
+        async with self._swap_lock:
+            try:
+                result = self.holder.rollback()
+            except ModelSpecError as err:
+                return _json({"error": {"rule": "no_previous", "message": str(err)}}, 409)
+        self.metrics.swaps += 1
+        self.metrics.model_version = self.holder.scorer.version
+        log.warning("rolled back model %s -> %s", result["from"], result["to"])
+        return _json(result)
+
+    async def _swap(self, spec: str) -> Response:
+        async with self._swap_lock:
+            try:
+                result = await asyncio.get_running_loop().run_in_executor(None, self.holder.swap, spec)
+            except Exception as err:  # noqa: BLE001 - a bad spec must not take the server down
+                return _json({"error": {"field": "model", "rule": "unloadable", "received": spec,
+                                        "message": str(err)}}, 400)
+        self.metrics.swaps += 1
+        self.metrics.model_version = self.holder.scorer.version
+        log.warning("swapped model %s -> %s", result["from"], result["to"])
+        return _json(result)
+
+    async def reload(self) -> None:
+        """SIGHUP: re-resolve the current spec (e.g. `champion` moved), unless pinned."""
+        if self.holder.pinned:
+            log.warning("SIGHUP ignored: model pinned to %s", self.holder.scorer.version)
+            return
+        await self._swap(self.holder.current.spec)
+
+
+def _failed_input(body: bytes, err: RequestError) -> Any:
+    if not body or len(body) > _INPUT_MAX_BYTES:
+        return None
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body.decode("utf-8", "replace")
+    if err.index is not None:
+        items = doc.get(INSTANCES) if isinstance(doc, dict) else doc
+        if isinstance(items, list) and err.index < len(items):
+            return items[err.index]
+    return doc
+
+
+def _transaction_id(body: bytes, err: RequestError, id_field: str) -> Any:
+    rec = _failed_input(body, err)
+    return rec.get(id_field) if isinstance(rec, dict) else None
+
+
+def create_app(cfg: ServeConfig) -> Starlette:
+    """The app for one worker; the model loads (and warms up) before the first request."""
+    state: dict[str, Service] = {}
+
+    def svc() -> Service:
+        return state["svc"]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        service = Service(cfg)
+        state["svc"] = service
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(service.reload()))
+        log.warning("serving model %s from %s (worker %s)", service.holder.scorer.version,
+                    service.holder.scorer.bundle.path, service.worker)
+        try:
+            yield
+        finally:
+            service.close()
+
+    async def invocations(request: Request) -> Response:
+        return await svc().invocations(request)
+
+    async def ping(request: Request) -> Response:
+        return await svc().ping(request)
+
+    async def prometheus(request: Request) -> Response:
+        return await svc().prometheus(request)
+
+    async def admin_model(request: Request) -> Response:
+        return await svc().admin_model(request)
+
+    async def admin_rollback(request: Request) -> Response:
+        return await svc().admin_rollback(request)
+
+    routes = [
+        Route("/invocations", invocations, methods=["POST"]),
+        Route("/ping", ping, methods=["GET"]),
+        Route("/metrics", prometheus, methods=["GET"]),
+        Route("/admin/model", admin_model, methods=["GET", "POST"]),
+        Route("/admin/rollback", admin_rollback, methods=["POST"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def create_app_from_env() -> Starlette:
+    """Factory for uvicorn workers: settings come from the environment `fraud serve` prepared."""
+    return create_app(ServeConfig.from_env())

@@ -1,0 +1,67 @@
+"""Server settings: one frozen dataclass, defaults in one place, ranges checked on construction."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+ENV_VAR = "PAYLINK_SERVE_CONFIG"
+
+
+class ServeConfigError(ValueError):
+    """A setting out of range or unknown; the message names it."""
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    model: str = "/opt/ml/model"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    max_body_bytes: int = 1_048_576
+    max_batch: int = 256
+    reasons_k: int = 3
+    capture: str | None = None          # local folder or s3://bucket/prefix; None disables capture
+    capture_sample: float = 0.01        # share of successful requests captured (failures: all)
+    emf: bool = False                   # CloudWatch EMF lines on stdout (on by default in SageMaker)
+    emf_interval_s: float = 60.0
+    admin_token: str | None = None      # without a token, /admin/* answers only loopback clients
+    pin: bool = False                   # SIGHUP does not re-resolve the model spec
+    keep_alive_s: int = 60
+    graceful_timeout_s: int = 25        # SageMaker sends SIGKILL 30 s after SIGTERM
+    log_level: str = "warning"
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("port", 0 <= self.port <= 65535, "an int in [0, 65535]"),
+            ("workers", self.workers >= 1, "an int >= 1"),
+            ("max_body_bytes", self.max_body_bytes >= 1024, "an int >= 1024"),
+            ("max_batch", self.max_batch >= 1, "an int >= 1"),
+            ("reasons_k", 1 <= self.reasons_k <= 40, "an int in [1, 40]"),
+            ("capture_sample", 0.0 <= self.capture_sample <= 1.0, "a number in [0, 1]"),
+            ("emf_interval_s", self.emf_interval_s > 0, "a number > 0"),
+            ("keep_alive_s", self.keep_alive_s >= 1, "an int >= 1"),
+            ("graceful_timeout_s", self.graceful_timeout_s >= 0, "an int >= 0"),
+        ]
+        for name, ok, rule in checks:
+            if not ok:
+                raise ServeConfigError(f"serve setting {name!r} must be {rule}; got {getattr(self, name)!r}")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ServeConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ServeConfigError(f"unknown serve settings {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+    @classmethod
+    def from_env(cls) -> ServeConfig:
+        raw = os.environ.get(ENV_VAR)
+        if not raw:
+            raise ServeConfigError(f"{ENV_VAR} is not set; start the server with `fraud serve`")
+        return cls.from_dict(json.loads(raw))

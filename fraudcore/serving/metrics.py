@@ -1,0 +1,132 @@
+"""Service metrics: a latency histogram, counts by decision, failures by reason.
+
+Rendered as Prometheus text for `/metrics`, and as CloudWatch embedded-metric-format (EMF) JSON
+lines on stdout when running in SageMaker (its log agent turns them into CloudWatch metrics in
+`PayLink/Fraud`, where the rollout alarm on `InvalidInputRate` reads them). Hand-written rather than
+prometheus_client: a dozen counters need no multiprocess machinery, and `observe` stays a few
+dict and list operations on the request path.
+"""
+from __future__ import annotations
+
+import bisect
+import json
+import random
+import sys
+import threading
+import time
+from collections import Counter
+from typing import Any, TextIO
+
+LATENCY_BUCKETS_MS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0)
+NAMESPACE = "PayLink/Fraud"
+_EMF_SAMPLES = 100  # EMF allows at most 100 values per metric and line
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.buckets = [0] * (len(LATENCY_BUCKETS_MS) + 1)
+        self.latency_sum_ms = 0.0
+        self.requests: Counter[int] = Counter()       # by HTTP status
+        self.decisions: Counter[str] = Counter()      # by decision, per transaction
+        self.failures: Counter[str] = Counter()       # by rule
+        self.swaps = 0
+        self.model_version = ""
+        self._window: list[float] = []
+        self._window_seen = 0
+        self._window_ok = 0
+        self._window_bad = 0
+        self._window_decisions: Counter[str] = Counter()
+        self._rng = random.Random(0)
+
+    def observe(self, latency_ms: float, status: int, decisions: list[str] | None = None,
+                failure: str | None = None) -> None:
+        self.buckets[bisect.bisect_left(LATENCY_BUCKETS_MS, latency_ms)] += 1
+        self.latency_sum_ms += latency_ms
+        self.requests[status] += 1
+        if decisions:
+            self.decisions.update(decisions)
+            self._window_decisions.update(decisions)
+        if failure is not None:
+            self.failures[failure] += 1
+        if 400 <= status < 500:
+            self._window_bad += 1
+        else:
+            self._window_ok += 1
+        # reservoir sample of this interval's latencies for EMF
+        self._window_seen += 1
+        if len(self._window) < _EMF_SAMPLES:
+            self._window.append(latency_ms)
+        else:
+            j = self._rng.randrange(self._window_seen)
+            if j < _EMF_SAMPLES:
+                self._window[j] = latency_ms
+
+    def prometheus(self, extra: dict[str, float] | None = None) -> str:
+        lines = ["# HELP fraud_request_latency_ms Time from request received to response ready.",
+                 "# TYPE fraud_request_latency_ms histogram"]
+        cum = 0
+        for edge, n in zip(LATENCY_BUCKETS_MS, self.buckets):
+            cum += n
+            lines.append(f'fraud_request_latency_ms_bucket{{le="{edge:g}"}} {cum}')
+        cum += self.buckets[-1]
+        lines += [f'fraud_request_latency_ms_bucket{{le="+Inf"}} {cum}',
+                  f"fraud_request_latency_ms_sum {self.latency_sum_ms:.6f}",
+                  f"fraud_request_latency_ms_count {cum}",
+                  "# TYPE fraud_requests_total counter"]
+        lines += [f'fraud_requests_total{{status="{s}"}} {n}' for s, n in sorted(self.requests.items())]
+        lines.append("# TYPE fraud_decisions_total counter")
+        lines += [f'fraud_decisions_total{{decision="{d}"}} {n}' for d, n in sorted(self.decisions.items())]
+        lines.append("# TYPE fraud_failures_total counter")
+        lines += [f'fraud_failures_total{{reason="{r}"}} {n}' for r, n in sorted(self.failures.items())]
+        lines += ["# TYPE fraud_model_swaps_total counter", f"fraud_model_swaps_total {self.swaps}",
+                  "# TYPE fraud_model_info gauge", f'fraud_model_info{{version="{self.model_version}"}} 1']
+        for name, value in sorted((extra or {}).items()):
+            lines += [f"# TYPE {name} gauge", f"{name} {value:g}"]
+        return "\n".join(lines) + "\n"
+
+    def emf_record(self, dimensions: dict[str, str]) -> dict[str, Any] | None:
+        """One EMF document for the interval since the last call (None when nothing happened)."""
+        total = self._window_ok + self._window_bad
+        if total == 0:
+            return None
+        metrics = [{"Name": "Latency", "Unit": "Milliseconds"}, {"Name": "Requests", "Unit": "Count"},
+                   {"Name": "InvalidInputs", "Unit": "Count"}, {"Name": "InvalidInputRate", "Unit": "None"}]
+        doc: dict[str, Any] = {**dimensions, "ModelVersion": self.model_version,
+                               "Latency": list(self._window), "Requests": total,
+                               "InvalidInputs": self._window_bad, "InvalidInputRate": self._window_bad / total}
+        for decision, n in sorted(self._window_decisions.items()):
+            name = f"Decision{decision.capitalize()}"
+            metrics.append({"Name": name, "Unit": "Count"})
+            doc[name] = n
+        doc["_aws"] = {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [
+            {"Namespace": NAMESPACE, "Dimensions": [sorted(dimensions)], "Metrics": metrics}]}
+        self._window, self._window_seen, self._window_ok, self._window_bad = [], 0, 0, 0
+        self._window_decisions = Counter()
+        return doc
+
+
+class EmfEmitter:
+    """Writes one EMF line per interval from a daemon thread (SageMaker ships stdout to CloudWatch)."""
+
+    def __init__(self, metrics: Metrics, dimensions: dict[str, str], interval_s: float = 60.0,
+                 stream: TextIO | None = None) -> None:
+        self.metrics, self.dimensions, self.interval_s = metrics, dimensions, interval_s
+        self.stream = stream or sys.stdout
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="emf", daemon=True)
+        self._thread.start()
+
+    def flush(self) -> None:
+        doc = self.metrics.emf_record(self.dimensions)
+        if doc is not None:
+            self.stream.write(json.dumps(doc, separators=(",", ":")) + "\n")
+            self.stream.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.flush()
