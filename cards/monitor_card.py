@@ -27,7 +27,9 @@ def _histograms(report: MonitorReport) -> Any:
     import numpy as np
 
     feats = [f for f in report.drift.features if not f.expected_to_move][:WORST_FEATURES]
-    panels = [(f.name, f.bins, f.ref_freqs, f.live_freqs,
+    # shares of all rows, with the missing ones as a last bar, so a feed outage is visible at a glance
+    panels = [(f.name, [*f.bins, "missing"], [v * (1 - f.ref_missing_rate) for v in f.ref_freqs] + [f.ref_missing_rate],
+               [v * (1 - f.missing_rate) for v in f.live_freqs] + [f.missing_rate],
                f"PSI {_fmt(f.psi)}, missing {f.missing_rate:.1%} (ref {f.ref_missing_rate:.1%})") for f in feats]
     s = report.drift.score
     panels.append(("score", s.bins, s.ref_freqs, s.live_freqs, f"PSI {_fmt(s.psi)}"))
@@ -91,7 +93,8 @@ def monitor_card(report: MonitorReport) -> list[Any]:
     out.append(Markdown(f"## Drift against the training reference\n{d.n} scored transactions"
                         + ("" if d.judged else " (too few to judge drift)") + ". Sorted by severity; features "
                         "that move with the calendar are listed last and never raise a signal."))
-    out.append(Table([[f.name, f.group, f.severity + (" (calendar)" if f.expected_to_move else ""), _fmt(f.psi),
+    out.append(Table([[f.name, f.group, f.severity + (" (calendar)" if f.expected_to_move else "")
+                       + (" (per merchant)" if f.clustered and not f.expected_to_move else ""), _fmt(f.psi),
                        f"{f.missing_rate:.1%}", f"{f.ref_missing_rate:.1%}", f"{f.missing_shift:+.1%}"]
                       for f in d.features],
                      headers=["feature", "group", "severity", "PSI", "missing", "missing (ref)", "shift"]))
