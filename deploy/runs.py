@@ -35,6 +35,8 @@ def resolve_run(run_id: str | None) -> RunInfo:
         run_id = latest
     try:
         run = registry.get_run(run_id)
+    except KeyError as err:  # metaflow's Flow[id] raises KeyError for an unknown run of a known flow
+        raise RegistryError(f"run id {run_id!r}: no {registry.TRAIN_FLOW} run with that id") from err
     except RegistryError as err:
         if str(err).startswith("run id"):
             raise
