@@ -2,6 +2,7 @@
 
     fraud monitor run --capture DIR|s3://bucket/prefix --bundle PATH|RUN_ID|champion [--labels FILE]
     fraud monitor demo [--scenario new_pattern]
+    fraud monitor sweep [--seeds 7,11,23,31,42] [--months 6]
 """
 from __future__ import annotations
 
@@ -49,7 +50,34 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--bundle", help="bundle to serve (default: train a small one from the generator)")
     demo.add_argument("--out", default="monitor-demo", help="folder for the bundle, capture, labels and report")
     demo.add_argument("--publish", action="store_true", help="send the figures to CloudWatch")
+    sw = sub.add_parser("sweep", help="measure signals per scenario and the false alarm rate over seeds")
+    sw.add_argument("--seeds", default="7,11,23,31,42", help="comma-separated training seeds")
+    sw.add_argument("--months", type=int, default=6, help="production months per seed and scenario")
+    sw.add_argument("--rows", type=int, default=20_000, help="transactions per window")
+    sw.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated scenario names")
+    sw.add_argument("--config", help="monitor config TOML (default config/monitor.toml)")
+    sw.add_argument("--json", dest="json_out", help="also write every window's result and the summary here")
     return p
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from fraudcore.monitoring.config import load_monitor_config
+    from fraudcore.monitoring.sweep import summarize, sweep
+
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    results = sweep(seeds, args.months, args.rows, load_monitor_config(args.config), scenarios=names,
+                    on_result=lambda r: print(f"seed {r.seed} {r.scenario:<16} month +{r.months_after}: "
+                                              f"{r.early_verdict:>11} early, {r.mature_verdict:>11} mature  "
+                                              f"{', '.join(r.signals) or '-'}", flush=True))
+    summary = summarize(results)
+    print(json.dumps(summary, indent=2))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps({"summary": summary, "windows": [asdict(r) for r in results]},
+                                                  indent=2) + "\n")
+    return 0
 
 
 def _print_report(report, json_out: str | None) -> None:  # noqa: ANN001
@@ -89,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "sweep":
+            return _sweep(args)
         from fraudcore.monitoring.demo import run_demo
 
         report = run_demo(args.scenario, rows=args.rows, seed=args.seed, out=Path(args.out), bundle=args.bundle,
