@@ -218,3 +218,33 @@ def test_weekly_retraining_on_step_functions(mf):
     (target,) = events.list_targets_by_rule(Rule=name)["Targets"]
     assert target["Arn"] == machine["stateMachineArn"]
     assert target["RoleArn"] == env["METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE"]
+
+
+def test_cli_forced_deploy_of_a_failed_run_records_why(mf, aws_emulator, monkeypatch, capsys):
+    from deploy.bundle import expected_answers, schema_of
+    from deploy.cli import main
+    from deploy.runs import fetch_bundle_files, write_bundle_files
+    from deploy.sagemaker import smoke_requests
+    from fraudcore import registry
+
+    _client_env(mf, monkeypatch)
+    monkeypatch.setenv("METAFLOW_USER", "paylink-dev")
+    config = str(_fast_deploy_config(mf.root))
+    bundle = verify_bundle(write_bundle_files(fetch_bundle_files(mf.train_run_id), mf.root / "cli-bundle"))
+    answers = expected_answers(bundle, smoke_requests(schema_of(bundle), mf.cfg.rollout.smoke_requests))
+    aws_emulator.queue_invoke_results([json.dumps({"model_version": mf.train_run_id, "score": s, "decision": d})
+                                       for s, d in answers])
+    registry.tag_gate(mf.train_run_id, passed=False)
+    try:
+        assert main(["--config", config, "sagemaker", "--run-id", mf.train_run_id]) == 1
+        assert "must carry the tag 'gate:passed'" in capsys.readouterr().err
+        assert main(["--config", config, "sagemaker", "--run-id", mf.train_run_id, "--force"]) == 1
+        assert "needs a reason" in capsys.readouterr().err
+        assert main(["--config", config, "sagemaker", "--run-id", mf.train_run_id, "--force",
+                     "--reason", "hotfix: the failed gate is a known holdout artefact"]) == 0
+        record = json.loads(capsys.readouterr().out)
+    finally:
+        registry.tag_gate(mf.train_run_id, passed=True)
+    assert record["forced"] is True and record["reason"].startswith("hotfix")
+    assert record["detail"] == "unchanged"  # the run was already live: no update was sent
+    assert read_history(mf.clients.s3, mf.cfg)[-1].forced
