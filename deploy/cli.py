@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             _print([asdict(r) for r in read_history(clients.s3, cfg)], args.json)
         else:
             _print(endpoint_status(clients, cfg), args.json)
-    except (BundleError, DeployConfigError, DeployError, HistoryError, RegistryError, FileNotFoundError) as err:
+    except (BundleError, DeployConfigError, DeployError, HistoryError, RegistryError, FileNotFoundError,
+            ValueError) as err:  # ValueError: also Metaflow's "Could not find directory .metaflow ..."
         print(f"fraud deploy {args.command}: {err}", file=sys.stderr)
         return 1
     except (ClientError, BotoCoreError) as err:

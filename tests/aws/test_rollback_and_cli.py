@@ -73,6 +73,7 @@ def test_cli_refusals_are_clear_and_change_nothing(aws, make_bundle, tmp_path, c
     assert main(["sagemaker", "--bundle", str(tmp_path / "nowhere")]) == 1
     assert "does not exist or is not a directory" in capsys.readouterr().err
 
+    (tmp_path / "mf" / ".metaflow").mkdir(parents=True)  # a datastore with no TrainFlow runs in it
     monkeypatch.setenv("METAFLOW_DATASTORE_SYSROOT_LOCAL", str(tmp_path / "mf"))
     monkeypatch.setenv("METAFLOW_DEFAULT_METADATA", "local")
     assert main(["sagemaker", "--run-id", "999999"]) == 1
