@@ -388,8 +388,23 @@ def deploy_bundle(clients: AwsClients, cfg: DeployConfig, bundle_dir: str | Path
     return finish_rollout(clients, cfg, bundle, staged, rollout, reason=reason, forced=forced, source=source)
 
 
+def _bundle_from_s3(clients: AwsClients, model_data_url: str, dest: Path) -> VerifiedBundle:
+    """Download a deployed model.tar.gz and unpack it (fraudcore.bundle.unpack_bundle verifies it)."""
+    from fraudcore.bundle import unpack_bundle
+
+    bucket, _, key = model_data_url.removeprefix("s3://").partition("/")
+    archive = dest / "model.tar.gz"
+    clients.s3.download_file(bucket, key, str(archive))
+    unpack_bundle(archive, dest / "bundle")
+    return verify_bundle(dest / "bundle")
+
+
 def rollback(clients: AwsClients, cfg: DeployConfig, *, reason: str) -> DeployRecord:
-    """Return the endpoint to the previous live run, using that run's existing EndpointConfig."""
+    """Return the endpoint to the previous live run, using that run's existing EndpointConfig.
+
+    The run's model.tar.gz is fetched back from S3 first, so the smoke test afterwards checks the
+    endpoint against exactly the model it now serves.
+    """
     live, target = rollback_target(read_history(clients.s3, cfg))
     current = describe_endpoint(clients, cfg)
     if current is None:
@@ -400,15 +415,27 @@ def rollback(clients: AwsClients, cfg: DeployConfig, *, reason: str) -> DeployRe
     if not _exists(clients.sagemaker.describe_endpoint_config, EndpointConfigName=target.endpoint_config_name):
         raise DeployError(f"rollback: endpoint config {target.endpoint_config_name!r} of run {target.run_id!r} "
                           "no longer exists; deploy that run again instead")
-    after = _update(clients, cfg, target.endpoint_config_name, rollback_deployment_config(cfg))
-    if after["EndpointConfigName"] != target.endpoint_config_name:
-        raise DeployError(f"rollback: endpoint {cfg.endpoint.name!r} still serves {after['EndpointConfigName']!r} "
-                          f"after updating to {target.endpoint_config_name!r}")
-    return _record(clients, cfg, event="rollback", outcome="live", run_id=target.run_id,
-                   previous_run_id=live.run_id, model_name=target.model_name,
-                   endpoint_config_name=target.endpoint_config_name,
-                   previous_endpoint_config_name=current["EndpointConfigName"],
-                   model_data_url=target.model_data_url, reason=reason, forced=False, source=target.source)
+    with tempfile.TemporaryDirectory(prefix="paylink-rollback-") as tmp:
+        bundle = _bundle_from_s3(clients, target.model_data_url, Path(tmp))
+        after = _update(clients, cfg, target.endpoint_config_name, rollback_deployment_config(cfg))
+        if after["EndpointConfigName"] != target.endpoint_config_name:
+            raise DeployError(f"rollback: endpoint {cfg.endpoint.name!r} still serves "
+                              f"{after['EndpointConfigName']!r} after updating to {target.endpoint_config_name!r}")
+        try:
+            smoke_test(clients, cfg, bundle)
+            detail = ""
+        except DeployError as err:
+            detail = f"smoke test failed after the rollback: {err}"
+        record = _record(clients, cfg, event="rollback", outcome="live", run_id=target.run_id,
+                         previous_run_id=live.run_id, model_name=target.model_name,
+                         endpoint_config_name=target.endpoint_config_name,
+                         previous_endpoint_config_name=current["EndpointConfigName"],
+                         model_data_url=target.model_data_url, reason=reason, forced=False, source=target.source,
+                         detail=detail)
+    if detail:
+        raise DeployError(f"rollback: endpoint {cfg.endpoint.name!r} now serves run {target.run_id!r}, but the "
+                          f"{detail}")
+    return record
 
 
 def endpoint_status(clients: AwsClients, cfg: DeployConfig) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import pytest
 from deploy.cli import main
 from deploy.config import DEFAULT_DEPLOY_CONFIG_PATH
 from deploy.history import HistoryError, read_history
-from deploy.sagemaker import deploy_bundle, rollback
+from deploy.sagemaker import DeployError, deploy_bundle, rollback
 
 
 def _serving(aws) -> str:
@@ -24,11 +24,16 @@ def test_rollback_walks_back_through_live_runs(aws, make_bundle):
     a, b, c = (_deploy(aws, make_bundle(r), f"deploy {r}") for r in ("11", "12", "13"))
     assert _serving(aws) == c.staged.endpoint_config_name
 
+    aws.queue_answers(make_bundle("12"))  # the smoke test after a rollback checks the restored model
     first = rollback(aws.clients, aws.cfg, reason="alert rate doubled")
     assert (first.run_id, first.previous_run_id, first.reason) == ("12", "13", "alert rate doubled")
     assert _serving(aws) == b.staged.endpoint_config_name
-    second = rollback(aws.clients, aws.cfg, reason="still bad")
-    assert (second.run_id, second.previous_run_id) == ("11", "12")
+    aws.queue_answers(make_bundle("12"))  # ...and catches a fleet still answering for the wrong model
+    with pytest.raises(DeployError, match=r"now serves run '11', but the smoke test failed after the rollback: "
+                                          r".*model_version '12'; expected run '11'"):
+        rollback(aws.clients, aws.cfg, reason="still bad")
+    second = read_history(aws.clients.s3, aws.cfg)[-1]
+    assert (second.run_id, second.previous_run_id) == ("11", "12") and "smoke test failed" in second.detail
     assert _serving(aws) == a.staged.endpoint_config_name
     with pytest.raises(HistoryError, match=r"nothing to roll back to.*live run: '11'"):
         rollback(aws.clients, aws.cfg, reason="again")
@@ -55,6 +60,7 @@ def test_cli_deploy_status_history_rollback(aws, make_bundle, capsys):
     assert (status["run_id"], status["history_live_run_id"], status["endpoint_status"]) == ("22", "22", "InService")
     assert status["variants"] == [{"VariantName": "AllTraffic", "CurrentInstanceCount": 2, "DesiredInstanceCount": 2}]
 
+    aws.queue_answers(make_bundle("21"))
     assert main(["rollback", "--reason", "latency regression"]) == 0
     assert json.loads(capsys.readouterr().out)["run_id"] == "21"
     assert main(["history"]) == 0
