@@ -182,7 +182,7 @@ def headline_table(headline: Mapping[str, Any]) -> Table:
 
 
 def train_card(run_id: str, result: Mapping[str, Any], tuning: Mapping[str, Any], split: Mapping[str, Any],
-               split_counts: Mapping[str, Any], thresholds: Mapping[str, Any]) -> list[Any]:
+               split_counts: Mapping[str, Any], thresholds: Mapping[str, Any], final: Mapping[str, Any]) -> list[Any]:
     """Every card section, in reading order."""
     gate, hold, head = result["gate"], result["holdout"], result["headline"]
     verdict = "PASSED" if gate["passed"] else "FAILED"
@@ -190,12 +190,14 @@ def train_card(run_id: str, result: Mapping[str, Any], tuning: Mapping[str, Any]
         Markdown(f"# TrainFlow run {run_id}: gate {verdict}"),
         Markdown("\n".join(f"- `{line}`" for line in gate["lines"])),
         Markdown("## Headline (holdout unless marked val_)"), headline_table(head),
+        Markdown("**Final model:** " + ", ".join(f"{k} {_fmt(v)}" for k, v in final.items())),
         Markdown("## Split"),
         Table([[p, " to ".join(split[p]), _fmt(split_counts[p]["rows"]), _fmt(split_counts[p]["positives"])]
                for p in ("train", "validation", "holdout")], headers=["part", "range [start, end)", "rows", "frauds"]),
         Markdown(f"## Operating point\nreview threshold {thresholds['review']:.4f} (precision >= "
                  f"{thresholds['precision_floor']:.0%} on validation), decline threshold {thresholds['decline']:.4f} "
-                 f"(precision >= {thresholds['decline_precision']:.0%}). Chosen on validation only."),
+                 f"(precision >= {thresholds['decline_precision']:.0%}). Chosen on validation only, with scores from the "
+                 "train-only model (the validation curve below); the final model is described in the headline."),
         pr_curves(result), threshold_plot(result), score_distribution(result["score_sample"], hold["threshold"]),
         Markdown("### Confusion matrix at the review threshold (holdout)"), confusion(hold),
         calibration_plot(hold),

@@ -109,16 +109,14 @@ class TrainFlow(FlowSpec):
     @resources(cpu=2, memory=16000)
     @step
     def train(self):
-        from fraudcore.train import Matrices, train_final
-        from fraudcore.workflow import choose_on_validation
+        from fraudcore.workflow import fit_final
 
         _maybe_fail("train")
         cfg, schema, prepared, plan = self._ctx()
-        booster = train_final(cfg, Matrices(**self.matrices), self.tuning["best_params"],
-                              self.tuning["best_iteration"], num_threads=2)
-        self.model_text = booster.model_to_string()
-        self.thresholds, self.validation_metrics = choose_on_validation(
-            cfg, schema, prepared, plan, booster, self.pipeline_state, self.matrices)
+        out = fit_final(cfg, schema, prepared, plan, self.split_counts, self.matrices, self.pipeline_state, self.tuning)
+        self.model_text, self.final, self.thresholds = out["model_text"], out["final"], out["thresholds"]
+        self.validation_metrics = out["validation_metrics"]
+        print(f"final model: {self.final}")
         self.next(self.evaluate)
 
     @resources(cpu=2, memory=16000)
@@ -129,7 +127,7 @@ class TrainFlow(FlowSpec):
         _maybe_fail("evaluate")
         cfg, schema, prepared, plan = self._ctx()
         self.result = evaluate_run(cfg, schema, prepared, plan, self.model_text, self.pipeline_state,
-                                   self.matrices, self.thresholds, self.split_counts, self.validation_metrics)
+                                   self.final, self.thresholds, self.split_counts, self.validation_metrics)
         self.headline, self.gate = self.result["headline"], self.result["gate"]
         print("\n".join(self.gate["lines"]))
         self.next(self.report)
@@ -142,10 +140,10 @@ class TrainFlow(FlowSpec):
 
         cfg, schema, prepared, _ = self._ctx()
         self.bundle, self.bundle_tar_sha256, self.bundle_tar = make_bundle(
-            cfg, schema, self.model_text, self.pipeline_state, self.thresholds, self.result, self.matrices,
+            cfg, schema, self.model_text, self.pipeline_state, self.thresholds, self.result, self.matrices, self.final,
             self.fingerprint, self.tuning, str(current.run_id), Path(cfg.data.work_root) / str(current.run_id))
         for component in train_card(str(current.run_id), self.result, self.tuning, self.split, self.split_counts,
-                                    self.thresholds):
+                                    self.thresholds, self.final):
             current.card["report"].append(component)
         self.next(self.end)
 

@@ -19,7 +19,7 @@ from typing import Any
 from fraudcore.schema import Schema
 
 SPLIT_MODES = ("months", "dates")
-REFIT_MODES = ("none",)  # train+validation refit: see docs/training.md, "Choices"
+REFIT_MODES = ("train_val", "none")
 # Search-space entries Optuna may tune, and whether each is an integer parameter.
 TUNABLE = {"learning_rate": False, "num_leaves": True, "min_child_samples": True, "min_sum_hessian_in_leaf": False,
            "feature_fraction": False, "bagging_fraction": False, "lambda_l1": False, "lambda_l2": False,
@@ -174,8 +174,10 @@ class TuningConfig:
 
 @dataclass(frozen=True)
 class FinalConfig:
-    refit: str = "none"                 # final model on train only; thresholds need out-of-sample validation scores
-    recency_half_life_days: float = 0.0  # > 0: weight rows by 0.5 ** (age / half-life); 0 = off
+    # "train_val": the final model is refit on train + validation with the best params (docs/training.md);
+    # "none": the final model is the train-only model that picked the thresholds.
+    refit: str = "train_val"
+    recency_half_life_days: float = 90.0  # > 0: weight rows by 0.5 ** (age / half-life); 0 = off
 
     def __post_init__(self) -> None:
         _need(self.refit in REFIT_MODES, "final.refit", f"must be one of {REFIT_MODES}", self.refit)

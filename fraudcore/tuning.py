@@ -67,6 +67,7 @@ def run_branch(cfg: TrainConfig, mat: Matrices, branch: int, n_trials: int | Non
     dists = distributions(t.space)
 
     def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr("branch", branch)
         params = {name: suggest(trial, name, dist) for name, dist in dists.items()}
         full = {**base_params(cfg, seed + trial.number, t.num_threads), **params}
         started = time.perf_counter()
@@ -74,7 +75,6 @@ def run_branch(cfg: TrainConfig, mat: Matrices, branch: int, n_trials: int | Non
                               [PruningCallback(trial, t.pruning_warmup_rounds)])
         trial.set_user_attr("best_iteration", int(booster.best_iteration or booster.current_iteration()))
         trial.set_user_attr("seconds", round(time.perf_counter() - started, 2))
-        trial.set_user_attr("branch", branch)
         return float(booster.best_score["valid"][METRIC])
 
     study.optimize(objective, n_trials=n_trials or t.trials_per_branch, catch=())

@@ -31,18 +31,34 @@ def _model(model_text: str, pipeline_state: Mapping[str, Any]) -> tuple[lgb.Boos
     return lgb.Booster(model_str=model_text), FeaturePipeline.from_state(pipeline_state)
 
 
-def choose_on_validation(cfg: TrainConfig, schema: Schema, prepared: PreparedData, plan: SplitPlan,
-                         booster: lgb.Booster, pipeline_state: Mapping[str, Any], matrices: Mapping[str, Any]
-                         ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Thresholds from the whole validation period (scored in chunks), never from the holdout."""
+def fit_final(cfg: TrainConfig, schema: Schema, prepared: PreparedData, plan: SplitPlan,
+              counts: Mapping[str, Mapping[str, int]], matrices: Mapping[str, Any], pipeline_state: Mapping[str, Any],
+              tuning: Mapping[str, Any], num_threads: int = 2) -> dict[str, Any]:
+    """Thresholds from a train-only model scored on the whole validation period, then the final model.
+
+    The train-only model (the best trial, retrained) never saw validation, so its validation scores are
+    honest and its thresholds are chosen on them. Scores are calibrated probabilities, so the thresholds
+    carry over to the final model, refit on train + validation (`final.refit`). The holdout is untouched.
+    """
+    from fraudcore.train import refit_train_val, train_final
+
     pipeline = FeaturePipeline.from_state(pipeline_state)
     mat = Matrices(**matrices)
+    params, rounds = tuning["best_params"], tuning["best_iteration"]
+    selector = train_final(cfg, mat, params, rounds, num_threads)
     scores, frame = score_part(prepared, schema, plan, "validation",
-                               {"model": booster_scorer(booster, pipeline, mat.logit_offset)},
+                               {"model": booster_scorer(selector, pipeline, mat.logit_offset)},
                                chunk_rows=cfg.evaluation.chunk_rows)
     y, s = frame[schema.label].to_numpy(), scores["model"]
     thr = choose_thresholds(y, s, cfg.thresholds.precision_floor, cfg.thresholds.decline_precision)
-    return thr.to_dict(), E.evaluate_scores(y, s, thr, None)
+    if cfg.final.refit == "train_val":
+        final, info = refit_train_val(cfg, schema, prepared, plan, counts, pipeline, params, rounds, mat.train_rows,
+                                      num_threads)
+    else:
+        final, info = selector, {"refit": "none", "rows": mat.train_rows, "positives": mat.train_positives,
+                                 "negative_rate": mat.train_rate, "rounds": rounds, "logit_offset": mat.logit_offset}
+    return {"model_text": final.model_to_string(), "final": info, "thresholds": thr.to_dict(),
+            "validation_metrics": E.evaluate_scores(y, s, thr, None)}
 
 
 def _champion(schema: Schema) -> tuple[str, Any] | None:
@@ -59,14 +75,14 @@ def _champion(schema: Schema) -> tuple[str, Any] | None:
 
 
 def evaluate_run(cfg: TrainConfig, schema: Schema, prepared: PreparedData, plan: SplitPlan, model_text: str,
-                 pipeline_state: Mapping[str, Any], matrices: Mapping[str, Any], thresholds: Mapping[str, Any],
+                 pipeline_state: Mapping[str, Any], final: Mapping[str, Any], thresholds: Mapping[str, Any],
                  counts: Mapping[str, Mapping[str, int]], validation: Mapping[str, Any]) -> dict[str, Any]:
     """Holdout metrics with slices, baseline, oracle and champion; SHAP; drift profile; the gate."""
     booster, pipeline = _model(model_text, pipeline_state)
-    mat = Matrices(**matrices)
+    offset = float(final["logit_offset"])
     thr = Thresholds.from_dict(dict(thresholds))
     ev = cfg.evaluation
-    scorers = {"model": booster_scorer(booster, pipeline, mat.logit_offset)}
+    scorers = {"model": booster_scorer(booster, pipeline, offset)}
     if ev.baseline:
         pos = counts["train"]["positives"]
         rate = negative_rate(counts, ["train"], ev.baseline_max_negatives + pos, 1.0)
@@ -102,7 +118,7 @@ def evaluate_run(cfg: TrainConfig, schema: Schema, prepared: PreparedData, plan:
     vrows = max(1, counts["validation"]["rows"])
     ref = load_part(prepared, schema, plan, ["validation"], schema.feature_names, min(1.0, ev.profile_rows / vrows),
                     seed=cfg.seed + 4, uniform=True)
-    profile = build_profile(ref, booster_scorer(booster, pipeline, mat.logit_offset).score(ref), schema=schema,
+    profile = build_profile(ref, scorers["model"].score(ref), schema=schema,
                             review_threshold=thr.review, seed=cfg.seed)
     return {"holdout": holdout, "validation": validation, "baseline": baseline, "oracle": oracle, "champion": champ,
             "comparison": E.compare(holdout, champ), "gate": gate.to_dict(), "explain": explain, "profile": profile,
@@ -123,6 +139,7 @@ def _score_sample(y: np.ndarray, s: np.ndarray, seed: int, n: int = 20_000) -> d
 
 def make_bundle(cfg: TrainConfig, schema: Schema, model_text: str, pipeline_state: Mapping[str, Any],
                 thresholds: Mapping[str, Any], result: Mapping[str, Any], matrices: Mapping[str, Any],
+                final: Mapping[str, Any],
                 data_fingerprint: Mapping[str, Any], tuning: Mapping[str, Any], run_id: str, workdir: Path
                 ) -> tuple[dict[str, bytes], str, str]:
     """Write and verify the bundle, package model.tar.gz; return ({file: bytes}, tar sha256, tar path)."""
@@ -134,11 +151,11 @@ def make_bundle(cfg: TrainConfig, schema: Schema, model_text: str, pipeline_stat
         shutil.rmtree(out)  # a resumed run rewrites its bundle
     metrics = {k: result[k] for k in ("holdout", "validation", "baseline", "oracle", "champion", "gate", "headline")}
     extra = {"tuning": {k: v for k, v in tuning.items() if k != "history"},
-             "sampling": dict(matrices), "oracle_pr_auc": result["headline"].get("oracle_pr_auc")}
+             "sampling": dict(matrices), "final": dict(final), "oracle_pr_auc": result["headline"].get("oracle_pr_auc")}
     write_bundle(out, booster=booster, pipeline=pipeline, thresholds=Thresholds.from_dict(dict(thresholds)),
                  schema=schema, profile=result["profile"], metrics=json.loads(json.dumps(metrics, default=_nan_free)),
                  config=cfg.to_dict(), run_id=run_id, data_fingerprint=data_fingerprint,
-                 logit_offset=Matrices(**matrices).logit_offset, extra=json.loads(json.dumps(extra, default=_nan_free)))
+                 logit_offset=float(final["logit_offset"]), extra=json.loads(json.dumps(extra, default=_nan_free)))
     load_bundle(out)
     tar = workdir / "model.tar.gz"
     sha = package_bundle(out, tar)

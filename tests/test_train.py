@@ -133,6 +133,17 @@ def test_recency_weights_halve_every_half_life() -> None:
     assert recency_weights(t, end, 0).tolist() == [1.0, 1.0, 1.0]
 
 
+def test_refit_uses_train_and_validation_with_its_own_offset(data, schema) -> None:
+    from fraudcore.train import refit_train_val
+
+    prepared, plan, counts, pipeline, mat = data
+    params = {"learning_rate": 0.1, "num_leaves": 7}
+    booster, info = refit_train_val(CFG, schema, prepared, plan, counts, pipeline, params, 20, mat.train_rows, 1)
+    assert info["positives"] == counts["train"]["positives"] + counts["validation"]["positives"]
+    assert booster.current_iteration() == info["rounds"] == round(20 * info["rows"] / mat.train_rows)
+    assert info["logit_offset"] == pytest.approx(np.log(info["negative_rate"]))
+
+
 def test_matrices_round_trip_as_an_artifact(data) -> None:
     mat = data[4]
     assert Matrices(**mat.to_dict()) == mat

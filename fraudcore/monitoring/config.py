@@ -108,8 +108,14 @@ class QualitySettings:
     pr_auc_ratio_min: float = 0.75
     recall_drop_max: float = 0.15
     precision_ratio_min: float = 0.5
+    confidence: float = 0.95
+    bootstrap_rounds: int = 200
 
     def __post_init__(self) -> None:
+        _check("quality.confidence", isinstance(self.confidence, float) and 0.5 <= self.confidence < 1,
+               "a probability in [0.5, 1)", self.confidence)
+        _check("quality.bootstrap_rounds", isinstance(self.bootstrap_rounds, int) and 20 <= self.bootstrap_rounds
+               <= 10_000, "an integer in [20, 10000]", self.bootstrap_rounds)
         for key in ("window_days", "label_delay_median_days", "label_delay_sigma"):
             _positive(f"quality.{key}", getattr(self, key))
         _share("quality.min_maturity", self.min_maturity)

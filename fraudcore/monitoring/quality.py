@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr
+from scipy.special import ndtr, ndtri
 
 from fraudcore.metrics import at_threshold, pr_auc
 from fraudcore.monitoring.config import QualitySettings
@@ -124,6 +124,9 @@ class QualityWindow:
     precision: float | None = None
     recall: float | None = None
     alert_rate: float | None = None
+    pr_auc_high: float | None = None      # one-sided upper confidence bounds, set on the pooled window
+    recall_high: float | None = None
+    precision_high: float | None = None
     note: str = ""
 
 
@@ -167,6 +170,40 @@ def _assess(frame: pd.DataFrame, start: str, end: str, maturity: float, threshol
                          alert_rate=at["alert_rate"])
 
 
+def wilson_upper(successes: int, n: int, confidence: float) -> float:
+    """One-sided Wilson upper bound of a proportion."""
+    if n == 0:
+        return 1.0
+    z = float(ndtri(confidence))
+    p = successes / n
+    centre = p + z * z / (2 * n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return min(1.0, (centre + half) / (1 + z * z / n))
+
+
+def bootstrap_pr_auc_upper(y: np.ndarray, s: np.ndarray, confidence: float, rounds: int, seed: int = 0) -> float:
+    """One-sided upper bound of PR-AUC from resampling rows (resamples with one class are skipped)."""
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    values = []
+    for _ in range(rounds):
+        idx = rng.integers(0, n, n)
+        yb = y[idx]
+        if 0 < yb.sum() < n:
+            values.append(pr_auc(yb, s[idx]))
+    return float(np.quantile(values, confidence)) if values else 1.0
+
+
+def _with_bounds(w: QualityWindow, frame: pd.DataFrame, threshold: float, cfg: QualitySettings) -> QualityWindow:
+    if not w.judged:
+        return w
+    y, s = frame["label"].to_numpy(), frame["score"].to_numpy()
+    at = at_threshold(y, s, threshold)
+    return replace(w, pr_auc_high=bootstrap_pr_auc_upper(y, s, cfg.confidence, cfg.bootstrap_rounds),
+                   recall_high=wilson_upper(at["tp"], at["tp"] + at["fn"], cfg.confidence),
+                   precision_high=wilson_upper(at["tp"], at["tp"] + at["fp"], cfg.confidence))
+
+
 def compute_quality(scored: pd.DataFrame, labels: pd.DataFrame | None, as_of: datetime, threshold: float,
                     reference: QualityReference, cfg: QualitySettings) -> QualityResult:
     """Join the labels known at `as_of` to the scored capture and judge each mature window."""
@@ -194,8 +231,8 @@ def compute_quality(scored: pd.DataFrame, labels: pd.DataFrame | None, as_of: da
     pooled = None
     if mature_parts:
         m = pd.concat(mature_parts)
-        pooled = _assess(m, windows[0].start if windows else "", windows[-1].end if windows else "",
-                         float(m["arrived"].mean()), threshold, cfg)
+        pooled = _with_bounds(_assess(m, windows[0].start if windows else "", windows[-1].end if windows else "",
+                                      float(m["arrived"].mean()), threshold, cfg), m, threshold, cfg)
     result = QualityResult(as_of_ts.isoformat(), float(threshold), reference, windows, pooled, int(len(known)),
                            int(known["transaction_id"].isin(scored["transaction_id"]).sum()))
     if result.judged:
@@ -204,20 +241,26 @@ def compute_quality(scored: pd.DataFrame, labels: pd.DataFrame | None, as_of: da
 
 
 def quality_signals(q: QualityResult, cfg: QualitySettings) -> list[Signal]:
+    """Signals on the pooled mature window; each drop must hold at the upper end of the live figure's
+    one-sided `cfg.confidence` interval, so sampling noise alone rarely triggers a retrain."""
     p, ref = q.pooled, q.reference
     assert p is not None
     out = []
-    if ref.pr_auc and p.pr_auc is not None and p.pr_auc < cfg.pr_auc_ratio_min * ref.pr_auc:
+    conf = f"{cfg.confidence:.0%} upper bound"
+    if ref.pr_auc and p.pr_auc is not None and p.pr_auc_high is not None \
+            and p.pr_auc_high < cfg.pr_auc_ratio_min * ref.pr_auc:
         out.append(Signal("pr_auc_drop", "retrain", p.pr_auc / ref.pr_auc, cfg.pr_auc_ratio_min, "quality",
-                          f"PR-AUC {p.pr_auc:.3f} on mature labels is {p.pr_auc / ref.pr_auc:.0%} of the "
-                          f"{ref.source}'s {ref.pr_auc:.3f} (floor {cfg.pr_auc_ratio_min:.0%})"))
-    if ref.recall is not None and p.recall is not None and ref.recall - p.recall > cfg.recall_drop_max:
+                          f"PR-AUC {p.pr_auc:.3f} on mature labels ({conf} {p.pr_auc_high:.3f}) is "
+                          f"{p.pr_auc / ref.pr_auc:.0%} of the {ref.source}'s {ref.pr_auc:.3f} "
+                          f"(floor {cfg.pr_auc_ratio_min:.0%})"))
+    if ref.recall is not None and p.recall is not None and p.recall_high is not None \
+            and ref.recall - p.recall_high > cfg.recall_drop_max:
         out.append(Signal("recall_drop", "retrain", ref.recall - p.recall, cfg.recall_drop_max, "quality",
-                          f"recall at the live threshold {p.recall:.1%} vs {ref.recall:.1%} on the {ref.source} "
-                          f"(drop {ref.recall - p.recall:.1%} > {cfg.recall_drop_max:.0%})"))
+                          f"recall at the live threshold {p.recall:.1%} ({conf} {p.recall_high:.1%}) vs "
+                          f"{ref.recall:.1%} on the {ref.source} (limit: {cfg.recall_drop_max:.0%} below)"))
     floor = cfg.precision_ratio_min * ref.precision_floor
-    if p.precision is not None and p.precision < floor:
+    if p.precision is not None and p.precision_high is not None and p.precision_high < floor:
         out.append(Signal("precision_low", "investigate", p.precision, floor, "quality",
-                          f"precision at the live threshold {p.precision:.1%} < {floor:.1%} "
-                          f"({cfg.precision_ratio_min:g} x the {ref.precision_floor:.0%} floor)"))
+                          f"precision at the live threshold {p.precision:.1%} ({conf} {p.precision_high:.1%}) "
+                          f"< {floor:.1%} ({cfg.precision_ratio_min:g} x the {ref.precision_floor:.0%} floor)"))
     return out

@@ -12,7 +12,7 @@ sum is a Beta integral,
 
     phi_i += v_l (o_i - z_i) * integral_0^1 prod_{j in U, j != i} (o_j t + z_j (1 - t)) dt,
 
-a polynomial of degree |U| - 1 in t, so a Gauss-Legendre rule with ceil((|U| + 1) / 2) nodes is
+a polynomial of degree |U| - 1 in t, so a Gauss-Legendre rule with ceil(|U| / 2) nodes is
 exact. Writing (o_i - z_i) / f_i(t) as a telescoping sum over the splits on i along the path turns
 the per-leaf sums into one sum per edge of the tree over the subtree's "leaf value x path
 polynomial" mass, accumulated bottom-up: O(nodes x nodes-of-quadrature) per tree instead of
@@ -121,7 +121,7 @@ def _flatten(dump: dict[str, Any]) -> tuple[_Flat, float]:
         root = tree["tree_structure"]
         unique, mass = add(root, -1, {}, frozenset())
         starts.append(len(cols["feat"]))
-        n_quad.append(max(1, math.ceil((unique + 1) / 2)))
+        n_quad.append(max(1, math.ceil(unique / 2)))  # exact for degree unique - 1 <= 2K - 1
         total = count_of(root)
         expected += mass / total if "split_feature" in root and total > 0 else float(root.get("leaf_value", 0.0))
     kmax = max(n_quad) if n_quad else 1

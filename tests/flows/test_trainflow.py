@@ -2,7 +2,10 @@
 and the champion workflow (promote, list --json, rollback) on the runs it made."""
 from __future__ import annotations
 
+import base64
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,9 +13,16 @@ import pytest
 from fraudcore import registry
 from fraudcore.bundle import FILES, load_bundle, unpack_bundle
 
-from .conftest import ROOT, TRAIN_FLOW
+ROOT = Path(__file__).resolve().parents[2]
+TRAIN_FLOW = ROOT / "flows" / "train.py"
 
 pytestmark = pytest.mark.slow
+
+
+def card_text(html: str) -> str:
+    """The card's components, which the HTML embeds as base64 JSON."""
+    payload = re.search(r'__MF_DATA__\["[^"]+"\] = "([^"]+)"', html).group(1)
+    return base64.b64decode(payload).decode()
 ROWS = 30_000
 
 
@@ -48,7 +58,9 @@ def test_run_leaves_small_artifacts_and_a_verified_bundle(first_run, store) -> N
     path = registry.materialize_bundle(first_run.id, store.root / "cache")
     bundle = load_bundle(path)
     assert bundle.version == first_run.id
-    assert bundle.logit_offset == pytest.approx(np.log(data.matrices["train_rate"]))
+    # the final model is refit on train + validation: its own sample, its own offset
+    assert data.final["refit"] == "train_val" and data.final["rows"] > data.matrices["train_rows"]
+    assert bundle.logit_offset == pytest.approx(np.log(data.final["negative_rate"]))
     assert unpack_bundle(data.bundle_tar, store.root / "untarred").is_dir()
 
 
@@ -80,7 +92,11 @@ def test_card_can_be_fetched_as_one_html_file(first_run, store) -> None:
     store.cli(str(TRAIN_FLOW), "card", "get", f"{first_run.id}/report", str(out))
     html = out.read_text()
     assert len(html) > 50_000
-    assert f"TrainFlow run {first_run.id}" in html
+    text = card_text(html)
+    assert f"TrainFlow run {first_run.id}" in text
+    for section in ("Precision-recall", "Slices (holdout)", "Data profile", "Tuning", "Against the champion"):
+        assert section in text, section
+    assert text.count("data:image/png;base64") >= 8  # the matplotlib figures
 
 
 def test_promote_rollback_and_list(first_run, store, config) -> None:
