@@ -26,52 +26,23 @@ import json
 import os
 import re
 import tempfile
-import uuid
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError, WaiterError
 
 from deploy.alarms import ensure_alarms, rollback_alarm_names
 from deploy.autoscaling import ensure_autoscaling
-from deploy.bundle import BundleError, VerifiedBundle, expected_answers, package_model, schema_of, verify_bundle
+from deploy.bundle import BundleError, VerifiedBundle, package_model, verify_bundle
+from deploy.clients import AwsClients, DeployError
 from deploy.config import DeployConfig
 from deploy.history import DeployRecord, HistoryError, append_record, now_iso, read_history, rollback_target
+from deploy.smoke import SmokeResult, smoke_requests, smoke_test  # noqa: F401  (smoke_requests re-exported)
 
 RUN_ID_TAG = "paylink:run-id"
-DECISIONS = ("approve", "review", "decline")
-SCORE_TOLERANCE = 1e-6  # the endpoint may score through a faster single-row path
 _SLUG = re.compile(r"[^a-zA-Z0-9]+")
 _MAX_SLUG = 29  # endpoint name (<= 24) + "-" + slug + "-" + 8 hex <= 63
-
-
-class DeployError(RuntimeError):
-    """A deployment step failed; the message says which step, on what, and what is live now."""
-
-
-@dataclass(frozen=True)
-class AwsClients:
-    """The boto3 clients deployment uses, from one session (endpoint URLs come from the environment)."""
-
-    sagemaker: Any
-    runtime: Any
-    s3: Any
-    cloudwatch: Any
-    autoscaling: Any
-    sts: Any
-
-    @classmethod
-    def create(cls, cfg: DeployConfig, session: boto3.Session | None = None) -> AwsClients:
-        s = session or boto3.Session(region_name=cfg.region)
-        return cls(sagemaker=s.client("sagemaker", region_name=cfg.region),
-                   runtime=s.client("sagemaker-runtime", region_name=cfg.region),
-                   s3=s.client("s3", region_name=cfg.region),
-                   cloudwatch=s.client("cloudwatch", region_name=cfg.region),
-                   autoscaling=s.client("application-autoscaling", region_name=cfg.region),
-                   sts=s.client("sts", region_name=cfg.region))
 
 
 @dataclass(frozen=True)
@@ -93,12 +64,6 @@ class RolloutResult:
     previous_run_id: str | None
     deployment_config: dict[str, Any] | None
     failure_reason: str = ""
-
-
-@dataclass(frozen=True)
-class SmokeResult:
-    requests: int
-    responses: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -277,71 +242,6 @@ def roll_out(clients: AwsClients, cfg: DeployConfig, staged: StagedModel) -> Rol
     return RolloutResult("updated", staged.endpoint_config_name, previous, previous_run, deployment)
 
 
-def smoke_requests(schema: Any, count: int) -> list[dict[str, Any]]:
-    """Schema-valid transactions: mid-range numbers, categories in turn, distinct ids."""
-    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    requests = []
-    for n in range(count):
-        request: dict[str, Any] = {}
-        for f in schema.fields:
-            if f.role in ("label", "oracle"):
-                continue
-            if f.role == "id":
-                request[f.name] = 9_000_000_000 + n if f.dtype == "int" else f"smoke-{n}"
-            elif f.role == "time" or f.dtype == "timestamp":
-                request[f.name] = now
-            elif f.dtype == "category":
-                request[f.name] = f.categories[n % len(f.categories)]
-            elif f.dtype == "bool":
-                request[f.name] = bool(n % 2)
-            else:
-                lo, hi = f.min, f.max
-                mid = (lo + hi) / 2 if lo is not None and hi is not None else (lo if lo is not None else 1.0)
-                request[f.name] = int(mid) if f.dtype == "int" else float(mid)
-        requests.append(request)
-    return requests
-
-
-def check_response(body: bytes, expected: tuple[float, str], n: int, run_id: str) -> dict[str, Any]:
-    """The scoring contract, and the live model's answer equal to the bundle's own."""
-    where = f"smoke test: request {n}"
-    try:
-        parsed = json.loads(body)
-    except ValueError as err:
-        raise DeployError(f"{where}: response is not JSON: {body[:200]!r}") from err
-    if not isinstance(parsed, dict):
-        raise DeployError(f"{where}: response must be a JSON object; got {type(parsed).__name__}")
-    score, decision = parsed.get("score"), parsed.get("decision")
-    if not isinstance(score, (int, float)) or isinstance(score, bool) or not 0.0 <= score <= 1.0:
-        raise DeployError(f"{where}: response 'score' must be a number in [0, 1]; got {score!r}")
-    if decision not in DECISIONS:
-        raise DeployError(f"{where}: response 'decision' must be one of {DECISIONS}; got {decision!r}")
-    if parsed.get("model_version") != run_id:
-        raise DeployError(f"{where}: the endpoint answered for model_version {parsed.get('model_version')!r}; "
-                          f"expected run {run_id!r}: the endpoint is not serving this model")
-    if abs(score - expected[0]) > SCORE_TOLERANCE or decision != expected[1]:
-        raise DeployError(f"{where}: the endpoint answered score {score!r} / {decision!r}, but run {run_id!r} "
-                          f"scores {expected[0]!r} / {expected[1]!r}: the endpoint is not serving this model")
-    return parsed
-
-
-def smoke_test(clients: AwsClients, cfg: DeployConfig, bundle: VerifiedBundle) -> SmokeResult:
-    """Real invoke_endpoint calls; each answer must equal what the bundle itself scores."""
-    requests = smoke_requests(schema_of(bundle), cfg.rollout.smoke_requests)
-    expected = expected_answers(bundle, requests)
-    responses = []
-    for n, (request, answer) in enumerate(zip(requests, expected)):
-        try:
-            reply = clients.runtime.invoke_endpoint(
-                EndpointName=cfg.endpoint.name, Body=json.dumps(request).encode(), ContentType="application/json",
-                # Data capture records the InferenceId: monitoring can tell smoke tests from traffic.
-                Accept="application/json", InferenceId=f"smoke-test-{uuid.uuid4().hex}")
-        except ClientError as err:
-            raise DeployError(f"smoke test: invoke_endpoint on {cfg.endpoint.name!r} failed: {err}") from err
-        responses.append(check_response(reply["Body"].read(), answer, n, bundle.run_id))
-    return SmokeResult(len(responses), responses)
-
-
 def _record(clients: AwsClients, cfg: DeployConfig, **fields: Any) -> DeployRecord:
     record = DeployRecord(endpoint_name=cfg.endpoint.name, at=now_iso(), by=_who(),
                           aws_identity=_identity(clients), **fields)
@@ -462,6 +362,6 @@ def endpoint_status(clients: AwsClients, cfg: DeployConfig) -> dict[str, Any]:
     return status
 
 
-__all__ = ["AwsClients", "BundleError", "DeployError", "DeployResult", "HistoryError", "StagedModel",
-           "canary_deployment_config", "deploy_bundle", "endpoint_status", "roll_out", "rollback",
-           "rollback_deployment_config", "smoke_test", "stage_model"]
+__all__ = ["AwsClients", "BundleError", "DeployError", "DeployResult", "HistoryError", "SmokeResult", "StagedModel",
+           "canary_deployment_config", "deploy_bundle", "endpoint_status", "finish_rollout", "roll_out", "rollback",
+           "rollback_deployment_config", "smoke_requests", "smoke_test", "stage_model"]

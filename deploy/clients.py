@@ -1,0 +1,39 @@
+"""The boto3 clients the deploy path uses, and its error type.
+
+Clients come from one boto3 session; endpoint URLs come from the environment (AWS_ENDPOINT_URL), so the
+same code talks to AWS or to the test emulator.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from deploy.config import DeployConfig
+
+
+class DeployError(RuntimeError):
+    """A deployment step failed; the message says which step, on what, and what is live now."""
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    """The boto3 clients deployment uses, from one session (endpoint URLs come from the environment)."""
+
+    sagemaker: Any
+    runtime: Any
+    s3: Any
+    cloudwatch: Any
+    autoscaling: Any
+    sts: Any
+
+    @classmethod
+    def create(cls, cfg: DeployConfig, session: boto3.Session | None = None) -> AwsClients:
+        s = session or boto3.Session(region_name=cfg.region)
+        return cls(sagemaker=s.client("sagemaker", region_name=cfg.region),
+                   runtime=s.client("sagemaker-runtime", region_name=cfg.region),
+                   s3=s.client("s3", region_name=cfg.region),
+                   cloudwatch=s.client("cloudwatch", region_name=cfg.region),
+                   autoscaling=s.client("application-autoscaling", region_name=cfg.region),
+                   sts=s.client("sts", region_name=cfg.region))
