@@ -154,6 +154,7 @@ def _shap_rows(goes_left, feat, left, value, is_leaf, parent, prev_same, z_cum, 
     H = np.empty((max_nodes, kmax))
     O = np.empty(max_nodes)
     OP = np.empty(max_nodes)
+    qw_1mt = np.empty(kmax)  # w_k / (1 - t_k): g = -1 / (1 - t) on every edge the row does not take
     for r in range(goes_left.shape[0]):
         goes = goes_left[r]
         phi = out[r]
@@ -166,6 +167,7 @@ def _shap_rows(goes_left, feat, left, value, is_leaf, parent, prev_same, z_cum, 
             qt = quad_t[K]
             qw = quad_w[K]
             for k in range(K):
+                qw_1mt[k] = qw[k] / (1.0 - qt[k])
                 G[0, k] = 1.0
             for i in range(s0, s1):
                 j = i - s0
@@ -211,11 +213,18 @@ def _shap_rows(goes_left, feat, left, value, is_leaf, parent, prev_same, z_cum, 
                     zp = z_prev[i]
                     zn = z_cum[i]
                     acc = 0.0
-                    for k in range(K):
-                        t = qt[k]
-                        gn = (1.0 - zn) / (t + zn * (1.0 - t)) if on == 1.0 else -1.0 / (1.0 - t)
-                        gp = 0.0 if zp == 1.0 else (1.0 - zp) / (t + zp * (1.0 - t))
-                        acc += qw[k] * (gn - gp) * H[j, k]
+                    if on == 1.0:
+                        for k in range(K):
+                            acc += qw[k] * H[j, k] / (zn + (1.0 - zn) * qt[k])
+                        acc *= 1.0 - zn
+                    else:
+                        for k in range(K):
+                            acc -= qw_1mt[k] * H[j, k]
+                    if zp != 1.0:
+                        rep = 0.0
+                        for k in range(K):
+                            rep += qw[k] * H[j, k] / (zp + (1.0 - zp) * qt[k])
+                        acc -= (1.0 - zp) * rep
                     phi[feat[parent[i]]] += acc
                 for k in range(K):
                     H[jp, k] += H[j, k]
