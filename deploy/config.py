@@ -104,8 +104,14 @@ class StorageSettings:
         return f"{self.model_prefix}/{run_id}/model.tar.gz"
 
     @property
-    def capture_uri(self) -> str:
-        return f"s3://{self.bucket}/{self.capture_prefix}"
+    def service_capture_uri(self) -> str:
+        """Where the serving container writes capture records in the contract format (MonitorFlow's input)."""
+        return f"s3://{self.bucket}/{self.capture_prefix}/service"
+
+    @property
+    def sagemaker_capture_uri(self) -> str:
+        """Where SageMaker's own DataCaptureConfig writes (its format, under <endpoint>/<variant>/yyyy/mm/dd/hh)."""
+        return f"s3://{self.bucket}/{self.capture_prefix}/sagemaker"
 
 
 @dataclass(frozen=True)

@@ -140,15 +140,19 @@ def stage_model(clients: AwsClients, cfg: DeployConfig, bundle_dir: str | Path) 
             ModelName=model_name, ExecutionRoleArn=cfg.model.execution_role_arn, Tags=tags,
             PrimaryContainer={
                 "Image": cfg.model.image_uri, "ModelDataUrl": model_data_url, "Mode": "SingleModel",
-                # What the container needs to label its own metrics (InvalidInputRate) and captures.
+                # What the container needs to label its metrics (InvalidInputRate) and to write capture
+                # records in the contract format, which MonitorFlow reads (SageMaker's own capture is
+                # in SageMaker's format, kept beside it for audit).
                 "Environment": {"PAYLINK_MODEL_VERSION": run_id, "PAYLINK_ENDPOINT_NAME": cfg.endpoint.name,
-                                "PAYLINK_VARIANT_NAME": cfg.endpoint.variant_name},
+                                "PAYLINK_VARIANT_NAME": cfg.endpoint.variant_name,
+                                "PAYLINK_CAPTURE_URI": cfg.storage.service_capture_uri,
+                                "PAYLINK_CAPTURE_SAMPLE": f"{cfg.storage.capture_sampling_percent / 100:g}"},
             })
     ep, st = cfg.endpoint, cfg.storage
     variant = {"VariantName": ep.variant_name, "ModelName": model_name, "InstanceType": ep.instance_type,
                "InitialInstanceCount": ep.initial_instance_count, "InitialVariantWeight": 1.0}
     capture = {"EnableCapture": True, "InitialSamplingPercentage": st.capture_sampling_percent,
-               "DestinationS3Uri": st.capture_uri,
+               "DestinationS3Uri": st.sagemaker_capture_uri,
                "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
                "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]}}
     config_name = resource_name(cfg, run_id, json.dumps([variant, capture], sort_keys=True))

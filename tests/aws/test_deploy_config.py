@@ -9,7 +9,8 @@ from deploy.config import DEFAULT_DEPLOY_CONFIG_PATH, DeployConfigError, load_de
 def test_the_shipped_config_loads():
     cfg = load_deploy_config()
     assert cfg.scaling.min_instances >= 2 and cfg.rollout.canary_percent == 10
-    assert cfg.storage.capture_uri == "s3://paylink-fraud-artifacts/capture"
+    assert cfg.storage.sagemaker_capture_uri == "s3://paylink-fraud-artifacts/capture/sagemaker"
+    assert cfg.storage.service_capture_uri == "s3://paylink-fraud-artifacts/capture/service"
 
 
 @pytest.mark.parametrize(("override", "message"), [

@@ -35,11 +35,14 @@ def test_first_deploy_creates_model_config_and_endpoint(aws, make_bundle):
     assert (variant["VariantName"], variant["ModelName"]) == ("AllTraffic", result.staged.model_name)
     assert (variant["InstanceType"], variant["InitialInstanceCount"]) == ("ml.c5.large", 2)
     capture = config["DataCaptureConfig"]
-    assert capture["DestinationS3Uri"] == "s3://paylink-fraud-artifacts/capture"
+    assert capture["DestinationS3Uri"] == "s3://paylink-fraud-artifacts/capture/sagemaker"
     assert capture["InitialSamplingPercentage"] == 100
     model = sm.describe_model(ModelName=result.staged.model_name)
     assert model["PrimaryContainer"]["ModelDataUrl"] == "s3://paylink-fraud-artifacts/models/1764000000000001/model.tar.gz"
-    assert model["PrimaryContainer"]["Environment"]["PAYLINK_MODEL_VERSION"] == "1764000000000001"
+    environment = model["PrimaryContainer"]["Environment"]
+    assert environment["PAYLINK_MODEL_VERSION"] == "1764000000000001"
+    assert environment["PAYLINK_CAPTURE_URI"] == "s3://paylink-fraud-artifacts/capture/service"
+    assert environment["PAYLINK_CAPTURE_SAMPLE"] == "1"
     uploaded = aws.clients.s3.get_object(Bucket=aws.cfg.storage.bucket,
                                          Key="models/1764000000000001/model.tar.gz")["Body"].read()
     assert hashlib.sha256(uploaded).hexdigest() == result.staged.archive_sha256
