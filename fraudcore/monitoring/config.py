@@ -108,7 +108,7 @@ class QualitySettings:
     pr_auc_ratio_min: float = 0.75
     recall_drop_max: float = 0.15
     precision_ratio_min: float = 0.5
-    confidence: float = 0.95
+    confidence: float = 0.8
     bootstrap_rounds: int = 200
 
     def __post_init__(self) -> None:
