@@ -62,13 +62,11 @@ class Store:
                     **kwargs).run(**params) as running:
             return running.status, running.run, running.stdout + running.stderr
 
-    def resume(self, flow: Path, config: Path | None, origin_run_id: str):
+    def resume(self, flow: Path, origin_run_id: str):
+        """Resume reuses the origin run's config (Metaflow refuses --config with resume)."""
         from metaflow import Runner
 
-        kwargs = {"pylint": False}
-        if config is not None:
-            kwargs["config"] = [("config", str(config))]
-        with Runner(str(flow), show_output=False, env=self.env, cwd=str(ROOT), **kwargs).resume(
+        with Runner(str(flow), show_output=False, env=self.env, cwd=str(ROOT), pylint=False).resume(
                 origin_run_id=origin_run_id) as running:
             return running.status, running.run, running.stdout + running.stderr
 

@@ -94,7 +94,7 @@ def test_card_can_be_fetched_as_one_html_file(first_run, store) -> None:
     assert len(html) > 50_000
     text = card_text(html)
     assert f"TrainFlow run {first_run.id}" in text
-    for section in ("Precision-recall", "Slices (holdout)", "Data profile", "Tuning", "Against the champion"):
+    for section in ("Operating point", "Slices (holdout)", "Explanation", "Data profile", "Tuning", "Against the champion"):
         assert section in text, section
     assert text.count("data:image/png;base64") >= 8  # the matplotlib figures
 
@@ -111,7 +111,7 @@ def test_promote_rollback_and_list(first_run, store, config) -> None:
     status, failed, _ = store.run(TRAIN_FLOW, config, extra_env={"FRAUD_FAIL_AT_STEP": "evaluate"}, rows=ROWS, seed=8)
     assert status == "failed"
     assert not registry.get_run(failed.id).successful
-    status, resumed, out = store.resume(TRAIN_FLOW, config, failed.id)
+    status, resumed, out = store.resume(TRAIN_FLOW, failed.id)
     assert status == "successful", out[-3000:]
     assert resumed.id != failed.id
     origin = {m.name: m.value for m in resumed["features"].task.metadata}.get("origin-run-id")
