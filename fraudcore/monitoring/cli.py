@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="send the figures to CloudWatch (endpoint from AWS_ENDPOINT_URL if set)")
     demo = sub.add_parser("demo", help="replay a generated window through the real server, then monitor it")
     demo.add_argument("--scenario", default="new_pattern", choices=SCENARIOS)
-    demo.add_argument("--rows", type=int, default=8000, help="transactions to replay")
+    demo.add_argument("--rows", type=int, default=10_000, help="transactions to replay (~70 frauds: enough to judge)")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--bundle", help="bundle to serve (default: train a small one from the generator)")
     demo.add_argument("--out", default="monitor-demo", help="folder for the bundle, capture, labels and report")

@@ -101,6 +101,7 @@ class OperationsSettings:
 @dataclass(frozen=True)
 class QualitySettings:
     window_days: float = 7.0
+    lookback_days: float = 120.0   # quality reads this much older traffic: today's has no labels yet
     label_delay_median_days: float = 21.0
     label_delay_sigma: float = 0.6
     min_maturity: float = 0.9
@@ -116,7 +117,7 @@ class QualitySettings:
                "a probability in [0.5, 1)", self.confidence)
         _check("quality.bootstrap_rounds", isinstance(self.bootstrap_rounds, int) and 20 <= self.bootstrap_rounds
                <= 10_000, "an integer in [20, 10000]", self.bootstrap_rounds)
-        for key in ("window_days", "label_delay_median_days", "label_delay_sigma"):
+        for key in ("window_days", "lookback_days", "label_delay_median_days", "label_delay_sigma"):
             _positive(f"quality.{key}", getattr(self, key))
         _share("quality.min_maturity", self.min_maturity)
         _check("quality.min_positives", isinstance(self.min_positives, int) and self.min_positives >= 2,

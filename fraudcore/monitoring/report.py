@@ -53,8 +53,13 @@ class MonitorReport:
 
 
 def analyse(window: CaptureWindow, bundle: Bundle, labels: pd.DataFrame | None, cfg: MonitorConfig,
-            as_of: datetime, window_start: datetime | None = None, window_end: datetime | None = None) -> MonitorReport:
-    """Every section of the report for an already-read capture window."""
+            as_of: datetime, window_start: datetime | None = None, window_end: datetime | None = None,
+            quality_window: CaptureWindow | None = None) -> MonitorReport:
+    """Every section of the report for an already-read capture window.
+
+    Drift and operations look at `window` (recent traffic); quality looks at `quality_window` (default
+    the same), which should reach back far enough for some of its traffic to have mature labels.
+    """
     scored_all = window.scored
     versions = {str(k): int(v) for k, v in scored_all["model_version"].value_counts().items()}
     scored = scored_all[scored_all["model_version"] == bundle.version]
@@ -64,7 +69,10 @@ def analyse(window: CaptureWindow, bundle: Bundle, labels: pd.DataFrame | None, 
     drift = compute_drift(bundle.profile, scored, scored["score"].to_numpy(), bundle.schema, cfg.drift)
     ops = compute_operations(window, cfg.operations, cfg.capture)
     reference = QualityReference.from_bundle(bundle.metrics, bundle.thresholds, bundle.profile)
-    quality = compute_quality(scored, labels, as_of, bundle.thresholds.review, reference, cfg.quality)
+    q_scored = scored
+    if quality_window is not None:
+        q_scored = quality_window.scored[quality_window.scored["model_version"] == bundle.version]
+    quality = compute_quality(q_scored, labels, as_of, bundle.thresholds.review, reference, cfg.quality)
     signals = [*drift.signals, *ops.signals, *quality.signals]
     return MonitorReport(bundle.version, window_start.isoformat() if window_start else None,
                          window_end.isoformat() if window_end else None, window.summary(), versions, drift, ops,
@@ -76,11 +84,16 @@ def run_monitor(capture: str, bundle: Bundle, labels: pd.DataFrame | None, cfg: 
                 window_end: datetime | None = None) -> MonitorReport:
     """Read the capture window ending at `window_end` (default: `as_of`, default now) and analyse it.
 
-    `window_days` None means the config's; 0 means the whole capture (no time filter).
+    `window_days` None means the config's; 0 means the whole capture (no time filter) for every
+    section. Otherwise quality reads `quality.lookback_days` of traffic up to the same end.
     """
     as_of = as_of or datetime.now(timezone.utc)
     days = cfg.capture.window_days if window_days is None else window_days
     end = window_end or as_of
     start = end - timedelta(days=days) if days else None
     window = read_capture(capture, bundle.schema, start, end if days else None, cfg.capture.max_bad_examples)
-    return analyse(window, bundle, labels, cfg, as_of, start, end if days else None)
+    quality_window = None
+    if days and cfg.quality.lookback_days > days:
+        quality_window = read_capture(capture, bundle.schema, end - timedelta(days=cfg.quality.lookback_days), end,
+                                      cfg.capture.max_bad_examples)
+    return analyse(window, bundle, labels, cfg, as_of, start, end if days else None, quality_window)

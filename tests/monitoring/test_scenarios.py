@@ -85,3 +85,18 @@ def test_false_alarm_rate_over_windows_is_low(tmp_path, bundle):
         _, early, late = monitor(tmp_path / str(k), bundle, "in_distribution", k)
         alarms += bool(early.signals) + bool(late.signals)
     assert alarms <= 1
+
+
+def test_a_daily_run_judges_quality_on_older_mature_traffic(tmp_path, bundle):
+    """Drift looks at the last day; quality reaches back `quality.lookback_days` to traffic whose labels matured."""
+    old = window_for("new_pattern", months_after=0)
+    recent = window_for("new_pattern", months_after=2)
+    root = write_capture(tmp_path, capture_records(old, bundle) + capture_records(recent, bundle, seed=1))
+    labels = pd.concat([labels_for(old), labels_for(recent, seed=1)], ignore_index=True)
+    end = (recent["event_time"].max() + pd.Timedelta(seconds=1)).floor("s").to_pydatetime()
+    report = run_monitor(str(root), bundle, labels, load_monitor_config(), as_of=end, window_days=1)
+    assert 400 < report.drift.n < 1200  # one day of the recent month
+    judged = [w for w in report.quality.windows if w.judged]
+    assert judged and all(w.start < str(recent["event_time"].min()) for w in judged)  # only the old month
+    assert not any(w.judged for w in report.quality.windows if w.start >= str(recent["event_time"].min()))
+    assert report.verdict == "retrain" and ("pr_auc_drop", "quality") in names(report)
