@@ -89,8 +89,11 @@ class OperationsSettings:
     latency_p99_ms_max: float = 25.0
     failure_rate_max: float = 0.05
     bad_line_rate_max: float = 0.01
+    min_requests: int = 1          # a window without traffic means a dead endpoint or a broken capture
 
     def __post_init__(self) -> None:
+        _check("operations.min_requests", isinstance(self.min_requests, int) and self.min_requests >= 0,
+               "an integer >= 0", self.min_requests)
         _check("operations.bucket_minutes", isinstance(self.bucket_minutes, int) and 1 <= self.bucket_minutes <= 1440,
                "an integer in [1, 1440]", self.bucket_minutes)
         _positive("operations.latency_p99_ms_max", self.latency_p99_ms_max)

@@ -73,6 +73,10 @@ def compute_operations(window: CaptureWindow, cfg: OperationsSettings, capture: 
 
 def operations_signals(r: OperationsResult, cfg: OperationsSettings) -> list[Signal]:
     out = []
+    if r.requests < cfg.min_requests:
+        out.append(Signal("no_traffic", "investigate", r.requests, cfg.min_requests, "capture",
+                          f"{r.requests:.0f} requests captured in the window (expected at least "
+                          f"{cfg.min_requests}): is the endpoint serving and the capture being written?"))
     p99 = r.latency_ms.get("p99")
     if p99 is not None and p99 > cfg.latency_p99_ms_max:
         out.append(Signal("latency_p99", "investigate", p99, cfg.latency_p99_ms_max, "latency",

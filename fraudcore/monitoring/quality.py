@@ -212,7 +212,8 @@ def compute_quality(scored: pd.DataFrame, labels: pd.DataFrame | None, as_of: da
         labels = clean_labels(pd.DataFrame({"transaction_id": [], "is_fraud": []}))
     known = labels[labels["label_time"].isna() | (labels["label_time"] <= as_of_ts)]
     y = scored[["transaction_id"]].merge(known[["transaction_id", "is_fraud"]], on="transaction_id", how="left")
-    frame = pd.DataFrame({"time": scored["time"].to_numpy(), "score": scored["score"].to_numpy(),
+    frame = pd.DataFrame({"time": pd.to_datetime(scored["time"], utc=True).reset_index(drop=True),
+                          "score": scored["score"].to_numpy(dtype=np.float64),
                           "label": y["is_fraud"].fillna(0).astype(np.int8).to_numpy()})
     age = (as_of_ts - frame["time"]).dt.total_seconds().to_numpy() / 86400.0
     frame["arrived"] = expected_arrived(age, cfg)

@@ -100,3 +100,12 @@ def test_missing_location_and_foreign_model_version_are_clear_errors(tmp_path, b
     write_capture(tmp_path, [dict(r, model_version="other-run") for r in records[:50]])
     with pytest.raises(MonitorError, match="no scored records from model version 'demo'.*other-run"):
         run_monitor(str(tmp_path), bundle, None, load_monitor_config(), window_days=0)
+
+
+def test_an_empty_window_is_reported_not_crashed(tmp_path, bundle):
+    (tmp_path / "capture" / "2026-11-01" / "00").mkdir(parents=True)
+    report = run_monitor(str(tmp_path), bundle, None, load_monitor_config(),
+                         as_of=datetime(2026, 11, 2, tzinfo=timezone.utc), window_days=1)
+    assert report.capture["scored"] == 0 and not report.drift.judged and not report.quality.judged
+    assert [s.name for s in report.signals] == ["no_traffic"] and report.verdict == "investigate"
+    json.dumps(report.to_dict(), allow_nan=False)
