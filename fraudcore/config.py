@@ -129,7 +129,7 @@ class SearchRange:
 
 _DEFAULT_SPACE = {
     "learning_rate": SearchRange(0.03, 0.2, True),
-    "num_leaves": SearchRange(15, 255, True),
+    "num_leaves": SearchRange(7, 127, True),
     "min_child_samples": SearchRange(20, 800, True),
     "feature_fraction": SearchRange(0.4, 1.0),
     "bagging_fraction": SearchRange(0.5, 1.0),
