@@ -1,7 +1,7 @@
 """MonitorFlow: a day of captured traffic + the labels that have arrived -> figures, signals, verdict, card.
 
     python flows/monitor.py run --capture capture/ --bundle champion [--labels labels.parquet]
-    python flows/monitor.py run --capture s3://bucket/capture --bundle RUN_ID --publish yes --retrain
+    python flows/monitor.py run --capture s3://bucket/capture --bundle RUN_ID --publish yes --retrain true
 
 The logic lives in fraudcore.monitoring; this file reads config, calls it, stores the report, draws the
 card, publishes to CloudWatch and tags the run `verdict:<verdict>`. With --retrain, a "retrain" verdict
