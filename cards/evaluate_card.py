@@ -37,8 +37,9 @@ def threshold_table(result: Mapping[str, Any]) -> Table:
 
 def evaluate_card(result: Mapping[str, Any]) -> list[Any]:
     names = list(result["models"])
+    title = ", ".join(f"{n} {result['versions'][n]}" for n in names)
     out: list[Any] = [
-        Markdown(f"# Evaluation: {', '.join(f'{n} {result['versions'][n]}' for n in names)}"),
+        Markdown(f"# Evaluation: {title}"),
         Markdown(f"Window [{result['window'][0]}, {result['window'][1]}) of `{result['data']['source']}`: "
                  f"{result['rows']:,} rows, {result['positives']:,} frauds."),
         pr_overlay(result), threshold_table(result),

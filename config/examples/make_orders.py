@@ -26,8 +26,8 @@ def make_orders(rows: int = 40_000, seed: int = 3) -> pd.DataFrame:
     express = rng.random(rows) < 0.2
     country = rng.choice(["DE", "AT", "CH", "FR", "NL", "OTHER"], rows, p=[0.5, 0.12, 0.1, 0.1, 0.1, 0.08])
     payment = rng.choice(["card", "paypal", "invoice", "giftcard"], rows, p=[0.45, 0.3, 0.2, 0.05])
-    logit = (-6.0 + 1.2 * (account_days < 14) + 0.8 * np.log1p(total / np.nan_to_num(avg_total, nan=60.0))
-             + 3.0 * np.nan_to_num(ip_risk, nan=0.4) + 0.9 * express * (country == "OTHER") + 0.7 * (payment == "giftcard"))
+    logit = (-7.5 + 2.5 * (account_days < 14) + 1.5 * np.log1p(total / np.nan_to_num(avg_total, nan=60.0))
+             + 6.0 * np.nan_to_num(ip_risk, nan=0.4) + 2.0 * express * (country == "OTHER") + 1.5 * (payment == "giftcard"))
     label = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
     return pd.DataFrame({"order_id": np.arange(1, rows + 1), "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
                          "chargeback": label, "OrderTotal": total.round(2), "items": rng.integers(1, 12, rows),
