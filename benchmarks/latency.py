@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import math
 import os
@@ -362,29 +363,60 @@ def check_peer(payload: bytes, out: dict[str, Any]) -> None:
     return None
 
 
-def measure(port: int, path: str, bodies: list[bytes], check: Any, main_s: float, ladder_s: float,
-            ladder: tuple[int, ...]) -> dict[str, Any]:
+def measure(targets: dict[str, tuple[int, str, list[bytes], Any]], main_s: float, ladder_s: float,
+            ladder: tuple[int, ...]) -> dict[str, dict[str, Any]]:
+    """Run every rate against each server in turn (interleaved, so both see the same machine load)."""
     import uvloop
 
-    async def go() -> dict[str, Any]:
-        gen = OpenLoop(port, path, bodies, check)
-        await gen.run(200, 3)  # warm-up: connections, caches
-        res: dict[str, Any] = {"rates": {}, "ladder": {}}
+    async def go() -> dict[str, dict[str, Any]]:
+        # The generator must not stall: freeze what is loaded and collect only between steps.
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        gens = {who: OpenLoop(port, path, bodies, check) for who, (port, path, bodies, check) in targets.items()}
+        res: dict[str, dict[str, Any]] = {who: {"rates": {}, "ladder": {}} for who in gens}
+        for gen in gens.values():
+            await gen.run(200, 3)  # warm-up: connections, caches
         for rate in MAIN_RATES:
-            res["rates"][str(rate)] = await gen.run(rate, main_s)
-            await asyncio.sleep(2)
-        held = 0
-        for rate in ladder:
-            r = await gen.run(rate, ladder_s)
-            res["ladder"][str(rate)] = r
-            await asyncio.sleep(2)
-            if r["p99_ms"] > P99_HELD_MS or r["errors"]:
+            for who, gen in gens.items():
+                print(f"  {who} at {rate}/s", file=sys.stderr)
+                res[who]["rates"][str(rate)] = await gen.run(rate, main_s)
+                gc.collect()
+                await asyncio.sleep(3)
+        def ok(r: dict[str, Any]) -> bool:
+            return r["p99_ms"] <= P99_HELD_MS and not r["errors"]
+
+        # The ladder searches above the highest main rate a server held, below the first it failed.
+        steps: dict[str, list[int]] = {}
+        for who in gens:
+            held_main = [int(k) for k, r in res[who]["rates"].items() if ok(r)]
+            failed_main = [int(k) for k, r in res[who]["rates"].items() if not ok(r)]
+            lo, hi = max(held_main, default=0), min(failed_main, default=10**9)
+            steps[who] = [r for r in ladder if lo < r < hi]
+        live = {who for who in gens if steps[who]}
+        for i in range(max(len(v) for v in steps.values())):
+            for who in sorted(live):
+                if i >= len(steps[who]):
+                    live.discard(who)
+                    continue
+                rate = steps[who][i]
+                print(f"  {who} ladder {rate}/s", file=sys.stderr)
+                r = await gens[who].run(rate, ladder_s)
+                res[who]["ladder"][str(rate)] = r
+                gc.collect()
+                await asyncio.sleep(3)
+                if not ok(r):
+                    live.discard(who)
+            if not live:
                 break
-            held = rate
-        for rate, r in res["rates"].items():
-            if r["p99_ms"] <= P99_HELD_MS and not r["errors"]:
-                held = max(held, int(rate))
-        res["max_rate_p99_le_10ms"] = held
+        for who in gens:
+            measured = sorted({**res[who]["rates"], **res[who]["ladder"]}.items(), key=lambda kv: int(kv[0]))
+            held = 0
+            for rate, r in measured:  # the highest rate held with every lower measured rate held too
+                if not ok(r):
+                    break
+                held = int(rate)
+            res[who]["max_rate_p99_le_10ms"] = held
         return res
 
     return uvloop.run(go())
@@ -436,28 +468,29 @@ def main(argv: list[str] | None = None) -> int:
     result["in_process"] = in_process(bundle, sample, flagged_rows)
     logs = CACHE / "logs"
     logs.mkdir(exist_ok=True)
-    print("benchmarking our server ...", file=sys.stderr)
-    proc, port = start_ours(bundle_dir, logs / "ours.log")
+    procs = []
     try:
-        result["ours"] = measure(port, "/invocations", payloads["ours"], check_ours, args.duration,
-                                 args.ladder_duration, tuple(r for r in LADDER if r > max(MAIN_RATES)))
-    finally:
-        stop(proc)
-    if args.skip_peer:
-        result["peer"] = {"skipped": "--skip-peer"}
-    else:
-        print("benchmarking MLServer ...", file=sys.stderr)
-        try:
-            peer, pport = start_peer(bundle_dir, CACHE / "mlserver", logs / "mlserver.log")
-        except (RuntimeError, subprocess.CalledProcessError, OSError) as err:
-            result["peer"] = {"error": f"MLServer could not be installed or started: {err}"}
+        proc, port = start_ours(bundle_dir, logs / "ours.log")
+        procs.append(proc)
+        servers = {"ours": (port, "/invocations", payloads["ours"], check_ours)}
+        if args.skip_peer:
+            result["peer"] = {"skipped": "--skip-peer"}
         else:
             try:
-                result["peer"] = {"server": "MLServer 1.7.1 + mlserver-lightgbm (tuned: parallel_workers=0)",
-                                  **measure(pport, "/v2/models/fraud/infer", payloads["peer"], check_peer,
-                                            args.duration, args.ladder_duration, LADDER)}
-            finally:
-                stop(peer)
+                peer, pport = start_peer(bundle_dir, CACHE / "mlserver", logs / "mlserver.log")
+                procs.append(peer)
+                servers["peer"] = (pport, "/v2/models/fraud/infer", payloads["peer"], check_peer)
+            except (RuntimeError, subprocess.CalledProcessError, OSError) as err:
+                result["peer"] = {"error": f"MLServer could not be installed or started: {err}"}
+        print("benchmarking (servers interleaved) ...", file=sys.stderr)
+        measured = measure(servers, args.duration, args.ladder_duration, LADDER)
+    finally:
+        for proc in procs:
+            stop(proc)
+    result["ours"] = measured["ours"]
+    if "peer" in measured:
+        result["peer"] = {"server": "MLServer 1.7.1 + mlserver-lightgbm (tuned: parallel_workers=0, "
+                                    "OMP_NUM_THREADS=1, debug off, no metrics endpoint)", **measured["peer"]}
     result["ratios"] = ratios(result)
     result["targets"] = targets(result)
     result["machine"]["load_avg_after"] = os.getloadavg()

@@ -8,6 +8,7 @@ for `rollback`.
 """
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from dataclasses import dataclass
@@ -82,6 +83,8 @@ class ModelHolder:
         """Load `spec` fully, then switch to it. Blocking: call it from a worker thread."""
         with self._lock:
             new = self._load(spec)
+            gc.collect()
+            gc.freeze()  # as at startup: keep the new model's objects out of later collections
             old = self.current
             self.current, self.previous = new, old
         return {"from": old.scorer.version, "to": new.scorer.version, "spec": spec}

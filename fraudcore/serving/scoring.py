@@ -8,6 +8,7 @@ function training used for its own scores), `Bundle.decide` applies the threshol
 from __future__ import annotations
 
 import ctypes
+from dataclasses import dataclass
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -38,6 +39,18 @@ def example_record(bundle: Bundle) -> dict[str, Any]:
             mid = lo + (hi - lo) / 1000.0
             out[f.name] = int(mid) if f.dtype == "int" else float(mid)
     return out
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Scores and decisions of one request, and which rows still need reasons."""
+
+    columns: Mapping[str, Sequence[Any]]
+    n: int
+    X: np.ndarray
+    scores: np.ndarray
+    decisions: Any
+    need: list[int]
 
 
 class OneRowPredictor:
@@ -97,10 +110,8 @@ class Scorer:
         cols = {name: [rec[name]] for name in self.feature_names}
         self.score(cols, 1, explain_all=True)
 
-    def score(self, columns: Mapping[str, Sequence[Any]], n: int, explain_all: bool = False,
-              timings: dict[str, float] | None = None) -> list[dict[str, Any]]:
-        """Score n records given as columns; reasons for every non-approve row (all rows if asked)."""
-        t0 = time.perf_counter()
+    def predict(self, columns: Mapping[str, Sequence[Any]], n: int, explain_all: bool = False) -> Scored:
+        """Transform, score and decide n records given as columns (the fast part of a request)."""
         X = self.pipeline.transform(columns)
         if n == 1:
             # the same arithmetic as predict_scores: sigmoid(float64 raw score + logit_offset)
@@ -108,25 +119,40 @@ class Scorer:
         else:
             scores = predict_scores(self.bundle.booster, X, self.bundle.logit_offset)
         decisions = self.bundle.decide(scores)
-        t1 = time.perf_counter()
         need = [i for i in range(n) if explain_all or decisions[i] != APPROVE]
-        reasons: dict[int, list[dict[str, Any]]] = {}
-        if need:
-            rows = X if len(need) == n else X[need]
-            fc, fields = field_contributions(self.explainer.contributions(rows), self.pipeline)
-            raw = columns if len(need) == n else {k: [columns[k][i] for i in need] for k in self.feature_names}
-            for i, r in zip(need, top_reasons(fc, fields, raw, self.reasons_k)):
-                reasons[i] = r
-        if timings is not None:
-            timings["model_s"] = t1 - t0
-            timings["explain_s"] = time.perf_counter() - t1
+        return Scored(columns, n, X, scores, decisions, need)
+
+    def explain(self, scored: Scored) -> dict[int, list[dict[str, Any]]]:
+        """Top reasons for the rows in `scored.need`. Releases the GIL in its compiled part."""
+        need, n, columns = scored.need, scored.n, scored.columns
+        if not need:
+            return {}
+        rows = scored.X if len(need) == n else scored.X[need]
+        fc, fields = field_contributions(self.explainer.contributions(rows), self.pipeline)
+        raw = columns if len(need) == n else {k: [columns[k][i] for i in need] for k in self.feature_names}
+        return dict(zip(need, top_reasons(fc, fields, raw, self.reasons_k)))
+
+    def results(self, scored: Scored, reasons: Mapping[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
         out = []
-        for i in range(n):
-            res = {"score": float(scores[i]), "decision": str(decisions[i]), "model_version": self.version}
+        for i in range(scored.n):
+            res = {"score": float(scored.scores[i]), "decision": str(scored.decisions[i]),
+                   "model_version": self.version}
             if i in reasons:
                 res["reasons"] = reasons[i]
             out.append(res)
         return out
+
+    def score(self, columns: Mapping[str, Sequence[Any]], n: int, explain_all: bool = False,
+              timings: dict[str, float] | None = None) -> list[dict[str, Any]]:
+        """Score n records given as columns; reasons for every non-approve row (all rows if asked)."""
+        t0 = time.perf_counter()
+        scored = self.predict(columns, n, explain_all)
+        t1 = time.perf_counter()
+        reasons = self.explain(scored)
+        if timings is not None:
+            timings["model_s"] = t1 - t0
+            timings["explain_s"] = time.perf_counter() - t1
+        return self.results(scored, reasons)
 
 
 def model_time_us(scorer: Scorer, records: list[dict[str, Any]], repeats: int = 1) -> np.ndarray:
