@@ -30,6 +30,7 @@ def emulator(tmp_path_factory):
     mp.setenv("AWS_CONFIG_FILE", str(empty))
     mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
     with start_emulator() as emu:
+        emu.reset()  # moto's state is per process: forget metrics other tests published
         mp.setenv("AWS_ENDPOINT_URL", emu.url)
         yield emu
     mp.undo()
