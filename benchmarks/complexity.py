@@ -4,10 +4,11 @@ For each leaf count, one LightGBM model is boosted to the largest tree count, re
 clock at every checkpoint; each (trees, leaves) model is then that booster cut at `trees` iterations
 and reloaded from its own text, as the server would load it. Per model it measures:
 - validation and holdout PR-AUC and holdout recall at precision >= 0.20;
-- one-row scoring latency: `booster.predict` on a (1, n) float32 row with num_threads=1, p50/p99;
+- one-row scoring latency: `booster.predict` on a (1, n) float32 row with num_threads=1, p50/p99, as wall
+  time and as thread CPU time (robust to other jobs on a shared machine), interleaved across models;
 - exact TreeSHAP (`pred_contrib=True`) on one row, p50/p99; and the same values from the server's compiled
   explainer (fraudcore/serving/fastshap.py), which is what a flagged request pays in production;
-- training seconds up to that many trees (Dataset construction reported separately).
+- training seconds up to that many trees, wall and process CPU (Dataset construction reported separately).
 
 Same data, split, pipeline and fixed parameters as benchmarks/staleness.py (fresh features), so the
 two tables can be read together. Prints JSON; with --save, writes benchmarks/results/complexity.json.
@@ -44,16 +45,32 @@ def percentiles_us(samples_ns: list[int]) -> dict[str, float]:
             "mean_us": round(float(a.mean()), 1)}
 
 
-def time_calls(fn, rows: np.ndarray, calls: int) -> list[int]:
-    """Time `fn(row)` for `calls` one-row calls cycling over `rows` (each a (1, n) float32 array)."""
-    for i in range(min(50, calls)):  # warm caches and LightGBM's lazy setup
-        fn(rows[i % len(rows)])
-    out = []
+def time_calls(fn, rows: list[np.ndarray], calls: int) -> tuple[list[int], list[int]]:
+    """Wall and thread-CPU nanoseconds of `calls` one-row calls `fn(row)`, cycling over `rows`.
+
+    Thread CPU time counts only the time this thread ran, so it is the service time on a dedicated core
+    even when other jobs preempt it; wall time includes those preemptions."""
+    wall, cpu = [], []
     for i in range(calls):
         row = rows[i % len(rows)]
-        t0 = time.perf_counter_ns()
+        c0, t0 = time.thread_time_ns(), time.perf_counter_ns()
         fn(row)
-        out.append(time.perf_counter_ns() - t0)
+        wall.append(time.perf_counter_ns() - t0)
+        cpu.append(time.thread_time_ns() - c0)
+    return wall, cpu
+
+
+def interleaved(fns: list, rows: list[np.ndarray], calls: int, rounds: int = 10) -> list[tuple[list[int], list[int]]]:
+    """Time every function in `rounds` interleaved blocks, so load from other jobs falls on all of them alike."""
+    for fn in fns:  # warm caches, LightGBM's lazy setup, numba's compilation
+        time_calls(fn, rows, 20)
+    out: list[tuple[list[int], list[int]]] = [([], []) for _ in fns]
+    per_round = max(1, calls // rounds)
+    for _ in range(rounds):
+        for k, fn in enumerate(fns):
+            wall, cpu = time_calls(fn, rows, per_round)
+            out[k][0].extend(wall)
+            out[k][1].extend(cpu)
     return out
 
 
@@ -66,16 +83,16 @@ def max_depth(booster: lgb.Booster) -> int:
 
 
 class Clock:
-    """LightGBM callback: seconds since training began, at the given iteration counts."""
+    """LightGBM callback: wall and process-CPU seconds since training began, at the given iteration counts.
+    CPU seconds (all threads) are what a dedicated machine would bill; wall seconds include other jobs."""
 
     def __init__(self, marks: list[int]) -> None:
-        self.marks, self.at, self.t0 = set(marks), {}, None
+        self.marks, self.at = set(marks), {}
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
 
     def __call__(self, env: lgb.callback.CallbackEnv) -> None:
-        if self.t0 is None:
-            self.t0 = time.perf_counter()
         if env.iteration + 1 in self.marks:
-            self.at[env.iteration + 1] = time.perf_counter() - self.t0
+            self.at[env.iteration + 1] = (time.perf_counter() - self.t0, time.process_time() - self.c0)
 
 
 def main() -> int:
@@ -105,36 +122,46 @@ def main() -> int:
     rng = np.random.default_rng(args.seed)
     sample = [Xh[i:i + 1].copy() for i in rng.choice(len(Xh), 256, replace=False)]
 
-    rows = []
+    rows, models = [], []
     for leaves in args.leaves:
         params = {**PARAMS, "num_leaves": leaves, "num_threads": args.threads, "metric": "None"}
         t0 = time.perf_counter()
         train = lgb.Dataset(X[tr], y[tr], categorical_feature=pipe.categorical_indices_, free_raw_data=True)
         train.construct()
         construct = time.perf_counter() - t0
-        clock = Clock(trees)
+        clock = Clock(trees)  # started just before training
         full = lgb.train(params, train, num_boost_round=trees[-1], callbacks=[clock])
         for n in trees:
             model = lgb.Booster(model_str=full.model_to_string(num_iteration=n))
             s_val = model.predict(Xv, num_threads=args.threads)
             s_hold = model.predict(Xh, num_threads=args.threads)
-            predict = time_calls(lambda r: model.predict(r, num_threads=1), sample, args.predict_calls)
-            shap = time_calls(lambda r: model.predict(r, num_threads=1, pred_contrib=True), sample, args.shap_calls)
-            explainer = TreeExplainer(model)
-            compiled = time_calls(explainer.contributions, sample, args.shap_calls * 5)
-            row = {"trees": n, "leaves": leaves, "max_depth": max_depth(model),
-                   "valid_pr_auc": pr_auc(yv, s_val), "holdout_pr_auc": pr_auc(yh, s_hold),
-                   "holdout_recall_at_p20": recall_at_precision(yh, s_hold, PRECISION_FLOOR),
-                   "predict_one_row": percentiles_us(predict), "treeshap_one_row": percentiles_us(shap),
-                   "compiled_treeshap_one_row": percentiles_us(compiled),
-                   "train_seconds": round(clock.at[n], 1), "dataset_construct_seconds": round(construct, 1),
-                   "model_text_kb": round(len(model.model_to_string()) / 1024, 1)}
-            rows.append(row)
-            print(json.dumps({k: row[k] for k in ("trees", "leaves", "holdout_pr_auc", "train_seconds")}
-                             | {"predict_p99_us": row["predict_one_row"]["p99_us"],
-                                "shap_p50_us": row["treeshap_one_row"]["p50_us"],
-                                "compiled_shap_p50_us": row["compiled_treeshap_one_row"]["p50_us"]}), file=sys.stderr)
+            wall, cpu = clock.at[n]
+            rows.append({"trees": n, "leaves": leaves, "max_depth": max_depth(model),
+                         "valid_pr_auc": pr_auc(yv, s_val), "holdout_pr_auc": pr_auc(yh, s_hold),
+                         "holdout_recall_at_p20": recall_at_precision(yh, s_hold, PRECISION_FLOOR),
+                         "train_seconds": round(wall, 1), "train_cpu_seconds": round(cpu, 1),
+                         "dataset_construct_seconds": round(construct, 1),
+                         "model_text_kb": round(len(model.model_to_string()) / 1024, 1)})
+            models.append(model)
+            print(json.dumps({k: rows[-1][k] for k in ("trees", "leaves", "holdout_pr_auc", "train_seconds",
+                                                        "train_cpu_seconds")}), file=sys.stderr)
         del full, train
+
+    # One-row timings after all training, interleaved across the models.
+    timings = {
+        "predict_one_row": interleaved([lambda r, m=m: m.predict(r, num_threads=1) for m in models], sample,
+                                       args.predict_calls),
+        "treeshap_one_row": interleaved([lambda r, m=m: m.predict(r, num_threads=1, pred_contrib=True)
+                                         for m in models], sample, args.shap_calls),
+        "compiled_treeshap_one_row": interleaved([TreeExplainer(m).contributions for m in models], sample,
+                                                 args.shap_calls * 5),
+    }
+    for k, row in enumerate(rows):
+        for name, per_model in timings.items():
+            wall, cpu = per_model[k]
+            row[name] = {"wall": percentiles_us(wall), "cpu": percentiles_us(cpu)}
+        print(json.dumps({"trees": row["trees"], "leaves": row["leaves"],
+                          **{n: row[n]["cpu"]["p50_us"] for n in timings}}), file=sys.stderr)
 
     best = max(rows, key=lambda r: r["valid_pr_auc"])
     report = {
