@@ -30,13 +30,13 @@ import lightgbm as lgb
 import numpy as np
 
 from fraudcore.metrics import pr_auc, recall_at_precision
-from fraudcore.pipeline import FeaturePipeline
 from fraudcore.schema import paylink_schema
 from fraudcore.serving.fastshap import TreeExplainer
 from fraudcore.synth import generate_frame
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from staleness import PARAMS, PRECISION_FLOOR, RESULTS, downsample, machine, peak_rss_mb, split_months  # noqa: E402
+from staleness import (PARAMS, PRECISION_FLOOR, RESULTS, downsample, machine, peak_rss_mb,  # noqa: E402
+                       pipeline_for, split_months)
 
 
 def percentiles_us(samples_ns: list[int]) -> dict[str, float]:
@@ -113,7 +113,7 @@ def main() -> int:
     schema = paylink_schema()
     frame = generate_frame(args.rows, args.seed)
     split = split_months(schema, frame)
-    pipe = FeaturePipeline(schema).fit(frame[split.train])
+    pipe = pipeline_for(schema).fit(frame[split.train])
     X = pipe.transform(frame)
     y = frame[schema.label].to_numpy().astype(np.int8)
     del frame
@@ -171,7 +171,8 @@ def main() -> int:
         "rows": args.rows, "seed": args.seed, "split_months": split.months, "train_rows": int(len(tr)),
         "holdout_rows": int(len(yh)), "holdout_positives": int(yh.sum()), "features_out": pipe.n_features_out_,
         "model": {"params": PARAMS, "negative_rate": args.negative_rate, "training_threads": args.threads,
-                  "scoring_threads": 1, "early_stopping": None},
+                  "scoring_threads": 1, "early_stopping": None,
+                  "pipeline": "fraudcore.train.make_pipeline(config/train.toml)"},
         "peak_rss_mb": peak_rss_mb(), "results": rows,
         "best_on_validation": {"trees": best["trees"], "leaves": best["leaves"]},
     }

@@ -10,7 +10,7 @@ A fourth, `trained_fresh_served_stale`, trains nothing: it scores the stale hold
 the fresh model's validation threshold, which is training/serving skew (training recomputes counters from
 history, serving reads a daily store).
 
-Every variant gets the same model: fraudcore's FeaturePipeline, LightGBM with the fixed parameters
+Every variant gets the same model: TrainFlow's feature pipeline (config/train.toml), LightGBM with the fixed parameters
 below, negatives downsampled for training, early stopping on validation PR-AUC. Split as TrainFlow's
 default: last 3 months holdout, the 3 before validation, the rest train. Prints JSON; with --save,
 writes benchmarks/results/staleness.json with the date and machine.
@@ -35,12 +35,15 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from fraudcore.config import load_train_config
 from fraudcore.metrics import at_threshold, best_threshold_at_precision, pr_auc, recall_at_precision, roc_auc
 from fraudcore.pipeline import FeaturePipeline
 from fraudcore.schema import Schema, paylink_schema
 from fraudcore.synth import GeneratorSpec, generate_frame
+from fraudcore.train import make_pipeline
 
 RESULTS = Path(__file__).resolve().parent / "results"
+TRAIN_CONFIG = RESULTS.parent.parent / "config" / "train.toml"
 VELOCITY = ("transactions_24h", "transactions_7d", "amount_24h", "declines_7d", "distinct_merchants_7d",
             "failed_logins_24h", "ip_velocity")
 STREAMED_24H = ("transactions_24h", "amount_24h", "failed_logins_24h", "ip_velocity")
@@ -56,6 +59,11 @@ PARAMS: dict[str, Any] = {
 def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
             "lightgbm": lgb.__version__, "numpy": np.__version__}
+
+
+def pipeline_for(schema: Schema) -> FeaturePipeline:
+    """TrainFlow's own (unfitted) feature pipeline: the derived features declared in config/train.toml."""
+    return make_pipeline(load_train_config(TRAIN_CONFIG), schema)
 
 
 def peak_rss_mb() -> float:
@@ -122,7 +130,7 @@ def run_variant(name: str, frame: pd.DataFrame, schema: Schema, split: Split, ar
                 burst: np.ndarray) -> tuple[dict, np.ndarray, lgb.Booster, FeaturePipeline]:
     """Train and evaluate one variant; also returns its holdout scores (for the paired bootstrap), the
     model and the fitted pipeline (to score another variant's features with it: training/serving skew)."""
-    pipe = FeaturePipeline(schema).fit(frame[split.train])
+    pipe = pipeline_for(schema).fit(frame[split.train])
     y = frame[schema.label].to_numpy().astype(np.int8)
     X = pipe.transform(frame)
     tr = np.flatnonzero(split.train)[downsample(y[split.train], args.negative_rate, args.seed)]
@@ -232,7 +240,7 @@ def main() -> int:
         "velocity_features": list(VELOCITY), "streamed_in_hybrid": list(STREAMED_24H),
         "share_of_rows_changed_by_staleness": changed,
         "model": {"params": PARAMS, "negative_rate": args.negative_rate, "max_rounds": args.max_rounds,
-                  "early_stopping_rounds": args.early_stopping, "pipeline": "FeaturePipeline(schema) defaults"},
+                  "early_stopping_rounds": args.early_stopping, "pipeline": "fraudcore.train.make_pipeline(config/train.toml)"},
         "generate_seconds": round(gen_seconds, 1), "peak_rss_mb": peak_rss_mb(),
         "variants": variants,
         "cost_of_staleness": {
