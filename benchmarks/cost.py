@@ -82,7 +82,11 @@ ASSUMPTIONS: dict[str, Any] = {
     "response_bytes": 220,               # score, decision, version, request id, reasons when flagged
     "capture_sample_share": 1.0,         # config/deploy.toml capture_sampling_percent = 100 (quality join)
     "capture_retention_days": 90,        # labels are 90% mature by ~45 days (config/monitor.toml); x2
-    "capture_flush_seconds": 60,         # one S3 object per worker per minute (S3 has no append)
+    "capture_flush_seconds": 1.0,        # docs/serving.md: one S3 object per flush, about every second, per worker
+    "capture_flush_seconds_alternative": 60.0,  # what a one-minute flush would cost instead
+    "sagemaker_data_capture": True,      # deploy/sagemaker.py also enables SageMaker's DataCaptureConfig (100%)
+    "sagemaker_capture_escape_factor": 1.15,    # its JSON holds the request and response bodies as escaped strings
+    "sagemaker_capture_overhead_bytes": 400,    # its per-record envelope (event id, time, content types, metadata)
     "workers_per_instance": 2,
     "training_instance": "r5.xlarge",    # 4 vCPU, 32 GB: the 42M-row run needs <= 16 GB peak RSS
     "training_runs_per_month": 4.35,
@@ -158,18 +162,25 @@ def server_capacity(report: dict[str, Any], p99_budget_ms: float) -> dict[str, A
             "p99_ms_by_rate": {r: rates[r]["p99_ms"] for r in sorted(rates)}}
 
 
-def training_hours(results: Path) -> dict[str, Any]:
+def training_hours(results: Path, full_rows: int = 42_000_000) -> dict[str, Any]:
+    """Wall hours of one TrainFlow run at the full data size (42M rows), from train_scale.json when measured
+    there; otherwise the issue's bound (60 min on 2 cores), with the largest measured run reported beside it."""
     path = results / "train_scale.json"
+    measured = []
     if path.exists():
         data = json.loads(path.read_text())
-        runs = data.get("results", data.get("runs", []))
-        if runs:
-            big = max(runs, key=lambda r: r["rows"])
-            return {"source": f"benchmarks/results/{path.name}", "rows": big["rows"],
-                    "hours": big["flow_seconds"] / 3600.0 if "flow_seconds" in big else big["seconds"] / 3600.0,
-                    "measured": True}
-    return {"source": "issue 3 bound: 42M rows within 60 minutes on 2 cores", "rows": 42_000_000, "hours": 1.0,
-            "measured": False}
+        for entry in data.values():
+            if isinstance(entry, dict) and "flow" in entry:
+                measured.append({"rows": entry["rows"], "flow_seconds": entry["flow"]["seconds"],
+                                 "peak_tree_rss_mb": entry["flow"].get("peak_tree_rss_mb"),
+                                 "date": entry.get("measured", {}).get("date")})
+    measured.sort(key=lambda m: m["rows"])
+    full = [m for m in measured if m["rows"] >= full_rows]
+    if full:
+        return {"source": "benchmarks/results/train_scale.json", "rows": full[0]["rows"],
+                "hours": full[0]["flow_seconds"] / 3600.0, "measured": True, "all_measured": measured}
+    return {"source": "issue 3 bound: 42M rows within 60 minutes on 2 cores (not measured yet)", "rows": full_rows,
+            "hours": 1.0, "measured": False, "all_measured": measured}
 
 
 def peak_factor(rows: int, seed: int) -> dict[str, Any]:
@@ -247,10 +258,16 @@ def estimate(a: dict[str, Any], p: dict[str, Any], cap: dict[str, Any], train: d
     data_gb_stored = parquet_gb_per_month * a["training_data_months_kept"]
     artifacts_gb = a["metaflow_artifacts_gb_per_train_run"] * a["training_runs_per_month"] * 3  # ~3 months kept
     capture_gb_month = tx_month * a["capture_sample_share"] * capture["capture_record_bytes"] / gb
-    capture_gb_stored = capture_gb_month * a["capture_retention_days"] / a["days_per_month"]
+    sm_record = (a["sagemaker_capture_escape_factor"] * (a["request_bytes"] + a["response_bytes"])
+                 + a["sagemaker_capture_overhead_bytes"])
+    sm_capture_gb_month = tx_month * a["capture_sample_share"] * sm_record / gb if a["sagemaker_data_capture"] else 0.0
+    capture_gb_stored = (capture_gb_month + sm_capture_gb_month) * a["capture_retention_days"] / a["days_per_month"]
     capture_puts = count * a["workers_per_instance"] * hours * 3600 / a["capture_flush_seconds"]
+    capture_puts_alt = count * a["workers_per_instance"] * hours * 3600 / a["capture_flush_seconds_alternative"]
     s3_storage = (data_gb_stored + artifacts_gb) * p["s3_standard_per_gb_month"]
-    capture_storage = capture_gb_stored * p["s3_standard_per_gb_month"] + capture_puts / 1000 * p["s3_put_per_1000"]
+    capture_bytes_cost = capture_gb_stored * p["s3_standard_per_gb_month"]
+    capture_put_cost = capture_puts / 1000 * p["s3_put_per_1000"]
+    capture_storage = capture_bytes_cost + capture_put_cost
     capture_gets = capture_puts / 1000 * p["s3_get_per_1000"]  # MonitorFlow reads each object about once
 
     emf_gb = count * a["workers_per_instance"] * hours * 60 * a["emf_line_bytes"] / gb
@@ -301,8 +318,15 @@ def estimate(a: dict[str, Any], p: dict[str, Any], cap: dict[str, Any], train: d
                    "target_invocations_per_instance_per_minute": int(per_instance * 60)},
         "storage": {"training_parquet_gb_per_month_of_data": round(parquet_gb_per_month, 1),
                     "training_data_gb_stored": round(data_gb_stored, 1),
-                    "capture_gb_per_month": round(capture_gb_month, 1), "capture_gb_stored": round(capture_gb_stored, 1),
-                    "capture_objects_per_month": int(capture_puts)},
+                    "capture_gb_per_month": round(capture_gb_month, 1),
+                    "sagemaker_capture_gb_per_month": round(sm_capture_gb_month, 1),
+                    "capture_gb_stored": round(capture_gb_stored, 1),
+                    "capture_objects_per_month": int(capture_puts),
+                    "capture_storage_usd": round(capture_bytes_cost, 2), "capture_put_usd": round(capture_put_cost, 2),
+                    "capture_put_usd_with_alternative_flush": round(capture_puts_alt / 1000 * p["s3_put_per_1000"], 2),
+                    "capture_storage_usd_without_sagemaker_capture": round(
+                        capture_gb_month * a["capture_retention_days"] / a["days_per_month"]
+                        * p["s3_standard_per_gb_month"], 2)},
         "training": {**train, "instance": a["training_instance"], "instance_hours_per_month": round(train_hours, 2)},
         "monthly_usd": {
             "design": {**rnd(design), "total": round(design_total, 2)},
