@@ -33,7 +33,7 @@ def _model(model_text: str, pipeline_state: Mapping[str, Any]) -> tuple[lgb.Boos
 
 def fit_final(cfg: TrainConfig, schema: Schema, prepared: PreparedData, plan: SplitPlan,
               counts: Mapping[str, Mapping[str, int]], matrices: Mapping[str, Any], pipeline_state: Mapping[str, Any],
-              tuning: Mapping[str, Any], num_threads: int = 2) -> dict[str, Any]:
+              tuning: Mapping[str, Any]) -> dict[str, Any]:
     """Thresholds from a train-only model scored on the whole validation period, then the final model.
 
     The train-only model (the best trial, retrained) never saw validation, so its validation scores are
@@ -45,6 +45,7 @@ def fit_final(cfg: TrainConfig, schema: Schema, prepared: PreparedData, plan: Sp
     pipeline = FeaturePipeline.from_state(pipeline_state)
     mat = Matrices(**matrices)
     params, rounds = tuning["best_params"], tuning["best_iteration"]
+    num_threads = cfg.final.num_threads
     selector = train_final(cfg, mat, params, rounds, num_threads)
     scores, frame = score_part(prepared, schema, plan, "validation",
                                {"model": booster_scorer(selector, pipeline, mat.logit_offset)},
