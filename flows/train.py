@@ -47,6 +47,7 @@ class TrainFlow(FlowSpec):
         return (self._cfg(), schema_from_dict(self.schema), PreparedData.from_dict(self.prepared),
                 SplitPlan.from_dict(self.split) if hasattr(self, "split") else None)
 
+    @resources(cpu=2, memory=16000)
     @step
     def start(self):
         from fraudcore.config import TrainConfig
