@@ -11,7 +11,7 @@ and reloaded from its own text, as the server would load it. Per model it measur
 - training seconds up to that many trees, wall and process CPU (Dataset construction reported separately).
 
 Same data, split, pipeline and parameters as benchmarks/staleness.py (fresh features; TrainFlow's tuned
-settings on this data, except the two swept here), so the two tables can be read together. TrainFlow chose
+settings and recency weights on this data, except the two swept here), so the two tables can be read together. TrainFlow chose
 127 leaves and 137 rounds on this data. Prints JSON; with --save, writes benchmarks/results/complexity.json.
 
     nice -n 10 python benchmarks/complexity.py --rows 2000000 --save
@@ -37,7 +37,7 @@ from fraudcore.synth import generate_frame
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from staleness import (PARAMS, PRECISION_FLOOR, RESULTS, downsample, machine, peak_rss_mb,  # noqa: E402
-                       pipeline_for, split_months)
+                       pipeline_for, split_months, train_weights)
 
 
 def percentiles_us(samples_ns: list[int]) -> dict[str, float]:
@@ -117,8 +117,9 @@ def main() -> int:
     pipe = pipeline_for(schema).fit(frame[split.train])
     X = pipe.transform(frame)
     y = frame[schema.label].to_numpy().astype(np.int8)
-    del frame
     tr = np.flatnonzero(split.train)[downsample(y[split.train], args.negative_rate, args.seed)]
+    w = train_weights(schema, frame, split, tr)
+    del frame
     Xv, yv, Xh, yh = X[split.valid], y[split.valid], X[split.hold], y[split.hold]
     rng = np.random.default_rng(args.seed)
     sample = [Xh[i:i + 1].copy() for i in rng.choice(len(Xh), 256, replace=False)]
@@ -127,7 +128,8 @@ def main() -> int:
     for leaves in args.leaves:
         params = {**PARAMS, "num_leaves": leaves, "num_threads": args.threads, "metric": "None"}
         t0 = time.perf_counter()
-        train = lgb.Dataset(X[tr], y[tr], categorical_feature=pipe.categorical_indices_, free_raw_data=True)
+        train = lgb.Dataset(X[tr], y[tr], weight=w, categorical_feature=pipe.categorical_indices_,
+                            free_raw_data=True)
         train.construct()
         construct = time.perf_counter() - t0
         clock = Clock(trees)  # started just before training

@@ -12,9 +12,9 @@ history, serving reads a daily store).
 
 Every variant gets the same model: TrainFlow's feature pipeline (config/train.toml), LightGBM with the
 parameters TrainFlow's tuning chose on this data (below, held fixed), negatives downsampled for training,
-early stopping on validation PR-AUC. Split as TrainFlow's default: last 3 months holdout, the 3 before
-validation, the rest train. Prints JSON; with --save,
-writes benchmarks/results/staleness.json with the date and machine.
+TrainFlow's recency weights (half-life from config/train.toml), early stopping on validation PR-AUC. Split
+as TrainFlow's default: last 3 months holdout, the 3 before validation, the rest train. Prints JSON; with
+--save, writes benchmarks/results/staleness.json with the date and machine.
 
     nice -n 10 python benchmarks/staleness.py --rows 2000000 --save
 """
@@ -41,7 +41,7 @@ from fraudcore.metrics import at_threshold, best_threshold_at_precision, pr_auc,
 from fraudcore.pipeline import FeaturePipeline
 from fraudcore.schema import Schema, paylink_schema
 from fraudcore.synth import GeneratorSpec, generate_frame
-from fraudcore.train import make_pipeline
+from fraudcore.train import make_pipeline, recency_weights
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TRAIN_CONFIG = RESULTS.parent.parent / "config" / "train.toml"
@@ -67,6 +67,14 @@ PARAMS: dict[str, Any] = {
 def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
             "lightgbm": lgb.__version__, "numpy": np.__version__}
+
+
+def train_weights(schema: Schema, frame: pd.DataFrame, split: Split, rows: np.ndarray) -> np.ndarray:
+    """TrainFlow's recency weights for the given training rows: 0.5 ** (age / half-life) back from the
+    end of the training period (config/train.toml [final] recency_half_life_days)."""
+    end = pd.Timestamp(split.months["validation"][0] + "-01", tz="UTC")
+    half_life = load_train_config(TRAIN_CONFIG).final.recency_half_life_days
+    return recency_weights(frame[schema.time].iloc[rows], end, half_life)
 
 
 def pipeline_for(schema: Schema) -> FeaturePipeline:
@@ -108,11 +116,11 @@ def downsample(y: np.ndarray, rate: float, seed: int) -> np.ndarray:
     return np.flatnonzero(keep)
 
 
-def fit(X: np.ndarray, y: np.ndarray, Xv: np.ndarray, yv: np.ndarray, categorical: list[int],
+def fit(X: np.ndarray, y: np.ndarray, w: np.ndarray, Xv: np.ndarray, yv: np.ndarray, categorical: list[int],
         params: dict[str, Any], rounds: int, early_stop: int | None, threads: int,
         callbacks: list | None = None) -> tuple[lgb.Booster, float]:
     p = {**params, "num_threads": threads}
-    train = lgb.Dataset(X, y, categorical_feature=categorical, free_raw_data=True)
+    train = lgb.Dataset(X, y, weight=w, categorical_feature=categorical, free_raw_data=True)
     valid = lgb.Dataset(Xv, yv, reference=train, categorical_feature=categorical)
     cbs = list(callbacks or [])
     if early_stop:
@@ -142,7 +150,8 @@ def run_variant(name: str, frame: pd.DataFrame, schema: Schema, split: Split, ar
     y = frame[schema.label].to_numpy().astype(np.int8)
     X = pipe.transform(frame)
     tr = np.flatnonzero(split.train)[downsample(y[split.train], args.negative_rate, args.seed)]
-    booster, seconds = fit(X[tr], y[tr], X[split.valid], y[split.valid], pipe.categorical_indices_, PARAMS,
+    booster, seconds = fit(X[tr], y[tr], train_weights(schema, frame, split, tr), X[split.valid], y[split.valid],
+                           pipe.categorical_indices_, PARAMS,
                            args.max_rounds, args.early_stopping, args.threads)
     s_val = booster.predict(X[split.valid], num_threads=args.threads)
     s_hold = booster.predict(X[split.hold], num_threads=args.threads)
@@ -248,7 +257,8 @@ def main() -> int:
         "velocity_features": list(VELOCITY), "streamed_in_hybrid": list(STREAMED_24H),
         "share_of_rows_changed_by_staleness": changed,
         "model": {"params": PARAMS, "negative_rate": args.negative_rate, "max_rounds": args.max_rounds,
-                  "early_stopping_rounds": args.early_stopping, "pipeline": "fraudcore.train.make_pipeline(config/train.toml)"},
+                  "early_stopping_rounds": args.early_stopping, "pipeline": "fraudcore.train.make_pipeline(config/train.toml)",
+                  "recency_half_life_days": load_train_config(TRAIN_CONFIG).final.recency_half_life_days},
         "generate_seconds": round(gen_seconds, 1), "peak_rss_mb": peak_rss_mb(),
         "variants": variants,
         "cost_of_staleness": {
