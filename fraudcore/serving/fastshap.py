@@ -142,92 +142,64 @@ def _flatten(dump: dict[str, Any]) -> tuple[_Flat, float]:
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "arcp", "nsz"})
-def _shap_rows(goes_left, feat, left, value, is_leaf, parent, prev_same, z_cum, z_prev, starts, n_quad,
-               quad_t, quad_w, max_nodes, out):  # pragma: no cover
-    # Per tree, two linear passes over the pre-order nodes: down (parents first) to get each node's
-    # path polynomial G at the quadrature nodes, then up (children first) to accumulate the subtree
-    # mass H and credit each edge's feature with sum_k w_k (g_new - g_prev)(t_k) H(t_k), where
-    # f(t) = o t + z (1 - t) and g = (o - z) / f. An edge whose feature the row already failed
-    # (o_prev = 0) changes no g: its credit is zero and G just scales by the cover fraction.
+def _shap_rows(goes_left, left_child, f_par, par, ps, value, z_cum, z_prev, starts, n_quad, quad_t, quad_w,
+               max_nodes, out):  # pragma: no cover - compiled
+    # Per tree, two branch-free linear passes over the pre-order nodes (local index j, parent first).
+    # With f(t) = o t + z (1 - t) for the incoming edge's feature (o: does the row satisfy every
+    # split on it so far, z: cover-fraction product), R = 1 / f:
+    #   down: G_j = G_parent * f_j / f_prev   (f_prev = the same feature's f one split up, or 1)
+    #   up:   credit(feature) += sum_k w_k H_j (g_j - g_prev),  g = (o - z) / f,  H = subtree mass
+    # The slot `max_nodes` is the "no earlier split on this feature" sentinel: o = 1, R = 1.
     kmax = quad_t.shape[1]
-    G = np.empty((max_nodes, kmax))
-    H = np.empty((max_nodes, kmax))
-    O = np.empty(max_nodes)
-    OP = np.empty(max_nodes)
-    qw_1mt = np.empty(kmax)  # w_k / (1 - t_k): g = -1 / (1 - t) on every edge the row does not take
+    sent = max_nodes
+    G = np.empty((max_nodes + 1, kmax))
+    H = np.empty((max_nodes + 1, kmax))
+    R = np.empty((max_nodes + 1, kmax))
+    O = np.empty(max_nodes + 1)
+    O[sent] = 1.0
+    for k in range(kmax):
+        R[sent, k] = 1.0
     for r in range(goes_left.shape[0]):
         goes = goes_left[r]
         phi = out[r]
         for tr in range(starts.shape[0] - 1):
             s0 = starts[tr]
             s1 = starts[tr + 1]
-            if is_leaf[s0]:
+            if s1 - s0 == 1:
                 continue
             K = n_quad[tr]
             qt = quad_t[K]
             qw = quad_w[K]
             for k in range(K):
-                qw_1mt[k] = qw[k] / (1.0 - qt[k])
                 G[0, k] = 1.0
-            for i in range(s0, s1):
+                H[0, k] = 0.0
+            for i in range(s0 + 1, s1):
                 j = i - s0
-                if i != s0:
-                    p = parent[i]
-                    on_path = goes[p] == (left[p] == i)
-                    ps = prev_same[i]
-                    op = O[ps - s0] if ps >= 0 else 1.0
-                    on = op if on_path else 0.0
-                    O[j] = on
-                    OP[j] = op
-                    zp = z_prev[i]
-                    zn = z_cum[i]
-                    jp = p - s0
-                    if op == 0.0:
-                        ze = zn / zp
-                        for k in range(K):
-                            G[j, k] = G[jp, k] * ze
-                    elif zp == 1.0:
-                        if on == 1.0:
-                            for k in range(K):
-                                G[j, k] = G[jp, k] * (zn + (1.0 - zn) * qt[k])
-                        else:
-                            for k in range(K):
-                                G[j, k] = G[jp, k] * zn * (1.0 - qt[k])
-                    else:
-                        for k in range(K):
-                            t = qt[k]
-                            G[j, k] = G[jp, k] / (t + zp * (1.0 - t)) * (on * t + zn * (1.0 - t))
-                if is_leaf[i]:
-                    v = value[i]
-                    for k in range(K):
-                        H[j, k] = v * G[j, k]
-                else:
-                    for k in range(K):
-                        H[j, k] = 0.0
+                p = par[i]
+                q = ps[i]
+                on = O[q] if goes[s0 + p] == left_child[i] else 0.0
+                O[j] = on
+                zn = z_cum[i]
+                v = value[i]
+                d = on - zn
+                for k in range(K):
+                    fn = zn + d * qt[k]
+                    rn = 1.0 / fn
+                    R[j, k] = rn
+                    g = G[p, k] * fn * R[q, k]
+                    G[j, k] = g
+                    H[j, k] = v * g
             for i in range(s1 - 1, s0, -1):
                 j = i - s0
-                jp = parent[i] - s0
-                op = OP[j]
-                if op != 0.0:
-                    on = O[j]
-                    zp = z_prev[i]
-                    zn = z_cum[i]
-                    acc = 0.0
-                    if on == 1.0:
-                        for k in range(K):
-                            acc += qw[k] * H[j, k] / (zn + (1.0 - zn) * qt[k])
-                        acc *= 1.0 - zn
-                    else:
-                        for k in range(K):
-                            acc -= qw_1mt[k] * H[j, k]
-                    if zp != 1.0:
-                        rep = 0.0
-                        for k in range(K):
-                            rep += qw[k] * H[j, k] / (zp + (1.0 - zp) * qt[k])
-                        acc -= (1.0 - zp) * rep
-                    phi[feat[parent[i]]] += acc
+                p = par[i]
+                q = ps[i]
+                a = O[j] - z_cum[i]
+                b = O[q] - z_prev[i]
+                acc = 0.0
                 for k in range(K):
-                    H[jp, k] += H[j, k]
+                    acc += qw[k] * H[j, k] * (a * R[j, k] - b * R[q, k])
+                    H[p, k] += H[j, k]
+                phi[f_par[i]] += acc
     return out
 
 
@@ -248,6 +220,15 @@ class TreeExplainer:
         self.n_columns = int(dump["max_feature_idx"]) + 1
         self._flat, self.expected_value = _flatten(dump)
         f = self._flat
+        # Tree-local indices for the kernel: parent, previous split on the same feature (or the
+        # sentinel slot), which side of its parent a node is on, and the parent's feature.
+        tree_of = np.repeat(np.arange(len(f.starts) - 1), np.diff(f.starts))
+        start = f.starts[tree_of]
+        has_parent = f.parent >= 0
+        self._par = np.where(has_parent, f.parent - start, 0).astype(np.int32)
+        self._ps = np.where(f.prev_same >= 0, f.prev_same - start, f.max_nodes).astype(np.int32)
+        self._left_child = has_parent & (f.left[np.maximum(f.parent, 0)] == np.arange(len(f.feat)))
+        self._f_par = np.where(has_parent, f.feat[np.maximum(f.parent, 0)], 0).astype(np.int32)
         internal = ~f.is_leaf
         num = np.flatnonzero(internal & ~f.is_cat)
         self._num_nodes, self._num_feat, self._num_thr = num, f.feat[num], f.thr[num]
@@ -289,7 +270,7 @@ class TreeExplainer:
             raise ValueError(f"X must have shape (n, {self.n_columns}); got {X.shape}")
         out = np.zeros((X.shape[0], self.n_columns + 1))
         f = self._flat
-        _shap_rows(self.decisions(X), f.feat, f.left, f.value, f.is_leaf, f.parent, f.prev_same, f.z_cum,
+        _shap_rows(self.decisions(X), self._left_child, self._f_par, self._par, self._ps, f.value, f.z_cum,
                    f.z_prev, f.starts, f.n_quad, f.quad_t, f.quad_w, f.max_nodes, out)
         out[:, -1] = self.expected_value
         return out
