@@ -20,6 +20,7 @@ Prints JSON; with --save, writes benchmarks/results/cost.json.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import sys
@@ -81,7 +82,8 @@ ASSUMPTIONS: dict[str, Any] = {
     "request_bytes": None,               # measured: the raw input part of a capture record
     "response_bytes": 220,               # score, decision, version, request id, reasons when flagged
     "capture_sample_share": 1.0,         # config/deploy.toml capture_sampling_percent = 100 (quality join)
-    "capture_retention_days": 90,        # labels are 90% mature by ~45 days (config/monitor.toml); x2
+    "capture_retention_days": 400,       # deploy/infra/template.yaml expires capture/ after 400 days (S3 Standard)
+    "capture_retention_days_alternative": 120,  # MonitorFlow's quality lookback (config/monitor.toml)
     "capture_flush_seconds": 1.0,        # docs/serving.md: one S3 object per flush, about every second, per worker
     "capture_flush_seconds_alternative": 60.0,  # what a one-minute flush would cost instead
     "sagemaker_data_capture": True,      # deploy/sagemaker.py also enables SageMaker's DataCaptureConfig (100%)
@@ -207,7 +209,7 @@ def capture_record_bytes(frame: Any, n: int, seed: int) -> dict[str, float]:
     rows = frame.iloc[rng.choice(len(frame), n, replace=False)]
     fields = [schema.id, *schema.feature_names]
     inputs = rows[fields].astype(object).where(rows[fields].notna(), None).to_dict("records")
-    sizes, input_sizes = [], []
+    sizes, input_sizes, lines = [], [], []
     for i, rec in enumerate(inputs):
         rec = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in rec.items()}
         flagged = i % 33 == 0  # ~3% flagged, as in the serving benchmark's mix
@@ -216,9 +218,13 @@ def capture_record_bytes(frame: Any, n: int, seed: int) -> dict[str, float]:
                "input": rec, "score": 0.0123, "decision": "review" if flagged else "approve",
                "reasons": [{"feature": "ip_velocity", "contribution": 0.41, "value": 17}] * 3 if flagged else [],
                "latency_ms": 0.8}
-        sizes.append(len(orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY)) + 1)
+        line = orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
+        lines.append(line)
+        sizes.append(len(line))
         input_sizes.append(len(orjson.dumps(rec, option=orjson.OPT_SERIALIZE_NUMPY)))
-    return {"capture_record_bytes": float(np.mean(sizes)), "request_bytes": float(np.mean(input_sizes)), "records": n}
+    raw = b"".join(lines)
+    return {"capture_record_bytes": float(np.mean(sizes)), "request_bytes": float(np.mean(input_sizes)), "records": n,
+            "gzip_ratio": round(len(raw) / len(gzip.compress(raw, compresslevel=6)), 2)}
 
 
 def month_hours(a: dict[str, Any]) -> float:
@@ -324,6 +330,12 @@ def estimate(a: dict[str, Any], p: dict[str, Any], cap: dict[str, Any], train: d
                     "capture_objects_per_month": int(capture_puts),
                     "capture_storage_usd": round(capture_bytes_cost, 2), "capture_put_usd": round(capture_put_cost, 2),
                     "capture_put_usd_with_alternative_flush": round(capture_puts_alt / 1000 * p["s3_put_per_1000"], 2),
+                    "capture_storage_usd_with_alternative_retention": round(
+                        (capture_gb_month + sm_capture_gb_month) * a["capture_retention_days_alternative"]
+                        / a["days_per_month"] * p["s3_standard_per_gb_month"], 2),
+                    "capture_storage_usd_gzipped_service_capture_only": round(
+                        capture_gb_month / capture["gzip_ratio"] * a["capture_retention_days"] / a["days_per_month"]
+                        * p["s3_standard_per_gb_month"], 2),
                     "capture_storage_usd_without_sagemaker_capture": round(
                         capture_gb_month * a["capture_retention_days"] / a["days_per_month"]
                         * p["s3_standard_per_gb_month"], 2)},
