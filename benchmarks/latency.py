@@ -322,7 +322,7 @@ class OpenLoop:
                 out["errors"] += 1
                 out["error_kinds"][f"http_{status}"] = out["error_kinds"].get(f"http_{status}", 0) + 1
             else:
-                self.check(payload, out)
+                self.check(payload, out, latency)
         except Exception as err:  # noqa: BLE001 - every failure is counted, none stops the run
             out["errors"] += 1
             kind = type(err).__name__
@@ -332,7 +332,7 @@ class OpenLoop:
     async def run(self, rate: float, duration: float) -> dict[str, Any]:
         n = int(rate * duration)
         out: dict[str, Any] = {"lat": [], "errors": 0, "error_kinds": {}, "reconnects": 0, "flagged": 0,
-                               "flagged_without_reasons": 0, "late_sends": 0}
+                               "flagged_without_reasons": 0, "late_sends": 0, "lat_flagged": [], "lat_approved": []}
         tasks = []
         t0 = time.perf_counter() + 0.05
         for i in range(n):
@@ -348,10 +348,15 @@ class OpenLoop:
             c.close()
         self.idle.clear()
         lat = np.asarray(out.pop("lat"))
+        by_class = {}
+        for cls in ("flagged", "approved"):
+            values = out.pop(f"lat_{cls}")
+            if values:  # only our server says which responses carried reasons
+                by_class[cls] = _pcts(values, (50, 99))
         return {"rate": rate, "duration_s": duration, "requests": n,
                 **{k: round(float(np.percentile(lat, p)), 3) for k, p in
                    (("p50_ms", 50), ("p95_ms", 95), ("p99_ms", 99))},
-                "max_ms": round(float(lat.max()), 3), **out}
+                "max_ms": round(float(lat.max()), 3), **({"by_decision_ms": by_class} if by_class else {}), **out}
 
 
 class _Closed(Exception):
@@ -360,17 +365,20 @@ class _Closed(Exception):
         self.status, self.payload = status, payload
 
 
-def check_ours(payload: bytes, out: dict[str, Any]) -> None:
+def check_ours(payload: bytes, out: dict[str, Any], latency: float) -> None:
     import orjson
 
     doc = orjson.loads(payload)
     if doc["decision"] != "approve":
         out["flagged"] += 1
+        out["lat_flagged"].append(latency)
         if not doc.get("reasons"):
             out["flagged_without_reasons"] += 1
+    else:
+        out["lat_approved"].append(latency)
 
 
-def check_peer(payload: bytes, out: dict[str, Any]) -> None:
+def check_peer(payload: bytes, out: dict[str, Any], latency: float) -> None:
     return None
 
 
