@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 EXTERNAL = {"source", "cd", "export", "git", "pip", "chromium", "docker", "curl", "cat", "ls", "mkdir", "echo",
             "tar", "cfn-lint", "python3", "bash", "open", "jq", "taskset"}
+# Metaflow's top-level options and how many values each takes (flags such as --production take none).
+TOP_LEVEL_ARITY = {"--with": 1, "--datastore": 1, "--metadata": 1, "--environment": 1, "--datastore-root": 1,
+                   "--namespace": 1, "--package-suffixes": 1, "--config": 2, "--config-value": 2}
 BLOCK = re.compile(r"```(?:bash|sh|shell|console)\n(.*?)```", re.S)
 
 
@@ -102,11 +105,11 @@ def check(tokens: list[str]) -> str | None:
             return f"{tokens[1]} does not exist"
         rest = tokens[2:]
         if tokens[1].startswith("flows/"):
-            pre = []  # top-level options like --with batch / --datastore=s3 go before the command
+            # top-level options (--with batch, --datastore=s3, --config NAME PATH) go before the command
             while rest and rest[0].startswith("--"):
-                pre.append(rest.pop(0))
-                if "=" not in pre[-1] and rest and not rest[0].startswith("-") and pre[-1] in ("--with", "--datastore", "--metadata", "--environment"):
-                    pre.append(rest.pop(0))
+                option = rest.pop(0)
+                if "=" not in option:
+                    del rest[:TOP_LEVEL_ARITY.get(option, 0)]
             words = _subpath(rest)
             rc, text = help_text(sys.executable, str(script), *words)
             top_rc, top = help_text(sys.executable, str(script))
@@ -115,6 +118,8 @@ def check(tokens: list[str]) -> str | None:
             rc, text = help_text(sys.executable, str(script))
         if rc != 0:
             return f"`{' '.join(tokens[:2])} --help` failed: {text[-300:]}"
+    elif head in ("python", "python3") and len(tokens) > 1 and tokens[1].endswith(".py"):
+        return None if (ROOT / tokens[1]).exists() else f"{tokens[1]} does not exist"
     elif head == "make":
         for target in tokens[1:]:
             if "=" in target:
@@ -157,4 +162,5 @@ def test_the_check_catches_a_bad_command():
     assert check(["fraud", "models", "nonexistent-subcommand"]) is not None
     assert check(["fraud", "data", "generate", "--no-such-flag"]) is not None
     assert check(["make", "no-such-target"]) is not None
+    assert check(["python", "config/examples/no_such_script.py"]) is not None
     assert check(["fraud", "data", "generate", "--rows", "5", "--out", "x"]) is None
