@@ -16,7 +16,8 @@ setup(
         "scikit-learn>=1.5",
         "lightgbm>=4.5",
         "optuna>=4.0",
-        "shap>=0.46",
+        "numba>=0.59",
+        "scipy>=1.11",
         "matplotlib>=3.8",
         "boto3>=1.34",
         "starlette>=0.40",
@@ -30,6 +31,7 @@ setup(
             "moto[server]>=5.0",
             "cfn-lint>=1.0",
             "httpx>=0.27",
+            "shap>=0.46",
         ],
     },
     entry_points={
