@@ -254,6 +254,12 @@ def estimate(a: dict[str, Any], p: dict[str, Any], cap: dict[str, Any], train: d
 
     train_hours = train["hours"] * a["training_runs_per_month"]
     batch = train_hours * p["ec2_per_hour"][a["training_instance"]]
+    # PayLink's own 18 months at 8M/day is far more than the measured 42M rows. Training itself reads a capped
+    # sample (sampling.max_train_rows), but validation and holdout scoring read every row: a linear
+    # extrapolation of the whole flow's time is an upper bound, labelled as such.
+    history_rows = a["transactions_per_day"] * a["days_per_month"] * a["training_data_months_kept"]
+    history_hours = train["hours"] * history_rows / train["rows"]
+    batch_history = history_hours * a["training_runs_per_month"] * p["ec2_per_hour"][a["training_instance"]]
     sfn = (a["training_runs_per_month"] * a["state_transitions_per_train_run"]
            + a["monitor_runs_per_month"] * a["state_transitions_per_monitor_run"]) / 1000 \
         * p["stepfunctions_standard_per_1000_transitions"]
@@ -339,7 +345,9 @@ def estimate(a: dict[str, Any], p: dict[str, Any], cap: dict[str, Any], train: d
                     "capture_storage_usd_without_sagemaker_capture": round(
                         capture_gb_month * a["capture_retention_days"] / a["days_per_month"]
                         * p["s3_standard_per_gb_month"], 2)},
-        "training": {**train, "instance": a["training_instance"], "instance_hours_per_month": round(train_hours, 2)},
+        "training": {**train, "instance": a["training_instance"], "instance_hours_per_month": round(train_hours, 2),
+                     "full_history_rows": history_rows, "full_history_hours_linear_upper_bound": round(history_hours, 1),
+                     "full_history_batch_usd_per_month_upper_bound": round(batch_history, 2)},
         "monthly_usd": {
             "design": {**rnd(design), "total": round(design_total, 2)},
             "sagemaker_serverless": {**rnd(serverless), "total_on_demand": round(
