@@ -11,8 +11,9 @@ and reloaded from its own text, as the server would load it. Per model it measur
 - training seconds up to that many trees, wall and process CPU (Dataset construction reported separately).
 
 Same data, split, pipeline and parameters as benchmarks/staleness.py (fresh features; TrainFlow's tuned
-settings and recency weights on this data, except the two swept here), so the two tables can be read together. TrainFlow chose
-127 leaves and 137 rounds on this data. Prints JSON; with --save, writes benchmarks/results/complexity.json.
+settings and recency weights on this data, except the two swept here), so the two tables can be read
+together. TrainFlow chose 127 leaves and 137 rounds on this data. Prints JSON; with --save, writes
+benchmarks/results/complexity.json.
 
     nice -n 10 python benchmarks/complexity.py --rows 2000000 --save
 """

@@ -152,7 +152,8 @@ def server_capacity(report: dict[str, Any], p99_budget_ms: float) -> dict[str, A
         rates = {int(k): v for k, v in ours["rates"].items()}
     except (KeyError, TypeError, ValueError) as err:
         raise SystemExit(f"latency results: expected ours.max_rate_p99_le_10ms and ours.rates.<rate>.p99_ms "
-                         f"(benchmarks/latency.py's format); the format changed, update server_capacity(): {err}") from err
+                         f"(benchmarks/latency.py's format); the format changed, update server_capacity(): "
+                         f"{err}") from err
     if p99_budget_ms != 10.0:
         raise SystemExit("latency results report the rate held at p99 <= 10 ms only")
     if held <= 0:
@@ -283,14 +284,16 @@ def estimate(a: dict[str, Any], p: dict[str, Any], cap: dict[str, Any], train: d
     capture_gets = capture_puts / 1000 * p["s3_get_per_1000"]  # MonitorFlow reads each object about once
 
     emf_gb = count * a["workers_per_instance"] * hours * 60 * a["emf_line_bytes"] / gb
-    cloudwatch = ((a["serving_custom_metrics"] + a["monitoring_custom_metrics"]) * p["cloudwatch_custom_metric_per_month"]
+    metrics = a["serving_custom_metrics"] + a["monitoring_custom_metrics"]
+    cloudwatch = (metrics * p["cloudwatch_custom_metric_per_month"]
                   + a["alarms"] * p["cloudwatch_alarm_per_month"]
                   + emf_gb * (p["cloudwatch_logs_ingest_per_gb"] + p["cloudwatch_logs_store_per_gb_month"])
                   + a["monitor_runs_per_month"] * p["cloudwatch_put_metric_data_per_1000_requests"] / 1000)
 
     design = {
         "endpoint_instances": endpoint, "endpoint_data_processed": endpoint_data, "batch_training": batch,
-        "step_functions": sfn, "s3_data_and_artifacts": s3_storage, "data_capture_storage": capture_storage + capture_gets,
+        "step_functions": sfn, "s3_data_and_artifacts": s3_storage,
+        "data_capture_storage": capture_storage + capture_gets,
         "cloudwatch": cloudwatch,
     }
     design_total = sum(design.values())
@@ -346,7 +349,8 @@ def estimate(a: dict[str, Any], p: dict[str, Any], cap: dict[str, Any], train: d
                         capture_gb_month * a["capture_retention_days"] / a["days_per_month"]
                         * p["s3_standard_per_gb_month"], 2)},
         "training": {**train, "instance": a["training_instance"], "instance_hours_per_month": round(train_hours, 2),
-                     "full_history_rows": history_rows, "full_history_hours_linear_upper_bound": round(history_hours, 1),
+                     "full_history_rows": history_rows,
+                     "full_history_hours_linear_upper_bound": round(history_hours, 1),
                      "full_history_batch_usd_per_month_upper_bound": round(batch_history, 2)},
         "monthly_usd": {
             "design": {**rnd(design), "total": round(design_total, 2)},
@@ -355,7 +359,9 @@ def estimate(a: dict[str, Any], p: dict[str, Any], cap: dict[str, Any], train: d
                 "total_with_provisioned_concurrency": round(sum(serverless.values()), 2),
                 "billed_ms_per_request": math.ceil(a["serverless_billed_ms_per_request"]),
                 "concurrency_at_peak": round(concurrency_at_peak, 2)},
-            "self_managed_kubernetes": {**rnd(k8s), "total_infrastructure": round(sum(k8s.values()) - k8s["platform_engineering"], 2),
+            "self_managed_kubernetes": {**rnd(k8s),
+                                        "total_infrastructure": round(
+                                            sum(k8s.values()) - k8s["platform_engineering"], 2),
                                         "total_with_people": round(sum(k8s.values()), 2)},
             "managed_fraud_api_per_prediction": {**rnd(managed)},
         },
@@ -380,13 +386,15 @@ def main() -> int:
     del frame
     a["request_bytes"] = round(capture["request_bytes"])
     a["serverless_billed_ms_per_request"] = cap["p99_ms_at_lowest_rate"]
+    repo = RESULTS.parent.parent
+    path = latency_path.resolve()
+    source = str(path.relative_to(repo)) if path.is_relative_to(repo) else str(latency_path)
     report = {
         "benchmark": "cost", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
         "command": "nice -n 10 python benchmarks/cost.py " + " ".join(sys.argv[1:]),
         "price_date": PRICE_DATE, "prices": PRICES, "assumptions": a,
         "latency_budget": latency_budget(cap["p99_ms_at_lowest_rate"]),
-        "measured": {"latency_source": str(latency_path.resolve().relative_to(RESULTS.parent.parent))
-                     if latency_path.resolve().is_relative_to(RESULTS.parent.parent) else str(latency_path), "capacity": cap,
+        "measured": {"latency_source": source, "capacity": cap,
                      "peak_profile": peak, "capture": capture},
         **estimate(a, PRICES, cap, train, peak, capture),
     }

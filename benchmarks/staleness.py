@@ -166,7 +166,8 @@ def run_variant(name: str, frame: pd.DataFrame, schema: Schema, split: Split, ar
     if "at_validation_threshold" in metrics:
         caught = s_hold[burst_frauds] >= metrics["at_validation_threshold"]["threshold"]
         metrics["at_validation_threshold"]["recall_on_burst_frauds"] = float(caught.mean()) if caught.size else None
-    result = {"variant": name, "train_rows": int(len(tr)), "rounds": int(booster.best_iteration or booster.current_iteration()),
+    rounds = int(booster.best_iteration or booster.current_iteration())
+    result = {"variant": name, "train_rows": int(len(tr)), "rounds": rounds,
               "train_seconds": round(seconds, 1), **metrics,
               "velocity_gain_share": round(velocity_share, 4),
               "top_features_by_gain": [[names[i], round(float(share[i]), 4)] for i in top]}
@@ -257,7 +258,8 @@ def main() -> int:
         "velocity_features": list(VELOCITY), "streamed_in_hybrid": list(STREAMED_24H),
         "share_of_rows_changed_by_staleness": changed,
         "model": {"params": PARAMS, "negative_rate": args.negative_rate, "max_rounds": args.max_rounds,
-                  "early_stopping_rounds": args.early_stopping, "pipeline": "fraudcore.train.make_pipeline(config/train.toml)",
+                  "early_stopping_rounds": args.early_stopping,
+                  "pipeline": "fraudcore.train.make_pipeline(config/train.toml)",
                   "recency_half_life_days": load_train_config(TRAIN_CONFIG).final.recency_half_life_days},
         "generate_seconds": round(gen_seconds, 1), "peak_rss_mb": peak_rss_mb(),
         "variants": variants,
