@@ -24,7 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 EXTERNAL = {"source", "cd", "export", "git", "pip", "chromium", "docker", "curl", "cat", "ls", "mkdir", "echo",
-            "tar", "cfn-lint", "python3", "bash", "open", "jq", "taskset", "nice"}
+            "tar", "cfn-lint", "python3", "bash", "open", "jq", "taskset"}
 # Metaflow's top-level options and how many values each takes (flags such as --production take none).
 TOP_LEVEL_ARITY = {"--with": 1, "--datastore": 1, "--metadata": 1, "--environment": 1, "--datastore-root": 1,
                    "--namespace": 1, "--package-suffixes": 1, "--config": 2, "--config-value": 2}
