@@ -72,7 +72,7 @@ class TrainFlow(FlowSpec):
     def features(self):
         from fraudcore.prepare import count_split
         from fraudcore.split import check_counts, plan_split
-        from fraudcore.train import build_matrices
+        from fraudcore.train import build_matrices, pack_matrices
 
         cfg, schema, prepared, _ = self._ctx()
         plan = plan_split(cfg.split, prepared.first_time, prepared.last_time)
@@ -82,6 +82,7 @@ class TrainFlow(FlowSpec):
         workdir = Path(cfg.data.work_root) / str(current.run_id)
         pipeline, mat = build_matrices(cfg, schema, prepared, plan, self.split_counts, workdir)
         self.pipeline_state, self.matrices = pipeline.get_state(), mat.to_dict()
+        self.matrix_files = pack_matrices(mat)  # bytes in the datastore: Batch steps don't share a disk
         print(f"split: {plan.describe()}\nsampling: {mat.to_dict()}")
         self.branches = list(range(cfg.tuning.branches))
         self.next(self.tune, foreach="branches")
@@ -90,11 +91,13 @@ class TrainFlow(FlowSpec):
     @retry(times=1)
     @step
     def tune(self):
-        from fraudcore.train import Matrices
+        from fraudcore.train import ensure_local_matrices
         from fraudcore.tuning import run_branch
 
         self.branch = self.input
-        self.trials_run = run_branch(self._cfg(), Matrices(**self.matrices), self.branch)
+        cfg = self._cfg()
+        mat = ensure_local_matrices(self.matrices, self.matrix_files, Path(cfg.data.work_root) / str(current.run_id))
+        self.trials_run = run_branch(cfg, mat, self.branch)
         self.next(self.join_tuning)
 
     @step
@@ -110,11 +113,14 @@ class TrainFlow(FlowSpec):
     @resources(cpu=2, memory=16000)
     @step
     def train(self):
+        from fraudcore.train import ensure_local_matrices
         from fraudcore.workflow import fit_final
 
         _maybe_fail("train")
         cfg, schema, prepared, plan = self._ctx()
-        out = fit_final(cfg, schema, prepared, plan, self.split_counts, self.matrices, self.pipeline_state, self.tuning)
+        local = ensure_local_matrices(self.matrices, self.matrix_files, Path(cfg.data.work_root) / str(current.run_id))
+        out = fit_final(cfg, schema, prepared, plan, self.split_counts, local.to_dict(), self.pipeline_state,
+                        self.tuning)
         self.model_text, self.final, self.thresholds = out["model_text"], out["final"], out["thresholds"]
         self.validation_metrics = out["validation_metrics"]
         print(f"final model: {self.final}")

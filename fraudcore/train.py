@@ -103,6 +103,29 @@ def build_matrices(cfg: TrainConfig, schema: Schema, prepared: PreparedData, pla
     return pipeline, Matrices(str(out), r_train, r_valid, n_train, pos_train, len(yv), int(yv.sum()))
 
 
+def pack_matrices(mat: Matrices) -> dict[str, bytes]:
+    """The binned training set and validation sample as bytes, to travel as a Metaflow artifact.
+
+    On AWS Batch every step runs in its own container, so a path on one step's disk means nothing to
+    the next; the artifact lives in the run's datastore (S3 there), and each step writes it back locally.
+    """
+    return {name: (Path(mat.workdir) / name).read_bytes() for name in (TRAIN_BIN, VALID_NPZ)}
+
+
+def ensure_local_matrices(matrices: Mapping[str, Any], files: Mapping[str, bytes], workdir: str | Path) -> Matrices:
+    """`Matrices` whose files exist on this machine: the original paths when they hold the same bytes,
+    otherwise `files` written under `workdir` (a fresh container on Batch, or a resumed run elsewhere)."""
+    mat = Matrices(**matrices)
+    here = Path(mat.workdir)
+    if all((here / n).is_file() and (here / n).stat().st_size == len(b) for n, b in files.items()):
+        return mat
+    out = Path(workdir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, blob in files.items():
+        (out / name).write_bytes(blob)
+    return Matrices(**{**mat.to_dict(), "workdir": str(out)})
+
+
 def dataset_params(cfg: TrainConfig) -> dict[str, Any]:
     """Binning parameters: fixed at Dataset construction, so they are not tuned."""
     fixed = dict(cfg.tuning.fixed)
