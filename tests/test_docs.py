@@ -141,7 +141,8 @@ def check(tokens: list[str]) -> str | None:
         return None
     else:
         return f"unknown command {head!r}: add a check for it or list it in EXTERNAL"
-    missing = [f for f in flags(tokens) if f not in text and f not in ("--help",)]
+    missing = [f for f in flags(tokens)
+               if f != "--help" and not re.search(rf"(?<![\w-]){re.escape(f)}(?![\w-])", text)]
     if missing:
         return f"flags {missing} do not appear in the command's --help"
     return None
@@ -163,6 +164,7 @@ def test_command_in_docs_is_valid(where, tokens):
 def test_the_check_catches_a_bad_command():
     assert check(["fraud", "models", "nonexistent-subcommand"]) is not None
     assert check(["fraud", "data", "generate", "--no-such-flag"]) is not None
+    assert check(["fraud", "data", "generate", "--row"]) is not None  # a prefix of --rows is not --rows
     assert check(["make", "no-such-target"]) is not None
     assert check(["python", "config/examples/no_such_script.py"]) is not None
     assert check(["fraud", "data", "generate", "--rows", "5", "--out", "x"]) is None
