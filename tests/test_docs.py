@@ -28,6 +28,7 @@ EXTERNAL = {"source", "cd", "export", "git", "pip", "chromium", "docker", "curl"
 # Metaflow's top-level options and how many values each takes (flags such as --production take none).
 TOP_LEVEL_ARITY = {"--with": 1, "--datastore": 1, "--metadata": 1, "--environment": 1, "--datastore-root": 1,
                    "--namespace": 1, "--package-suffixes": 1, "--config": 2, "--config-value": 2}
+RESUME_FLAGS = ("--origin-run-id", "--step", "--max-workers", "--tag", "--run-id-file")  # Metaflow's resume options
 BLOCK = re.compile(r"```(?:bash|sh|shell|console)\n(.*?)```", re.S)
 
 
@@ -113,9 +114,14 @@ def check(tokens: list[str]) -> str | None:
                 if "=" not in option:
                     del rest[:TOP_LEVEL_ARITY.get(option, 0)]
             words = _subpath(rest)
-            rc, text = help_text(sys.executable, str(script), *words)
             top_rc, top = help_text(sys.executable, str(script))
-            text = text + top
+            if words[:1] == ["resume"]:
+                # `resume --help` itself looks for a previous run and fails on a fresh clone, so check
+                # that the flow offers resume and that only its documented flags are used.
+                rc, text = top_rc, top + " ".join(RESUME_FLAGS) if re.search(r"\bresume\b", top) else top
+            else:
+                rc, text = help_text(sys.executable, str(script), *words)
+                text = text + top
         else:
             rc, text = help_text(sys.executable, str(script))
         if rc != 0:
