@@ -6,18 +6,20 @@ Sizing (the numbers behind config/deploy.toml [scaling]):
   evenings run ~2-3x the daily average, and holiday peaks (Black Friday, the December weekends) add
   another ~3x on top of a normal evening. We assume a peak factor of **8x**, i.e. ~750 requests/s,
   and check the plan survives 10x (~930/s).
-- Capacity. A bare Starlette/uvicorn worker scoring with path attributions held ~1,000 requests/s on
-  one core at p99 ~1.1 ms (DESIGN.md). An ml.c5.large has 2 vCPUs; SageMaker's front-end and the
-  container's other work take a share, so we count **~1,000 requests/s per instance**. That number is
-  provisional until `benchmarks/latency.py` measures the container; only the config value changes.
+- Capacity. One core running our server with the shipped model held 3,000-3,500 requests/s at
+  p99 <= 10 ms, with exact reasons on every flagged response (benchmarks/results/latency_shipped_model.json;
+  p99 2.1 ms at 1,500/s). An ml.c5.large has 2 vCPUs, one physical core, so we count **3,000 requests/s
+  per instance**.
 - Target. `SageMakerVariantInvocationsPerInstance` is counted per minute. Target tracking at 50% of
-  capacity keeps headroom for the minute it takes to notice a surge and the minutes a new instance
-  takes to boot: 0.5 x 1,000/s x 60 = **30,000 invocations per instance per minute**.
+  capacity keeps headroom for the minute it takes to notice a surge, the minutes a new instance takes
+  to boot and a slower model after a retrain: 0.5 x 3,000/s x 60 = **90,000 invocations per instance
+  per minute**.
 - Minimum 2. Two instances, which SageMaker spreads over availability zones, so losing one at an
-  8x peak still leaves 750/s on one instance below its ~1,000/s capacity. At the 93/s average the pair
+  8x peak still leaves 750/s on one instance, a quarter of its capacity. At the 93/s average the pair
   runs at ~5% load: availability, not throughput, sets the floor.
-- Maximum 8. At 10x (930/s) target tracking asks for 930 / 500 = 2 instances; 8 leaves room for a
-  4x error in the capacity estimate or a card-testing attack, and caps the cost of a runaway.
+- Maximum 8. At 10x (930/s) target tracking asks for 930 / 1,500 = 1 instance (the floor of 2 holds);
+  8 leaves room for a large error in the capacity estimate or a card-testing attack, and caps the cost
+  of a runaway.
 - Cooldowns. Scale out after 60 s (a surge must be met quickly), scale in after 600 s (do not drop
   capacity between two waves of a flash sale).
 """

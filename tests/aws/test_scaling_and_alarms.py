@@ -18,7 +18,7 @@ def test_deploy_registers_target_tracking_autoscaling(aws, make_bundle):
     assert policy["PolicyType"] == "TargetTrackingScaling"
     tracking = policy["TargetTrackingScalingPolicyConfiguration"]
     assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == PREDEFINED_METRIC
-    assert tracking["TargetValue"] == 30000.0
+    assert tracking["TargetValue"] == 90000.0
     assert (tracking["ScaleOutCooldown"], tracking["ScaleInCooldown"]) == (60, 600)
 
 
