@@ -61,7 +61,7 @@ def missing_rate(feature: Mapping[str, Any], values: Any) -> float:
     return float(np.isnan(_floats(values)).mean())
 
 
-def _freqs(counts: np.ndarray) -> list[float]:
+def freqs(counts: np.ndarray) -> list[float]:
     total = counts.sum()
     return (counts / total).tolist() if total else [0.0] * len(counts)
 
@@ -91,11 +91,11 @@ def build_profile(frame: pd.DataFrame | Mapping[str, Any], scores: Any, *, schem
             ref = v if sample is None else v[sample]
             entry = {"kind": "numeric", "edges": _quantile_edges(ref[~np.isnan(ref)], n_bins)}
             col = v
-        entry["freqs"] = _freqs(bin_counts(entry, col))
+        entry["freqs"] = freqs(bin_counts(entry, col))
         entry["missing_rate"] = missing_rate(entry, col)
         features[f.name] = entry
     score = {"kind": "numeric", "edges": _quantile_edges(s if sample is None else s[sample], score_bins)}
-    score["freqs"] = _freqs(bin_counts(score, s))
+    score["freqs"] = freqs(bin_counts(score, s))
     score["missing_rate"] = 0.0
     return {
         "version": PROFILE_VERSION, "n_rows": int(n), "features": features, "score": score,
@@ -121,18 +121,20 @@ def psi(expected_freqs: Any, actual_freqs: Any, epsilon: float = PSI_EPSILON) ->
 
 def drift_report(profile: Mapping[str, Any], data: pd.DataFrame | Mapping[str, Any],
                  scores: Any = None) -> dict[str, Any]:
-    """PSI and missing rate per feature (and for scores, if given) of `data` against the profile."""
+    """PSI, missing rate and live bin frequencies per feature (and for scores, if given) of `data`
+    against the profile, each column binned once."""
     out: dict[str, Any] = {}
     for name, ref in profile["features"].items():
         values = data[name]
         counts = bin_counts(ref, values)
         out[name] = {"psi": psi(ref["freqs"], counts) if counts.sum() and sum(ref["freqs"]) else None,
                      "missing_rate": missing_rate(ref, values), "ref_missing_rate": ref["missing_rate"],
-                     "n": int(len(values))}
+                     "freqs": freqs(counts), "n": int(len(values))}
     if scores is not None:
         ref = profile["score"]
         s = np.asarray(scores, dtype=np.float64)
-        out["__score__"] = {"psi": psi(ref["freqs"], bin_counts(ref, s)) if len(s) else None,
+        counts = bin_counts(ref, s)
+        out["__score__"] = {"psi": psi(ref["freqs"], counts) if len(s) else None, "freqs": freqs(counts),
                             "alert_rate": float(np.mean(s >= profile["review_threshold"])) if len(s) else None,
                             "ref_alert_rate": profile["alert_rate"], "n": int(len(s))}
     return out

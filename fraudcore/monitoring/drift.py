@@ -16,7 +16,7 @@ import pandas as pd
 
 from fraudcore.monitoring.config import DriftSettings
 from fraudcore.monitoring.signals import Signal
-from fraudcore.profile import bin_counts, drift_report
+from fraudcore.profile import drift_report
 from fraudcore.schema import Schema
 
 
@@ -104,11 +104,6 @@ def _bin_labels(entry: Mapping[str, Any]) -> list[str]:
             + [f"> {edges[-1]:.4g}"])
 
 
-def _freqs(counts: np.ndarray) -> list[float]:
-    total = counts.sum()
-    return (counts / total).tolist() if total else [0.0] * len(counts)
-
-
 def _severity(psi: float | None, shift: float, limit: float, cfg: DriftSettings) -> tuple[str, float]:
     """(label, sort key): the sort key is the worst of PSI and missing shift, each relative to its limit."""
     rel = max((psi or 0.0) / limit, abs(shift) / cfg.missing_shift_max)
@@ -137,7 +132,7 @@ def compute_drift(profile: Mapping[str, Any], inputs: pd.DataFrame, scores: Any,
         psi = r["psi"]
         shift = r["missing_rate"] - ref["missing_rate"]
         sev, key = _severity(psi, shift, cfg.psi_limit(group), cfg)
-        live = _freqs(bin_counts(ref, inputs[name])) if n else [0.0] * len(ref["freqs"])
+        live = r["freqs"] if n else [0.0] * len(ref["freqs"])
         rows.append((key, FeatureDrift(name, group, psi, r["missing_rate"], ref["missing_rate"], sev,
                                        name in moving or group in cfg.expected_to_move_groups,
                                        group in cfg.clustered_groups,
@@ -147,7 +142,7 @@ def compute_drift(profile: Mapping[str, Any], inputs: pd.DataFrame, scores: Any,
     sr = report.get("__score__", {})
     score = ScoreDrift(sr.get("psi"), sr.get("alert_rate"), float(profile["alert_rate"]),
                        float(profile["review_threshold"]), list(ref_s["freqs"]),
-                       _freqs(bin_counts(ref_s, s)) if n else [0.0] * len(ref_s["freqs"]), _bin_labels(ref_s))
+                       sr["freqs"] if n else [0.0] * len(ref_s["freqs"]), _bin_labels(ref_s))
     result = DriftResult(n, n >= cfg.min_rows, [f for _, f in rows], score)
     if result.judged:
         result.signals.extend(drift_signals(result, cfg))
