@@ -270,6 +270,22 @@ def bundle_files(run: Any) -> dict[str, bytes]:
     return {str(k): v if isinstance(v, bytes) else str(v).encode() for k, v in files.items()}
 
 
+def resolve_bundle_dir(spec: str | Path) -> Path:
+    """A bundle directory, a TrainFlow run id or "champion" -> a bundle directory on this machine.
+
+    The one resolution the server and the monitor share, so both judge traffic by the same bundle.
+    A spec that looks like a path but is no directory is not tried as a run id.
+    """
+    text = str(spec)
+    if not text:
+        raise RegistryError("model spec is empty; give a bundle directory, a TrainFlow run id or 'champion'")
+    if Path(text).is_dir():
+        return Path(text)
+    if "/" in text or text.startswith("."):
+        raise RegistryError(f"{text!r} looks like a path but is not a directory")
+    return materialize_bundle(text)
+
+
 def materialize_bundle(run_id_or_champion: str, dest_root: str | Path | None = None) -> Path:
     """Write a run's bundle (or the champion's) to `<dest_root>/<run_id>/` and verify it.
 

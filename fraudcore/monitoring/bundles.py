@@ -20,12 +20,12 @@ def resolve_bundle(ref: str | Path, workdir: str | Path | None = None) -> Bundle
     if p.is_file() and p.name.endswith(".tar.gz"):
         work = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="monitor-bundle-"))
         return load_bundle(unpack_bundle(p, work / "bundle"))
-    if "/" in str(ref) or str(ref).startswith(".") or str(ref).endswith(".tar.gz"):
+    if str(ref).endswith(".tar.gz"):
         raise BundleError(f"bundle {str(ref)!r}: no such directory or model.tar.gz")
-    from fraudcore.registry import RegistryError, materialize_bundle
+    from fraudcore.registry import RegistryError, resolve_bundle_dir
 
     try:
-        return load_bundle(materialize_bundle(str(ref)))
+        return load_bundle(resolve_bundle_dir(ref))
     except RegistryError as err:
-        raise BundleError(f"bundle {str(ref)!r}: not a path, and not resolvable as a TrainFlow run id or "
-                          f"'champion': {err}") from err
+        raise BundleError(f"bundle {str(ref)!r}: no such directory or model.tar.gz, and not resolvable as a "
+                          f"TrainFlow run id or 'champion': {err}") from err

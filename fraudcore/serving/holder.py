@@ -28,19 +28,12 @@ class ModelSpecError(ValueError):
 
 def resolve_bundle_dir(spec: str) -> Path:
     """A spec to a verified bundle directory (see module docstring)."""
+    from fraudcore.registry import resolve_bundle_dir as resolve
+
     if not spec:
         raise ModelSpecError("model spec is empty; give a bundle directory, a TrainFlow run id or 'champion'")
-    path = Path(spec)
-    if path.is_dir():
-        return path
-    if "/" in spec or spec.startswith("."):
-        raise ModelSpecError(f"model {spec!r} looks like a path but is not a directory")
     try:
-        from fraudcore.registry import materialize_bundle
-    except ImportError as err:  # pragma: no cover - the registry ships with fraudcore
-        raise ModelSpecError(f"model {spec!r} is not a directory and the registry is unavailable: {err}") from err
-    try:
-        return Path(materialize_bundle(spec))
+        return Path(resolve(spec))
     except Exception as err:  # noqa: BLE001 - any registry failure becomes one actionable message
         raise ModelSpecError(f"model {spec!r} is not a directory and could not be resolved as a TrainFlow "
                              f"run id or 'champion': {err}") from err
