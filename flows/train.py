@@ -39,6 +39,15 @@ class TrainFlow(FlowSpec):
 
         return TrainConfig.from_dict(self.cfg)
 
+    def _workdir(self, cfg):
+        """This run's local scratch folder (binned inputs, the bundle before it becomes an artifact)."""
+        return Path(cfg.data.work_root) / str(current.run_id)
+
+    def _local_matrices(self, cfg):
+        from fraudcore.train import ensure_local_matrices
+
+        return ensure_local_matrices(self.matrices, self.matrix_files, self._workdir(cfg))
+
     def _ctx(self):
         from fraudcore.prepare import PreparedData
         from fraudcore.schema import schema_from_dict
@@ -79,8 +88,7 @@ class TrainFlow(FlowSpec):
         self.split = plan.to_dict()
         self.split_counts = count_split(prepared, schema, plan)
         check_counts(plan, self.split_counts)
-        workdir = Path(cfg.data.work_root) / str(current.run_id)
-        pipeline, mat = build_matrices(cfg, schema, prepared, plan, self.split_counts, workdir)
+        pipeline, mat = build_matrices(cfg, schema, prepared, plan, self.split_counts, self._workdir(cfg))
         self.pipeline_state, self.matrices = pipeline.get_state(), mat.to_dict()
         self.matrix_files = pack_matrices(mat)  # bytes in the datastore: Batch steps don't share a disk
         print(f"split: {plan.describe()}\nsampling: {mat.to_dict()}")
@@ -91,13 +99,11 @@ class TrainFlow(FlowSpec):
     @retry(times=1)
     @step
     def tune(self):
-        from fraudcore.train import ensure_local_matrices
         from fraudcore.tuning import run_branch
 
         self.branch = self.input
         cfg = self._cfg()
-        mat = ensure_local_matrices(self.matrices, self.matrix_files, Path(cfg.data.work_root) / str(current.run_id))
-        self.trials_run = run_branch(cfg, mat, self.branch)
+        self.trials_run = run_branch(cfg, self._local_matrices(cfg), self.branch)
         self.next(self.join_tuning)
 
     @step
@@ -113,14 +119,12 @@ class TrainFlow(FlowSpec):
     @resources(cpu=2, memory=16000)
     @step
     def train(self):
-        from fraudcore.train import ensure_local_matrices
         from fraudcore.workflow import fit_final
 
         _maybe_fail("train")
         cfg, schema, prepared, plan = self._ctx()
-        local = ensure_local_matrices(self.matrices, self.matrix_files, Path(cfg.data.work_root) / str(current.run_id))
-        out = fit_final(cfg, schema, prepared, plan, self.split_counts, local.to_dict(), self.pipeline_state,
-                        self.tuning)
+        out = fit_final(cfg, schema, prepared, plan, self.split_counts, self._local_matrices(cfg).to_dict(),
+                        self.pipeline_state, self.tuning)
         self.model_text, self.final, self.thresholds = out["model_text"], out["final"], out["thresholds"]
         self.validation_metrics = out["validation_metrics"]
         print(f"final model: {self.final}")
@@ -148,7 +152,7 @@ class TrainFlow(FlowSpec):
         cfg, schema, prepared, _ = self._ctx()
         self.bundle, self.bundle_tar_sha256, self.bundle_tar = make_bundle(
             cfg, schema, self.model_text, self.pipeline_state, self.thresholds, self.result, self.matrices, self.final,
-            self.fingerprint, self.tuning, str(current.run_id), Path(cfg.data.work_root) / str(current.run_id))
+            self.fingerprint, self.tuning, str(current.run_id), self._workdir(cfg))
         for component in train_card(str(current.run_id), self.result, self.tuning, self.split, self.split_counts,
                                     self.thresholds, self.final):
             current.card["report"].append(component)
