@@ -1,8 +1,10 @@
 """The ASGI app: SageMaker's /ping and /invocations, plus /metrics and /admin/model.
 
 The handler reads the body, lets `RequestParser` validate it and `Scorer` score it, then hands a
-capture record to the background writer. Scoring runs inline on the event loop: it takes ~0.1 ms
-(~2 ms with reasons), less than a thread hand-off would cost. Every expected failure is a
+capture record to the background writer. Scoring runs inline on the event loop, reasons included:
+~0.1 ms, ~0.7-1 ms with reasons. A worker owns one core, so an explainer thread bought no
+parallelism; it only added a hand-off (flagged p50 1.5-1.8 ms with it, 1.3-1.4 ms inline, measured
+with benchmarks/latency.py at 500 and 1000 requests/s). Every expected failure is a
 `RequestError` (4xx, counted by rule, captured); anything else is a bug, answered 500 and logged,
 and the worker keeps serving.
 """
@@ -18,7 +20,6 @@ import secrets
 import signal
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -89,10 +90,8 @@ class Service:
                     "VariantName": os.environ.get("PAYLINK_VARIANT_NAME", "local")}
             self.emf = EmfEmitter(self.metrics, dims, cfg.emf_interval_s)
         self._swap_lock = asyncio.Lock()
-        self.explain_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="explain")
 
     def close(self) -> None:
-        self.explain_pool.shutdown(wait=True)
         if self.capture is not None:
             self.capture.close()
         if self.emf is not None:
@@ -115,11 +114,7 @@ class Service:
             records, batch = parser.parse(body)
             q = request.query_params.get("explain") or request.headers.get("x-explain") or ""
             scored = scorer.predict(parser.columns(records), len(records), explain_all=q.lower() == "all")
-            reasons = {}
-            if scored.need:
-                # Reasons take ~1-2 ms; in their own thread (the compiled part releases the GIL) the
-                # event loop keeps answering the other ~97% of requests meanwhile.
-                reasons = await asyncio.get_running_loop().run_in_executor(self.explain_pool, scorer.explain, scored)
+            reasons = scorer.explain(scored) if scored.need else {}
             results = scorer.results(scored, reasons)
         except RequestError as err:
             return self._failure(err, rid, scorer.version, t0, body, records)

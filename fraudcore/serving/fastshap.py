@@ -203,6 +203,35 @@ def _shap_rows(goes_left, left_child, f_par, par, ps, value, z_cum, z_prev, star
     return out
 
 
+@njit(cache=True, nogil=True)
+def _route(X, num_nodes, num_feat, num_thr, num_nan_left, num_zero_left, num_is_zero, cat_nodes, cat_feat,
+           cat_table, goes):  # pragma: no cover - compiled
+    # One pass over the split nodes per row. The numpy version (~15 array operations) took ~55 us
+    # for one row, most of it call overhead; this takes a few microseconds.
+    width = cat_table.shape[1]
+    for r in range(X.shape[0]):
+        x = X[r]
+        g = goes[r]
+        for m in range(num_nodes.shape[0]):
+            v = x[num_feat[m]]
+            if v != v:
+                left = num_nan_left[m]
+                if num_is_zero[m]:
+                    left = num_zero_left[m]
+            elif num_is_zero[m] and abs(v) <= _ZERO:
+                left = num_zero_left[m]
+            else:
+                left = v <= num_thr[m]
+            g[num_nodes[m]] = left
+        for m in range(cat_nodes.shape[0]):
+            c = x[cat_feat[m]]
+            if c == c and c >= 0 and c < width:
+                g[cat_nodes[m]] = cat_table[m, int(c)]
+            else:
+                g[cat_nodes[m]] = False
+    return goes
+
+
 class TreeExplainer:
     """Exact SHAP contributions of a binary LightGBM booster, one row in well under a millisecond.
 
@@ -236,8 +265,8 @@ class TreeExplainer:
         # as 0.0 otherwise (which missing type Zero then sends the default way).
         mt = f.missing[num]
         self._num_nan_left = np.where(mt == 0, 0.0 <= self._num_thr, f.default_left[num])
-        self._zero_nodes = np.flatnonzero(mt == 1)
-        self._zero_left = f.default_left[num][self._zero_nodes]
+        self._num_is_zero = mt == 1
+        self._num_zero_left = f.default_left[num]
         cat = np.flatnonzero(internal & f.is_cat)
         self._cat_nodes, self._cat_feat = cat, f.feat[cat]
         width = int(f.cat_vals.max()) + 2 if len(cat) else 1
@@ -249,20 +278,9 @@ class TreeExplainer:
     def decisions(self, X: np.ndarray) -> np.ndarray:
         """(n, nodes) booleans: would row r go left at node i (LightGBM's split rules)."""
         goes = np.zeros((X.shape[0], len(self._flat.feat)), dtype=np.bool_)
-        v = X[:, self._num_feat].astype(np.float64)
-        nan = np.isnan(v)
-        res = np.where(nan, self._num_nan_left, v <= self._num_thr)
-        if len(self._zero_nodes):
-            z = v[:, self._zero_nodes]
-            zero = nan[:, self._zero_nodes] | (np.abs(z) <= _ZERO)
-            res[:, self._zero_nodes] = np.where(zero, self._zero_left, res[:, self._zero_nodes])
-        goes[:, self._num_nodes] = res
-        if len(self._cat_nodes):
-            c = X[:, self._cat_feat].astype(np.float64)
-            ok = ~np.isnan(c) & (c >= 0) & (c < self._cat_width)
-            codes = np.where(ok, c, 0).astype(np.int64)
-            goes[:, self._cat_nodes] = ok & self._cat_table[np.arange(len(self._cat_nodes)), codes]
-        return goes
+        return _route(np.ascontiguousarray(X, dtype=np.float64), self._num_nodes, self._num_feat, self._num_thr,
+                      self._num_nan_left, self._num_zero_left, self._num_is_zero, self._cat_nodes, self._cat_feat,
+                      self._cat_table, goes)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X)
