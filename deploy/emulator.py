@@ -1,4 +1,4 @@
-"""A local AWS for tests: moto's server on a free loopback port, plus one stand-in moto lacks.
+"""A local AWS for tests: moto's server on a free loopback port, plus one stand-in moto lacks and one fix.
 
 Everything in `deploy/` talks to AWS through boto3, so pointing `AWS_ENDPOINT_URL` at this server
 exercises the same code (real HTTP, real request signing, botocore's parameter validation) that runs
@@ -19,6 +19,13 @@ own SageMaker and CloudWatch state, and stands in for SageMaker's blue/green dep
   excluded;
 - the `DeploymentConfig` is kept as `LastDeploymentConfig` in DescribeEndpoint (a real response field)
   and every call is appended to `Emulator.update_endpoint_calls`, so tests can check what was sent.
+
+The fix: moto 5.2 does honour S3 conditional writes (`If-None-Match: *` / `If-Match` on PutObject answer
+412 PreconditionFailed), but it checks the condition and then writes, unlocked, on a threaded server:
+two racing writers of one key could both pass the check. S3 decides such a race atomically (one write
+wins, the other gets 412 or 409). `_AtomicConditionalWrites` gives the emulator the same guarantee by
+serialising conditional PUTs, so tests of concurrent writers (the registry log) test our code, not
+moto's race.
 
 Nothing else is changed: all other requests go to moto untouched.
 """
@@ -145,6 +152,21 @@ class _UpdateEndpointExtension:
         return 200, {"EndpointArn": endpoint.arn}
 
 
+class _AtomicConditionalWrites:
+    """WSGI middleware: one conditional S3 PUT at a time (see the module doc); other requests pass through."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        conditional = environ.get("HTTP_IF_NONE_MATCH") or environ.get("HTTP_IF_MATCH")
+        if environ.get("REQUEST_METHOD") != "PUT" or not conditional:
+            return self.app(environ, start_response)
+        with self.lock:
+            return list(self.app(environ, start_response))
+
+
 def _account_and_region(environ: dict[str, Any]) -> tuple[str, str]:
     """The account and region moto would pick for this request (from the SigV4 credential scope)."""
     import os
@@ -226,7 +248,7 @@ def start_emulator(host: str = "127.0.0.1", port: int = 0, log_requests: bool = 
                 super().log_request(code, size)
 
     calls: list[UpdateEndpointCall] = []
-    app = _UpdateEndpointExtension(DomainDispatcherApplication(create_backend_app), calls)
+    app = _AtomicConditionalWrites(_UpdateEndpointExtension(DomainDispatcherApplication(create_backend_app), calls))
     server = make_server(host, port, app, threaded=True, request_handler=_Handler)
     thread = threading.Thread(target=server.serve_forever, name="aws-emulator", daemon=True)
     thread.start()

@@ -2,27 +2,30 @@
 
 - A version is a TrainFlow run id. Its gate result is the tag `gate:passed` / `gate:failed`.
 - The champion is the tag `champion` on exactly one successful TrainFlow run.
-- Every move (promote, rollback) is appended to a JSON Lines log, one object per move with
+- Every move (promote, rollback) is appended to an append-only log, one object per move with
   `event`, `at` (UTC), `user`, `from`, `to` and `reason`. Tags say where the champion is; the log says
   how it got there, and rollback walks it back (a stack: promote pushes, rollback pops).
 
 Where things live: the Metaflow local datastore is the `.metaflow` directory found from the current
 directory upwards, or `METAFLOW_DATASTORE_SYSROOT_LOCAL`; failing both, the repository root (so the
-commands work from anywhere inside the checkout). The log is `fraud-registry/champion-events.jsonl`
-beside that `.metaflow` directory, or the file named by `FRAUD_REGISTRY_LOG`.
+commands work from anywhere inside the checkout). The log (`log_location`) is, first found:
+`FRAUD_REGISTRY_LOG` (a file path or an `s3://bucket/prefix` URL); when Metaflow's datastore is S3,
+`<METAFLOW_DATASTORE_SYSROOT_S3>/fraud-registry/`, so everyone using that datastore shares one log;
+otherwise `fraud-registry/champion-events.jsonl` beside the `.metaflow` directory. The storage itself
+(JSON Lines file, or one S3 object per event) is `fraudcore.registry_log`.
 
-Metaflow is imported lazily: importing fraudcore never touches it.
+Metaflow and boto3 are imported lazily: importing fraudcore never touches them.
 """
 from __future__ import annotations
 
-import fcntl
 import getpass
-import json
 import os
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from fraudcore.registry_log import EventLog, RegistryError, is_s3_url, open_event_log
 
 TRAIN_FLOW = "TrainFlow"
 CHAMPION = "champion"
@@ -31,10 +34,7 @@ BUNDLE_ARTIFACT = "bundle"
 HEADLINE_ARTIFACT = "headline"
 LOG_ENV = "FRAUD_REGISTRY_LOG"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-class RegistryError(ValueError):
-    """A registry operation that cannot be done; the message names the run, the rule and what was found."""
+S3_LOG_DIR = "fraud-registry/"
 
 
 def datastore_root() -> Path:
@@ -53,9 +53,40 @@ def datastore_root() -> Path:
                         "Run a TrainFlow first (make train)")
 
 
-def log_path() -> Path:
+def _metaflow_s3_root() -> str | None:
+    """METAFLOW_DATASTORE_SYSROOT_S3 when Metaflow's default datastore is S3 (env or Metaflow's config)."""
+    from metaflow.metaflow_config_funcs import from_conf
+
+    if from_conf("DEFAULT_DATASTORE", "local") != "s3":
+        return None
+    root = from_conf("DATASTORE_SYSROOT_S3")
+    if not root:
+        raise RegistryError("Metaflow's default datastore is s3 but METAFLOW_DATASTORE_SYSROOT_S3 is not set, so "
+                            f"the registry log has no home; set it, or set {LOG_ENV}")
+    return str(root)
+
+
+def log_location() -> str:
+    """Where champion moves are recorded: a file path or an s3:// URL (search order in the module doc)."""
     env = os.environ.get(LOG_ENV)
-    return Path(env) if env else datastore_root() / "fraud-registry" / "champion-events.jsonl"
+    if env:
+        return env
+    s3_root = _metaflow_s3_root()
+    if s3_root:
+        return s3_root.rstrip("/") + "/" + S3_LOG_DIR
+    return str(datastore_root() / "fraud-registry" / "champion-events.jsonl")
+
+
+def log_path() -> Path:
+    """The local log file; RegistryError when the log is on S3 (use `log_location`)."""
+    location = log_location()
+    if is_s3_url(location):
+        raise RegistryError(f"the registry log is on S3 ({location}), not a local file")
+    return Path(location)
+
+
+def event_log() -> EventLog:
+    return open_event_log(log_location())
 
 
 def _metaflow() -> Any:
@@ -146,29 +177,11 @@ def list_runs(limit: int | None = None) -> list[dict[str, Any]]:
 
 def history() -> list[dict[str, Any]]:
     """Every recorded champion move, oldest first."""
-    path = log_path()
-    if not path.is_file():
-        return []
-    events = []
-    for i, line in enumerate(path.read_text().splitlines(), start=1):
-        if line.strip():
-            try:
-                events.append(json.loads(line))
-            except ValueError as err:
-                raise RegistryError(f"registry log {path} line {i} is not JSON: {err}") from err
-    return events
+    return event_log().read()
 
 
-def _append(event: dict[str, Any]) -> dict[str, Any]:
-    path = log_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        fh.write(json.dumps(event, sort_keys=True) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-        fcntl.flock(fh, fcntl.LOCK_UN)
-    return event
+def _append(event: dict[str, Any], log: EventLog | None = None) -> dict[str, Any]:
+    return (log or event_log()).append(event)
 
 
 def _who(user: str | None) -> str:
@@ -201,9 +214,11 @@ def promote(run_id: str, reason: str, user: str | None = None, force: bool = Fal
     before = champion_run_id()
     if before == str(run.id):
         raise RegistryError(f"run id {run_id!r} is already the champion; nothing to promote")
+    log = event_log()
+    log.check()  # an unreachable log (no bucket, no credentials) stops the move before the tag changes
     _move(_flow(), run)
     return _append({"event": "promote", "at": _now(), "user": _who(user), "from": before, "to": str(run.id),
-                    "reason": reason, "gate": gate, "forced": bool(force and gate != "passed")})
+                    "reason": reason, "gate": gate, "forced": bool(force and gate != "passed")}, log)
 
 
 def champion_stack(events: list[dict[str, Any]] | None = None) -> list[str]:
@@ -221,18 +236,19 @@ def rollback(reason: str, user: str | None = None) -> dict[str, Any]:
     """Move the champion back to the one before it, as recorded in the log."""
     reason = _need_reason(reason, "rollback")
     current = champion_run_id()
-    stack = champion_stack()
+    log = event_log()
+    stack = champion_stack(log.read())
     if current is None:
         raise RegistryError("rollback needs a current champion; no run is tagged 'champion'")
     if not stack or stack[-1] != current:
-        raise RegistryError(f"the registry log ({log_path()}) says the champion is {stack[-1] if stack else None!r}, "
+        raise RegistryError(f"the registry log ({log.location}) says the champion is {stack[-1] if stack else None!r}, "
                             f"the tag says {current!r}; promote explicitly to record the move")
     if len(stack) < 2:
         raise RegistryError(f"no earlier champion to roll back to: {current!r} is the first recorded champion")
     target = get_run(stack[-2])
     _move(_flow(), target)
     return _append({"event": "rollback", "at": _now(), "user": _who(user), "from": current, "to": str(target.id),
-                    "reason": reason})
+                    "reason": reason}, log)
 
 
 def tag_gate(run_id: str, passed: bool) -> None:

@@ -48,7 +48,7 @@ def _history(args: argparse.Namespace) -> int:
     for e in events:
         print(f"{e['at']}  {e['event']:<8} {e.get('from') or '-':>18} -> {e['to']:<18} by {e['user']}: {e['reason']}")
     if not events:
-        print(f"no champion moves recorded ({registry.log_path()})")
+        print(f"no champion moves recorded ({registry.log_location()})")
     return 0
 
 

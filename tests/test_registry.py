@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 from fraudcore import registry
+from fraudcore.registry_log import LocalEventLog, S3EventLog
 
 
 @pytest.fixture()
@@ -13,6 +16,8 @@ def store(tmp_path, monkeypatch):
     (tmp_path / ".metaflow").mkdir()
     monkeypatch.setenv("METAFLOW_DATASTORE_SYSROOT_LOCAL", str(tmp_path))
     monkeypatch.delenv(registry.LOG_ENV, raising=False)
+    monkeypatch.delenv("METAFLOW_DEFAULT_DATASTORE", raising=False)
+    monkeypatch.setenv("METAFLOW_HOME", str(tmp_path / "no-metaflow-config"))
     return tmp_path
 
 
@@ -74,3 +79,44 @@ def test_gate_is_read_from_tags() -> None:
     assert registry.gate_of({"gate:passed", "x"}) == "passed"
     assert registry.gate_of(["gate:failed"]) == "failed"
     assert registry.gate_of([]) == "unknown"
+
+
+def test_an_s3_datastore_puts_the_log_beside_it(store, monkeypatch) -> None:
+    monkeypatch.setenv("METAFLOW_DEFAULT_DATASTORE", "s3")
+    monkeypatch.setenv("METAFLOW_DATASTORE_SYSROOT_S3", "s3://paylink-fraud-artifacts/metaflow/")
+    assert registry.log_location() == "s3://paylink-fraud-artifacts/metaflow/fraud-registry/"
+    log = registry.event_log()
+    assert isinstance(log, S3EventLog) and (log.bucket, log.prefix) == ("paylink-fraud-artifacts",
+                                                                        "metaflow/fraud-registry")
+    assert log.key_of(42) == "metaflow/fraud-registry/events/000000042.json"
+    with pytest.raises(registry.RegistryError, match="the registry log is on S3"):
+        registry.log_path()
+    monkeypatch.setenv(registry.LOG_ENV, str(store / "mine.jsonl"))  # the explicit setting still wins
+    assert registry.event_log() == LocalEventLog(store / "mine.jsonl")
+
+
+def test_an_s3_datastore_without_a_root_is_named(store, monkeypatch) -> None:
+    monkeypatch.setenv("METAFLOW_DEFAULT_DATASTORE", "s3")
+    monkeypatch.delenv("METAFLOW_DATASTORE_SYSROOT_S3", raising=False)
+    with pytest.raises(registry.RegistryError, match="METAFLOW_DATASTORE_SYSROOT_S3 is not set"):
+        registry.history()
+
+
+@pytest.mark.parametrize("url, bucket, prefix, events", [
+    ("s3://b1/team/registry/", "b1", "team/registry", "team/registry/events/"),
+    ("s3://b1", "b1", "", "events/")])
+def test_s3_log_urls(url, bucket, prefix, events) -> None:
+    log = S3EventLog.from_url(url)
+    assert (log.bucket, log.prefix, log.events_prefix) == (bucket, prefix, events)
+
+
+def test_an_s3_url_needs_a_bucket() -> None:
+    with pytest.raises(registry.RegistryError, match="no bucket given"):
+        S3EventLog.from_url("s3:///x")
+
+
+def test_importing_the_registry_loads_neither_boto3_nor_metaflow() -> None:
+    code = ("import sys, fraudcore.registry, fraudcore.registry_log; "
+            "print(sorted(m for m in ('boto3', 'botocore', 'metaflow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

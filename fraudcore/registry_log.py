@@ -1,0 +1,218 @@
+"""The champion-move log's storage: a local JSON Lines file, or one S3 object per event.
+
+Both backends hold the same event objects and give them back oldest first; `fraudcore.registry` decides
+what goes in them and walks them as a stack. Which backend is used follows from one location string:
+an `s3://bucket/prefix` URL, or a file path.
+
+Why one S3 object per event: S3 has no append, and rewriting one shared object (read, add a line, put)
+loses a move whenever two people promote at the same time. Instead event N is the object
+`<prefix>/events/<N, 9 digits>.json`, written with `If-None-Match: *`, so S3 itself refuses a second
+writer of the same number (412 PreconditionFailed, or 409 ConditionalRequestConflict while the first
+write is still in flight). The loser lists again and takes the next number. Keys sort in the order the
+moves happened, and a listing of the prefix is the whole log.
+
+boto3 is imported only when an S3 log is used: importing fraudcore stays light.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol, TypeVar
+
+SEQUENCE_DIGITS = 9
+APPEND_ATTEMPTS = 10
+_TAKEN = ("PreconditionFailed", "ConditionalRequestConflict")  # 412, and 409 for a write still in flight
+_T = TypeVar("_T")
+
+
+class RegistryError(ValueError):
+    """A registry operation that cannot be done; the message names the run, the rule and what was found."""
+
+
+class EventLog(Protocol):
+    """Append-only storage of champion moves."""
+
+    @property
+    def location(self) -> str: ...
+
+    def read(self) -> list[dict[str, Any]]:
+        """Every event, oldest first."""
+
+    def append(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Record `event` after every event already in the log; return it."""
+
+    def check(self) -> None:
+        """Raise RegistryError if the log cannot be reached, before anything else is changed."""
+
+
+def is_s3_url(location: str) -> bool:
+    return location.startswith("s3://")
+
+
+def open_event_log(location: str) -> EventLog:
+    return S3EventLog.from_url(location) if is_s3_url(location) else LocalEventLog(Path(location))
+
+
+@dataclass(frozen=True)
+class LocalEventLog:
+    """A JSON Lines file on this machine; appends are serialised with flock."""
+
+    path: Path
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def read(self) -> list[dict[str, Any]]:
+        if not self.path.is_file():
+            return []
+        events = []
+        for i, line in enumerate(self.path.read_text().splitlines(), start=1):
+            if line.strip():
+                try:
+                    events.append(json.loads(line))
+                except ValueError as err:
+                    raise RegistryError(f"registry log {self.path} line {i} is not JSON: {err}") from err
+        return events
+
+    def append(self, event: dict[str, Any]) -> dict[str, Any]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            fh.write(json.dumps(event, sort_keys=True) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+            fcntl.flock(fh, fcntl.LOCK_UN)
+        return event
+
+    def check(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class S3EventLog:
+    """`s3://bucket/prefix/events/000000001.json`, `...002.json`, ...: one object per event (see module doc).
+
+    The client comes from its own boto3 session (endpoint from AWS_ENDPOINT_URL, like `deploy/`), so
+    several logs can be used from several threads.
+    """
+
+    bucket: str
+    prefix: str = ""
+    attempts: int = APPEND_ATTEMPTS
+    _client: Any = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_url(cls, url: str) -> S3EventLog:
+        bucket, _, prefix = url[len("s3://"):].partition("/")
+        if not bucket:
+            raise RegistryError(f"registry log {url!r}: an S3 log must be s3://BUCKET[/PREFIX]; no bucket given")
+        return cls(bucket=bucket, prefix=prefix.strip("/"))
+
+    @property
+    def location(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}/" if self.prefix else f"s3://{self.bucket}/"
+
+    @property
+    def events_prefix(self) -> str:
+        return f"{self.prefix}/events/" if self.prefix else "events/"
+
+    def key_of(self, sequence: int) -> str:
+        return f"{self.events_prefix}{sequence:0{SEQUENCE_DIGITS}d}.json"
+
+    def read(self) -> list[dict[str, Any]]:
+        return [self._read_event(key) for _, key in self._sequence()]
+
+    def append(self, event: dict[str, Any]) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        body = json.dumps(event, sort_keys=True).encode()
+        tried: list[int] = []
+        for _ in range(self.attempts):
+            taken = self._sequence()
+            sequence = taken[-1][0] + 1 if taken else 1
+            tried.append(sequence)
+            try:
+                self._call(f"put {self.key_of(sequence)}", lambda: self.client.put_object(
+                    Bucket=self.bucket, Key=self.key_of(sequence), Body=body, ContentType="application/json",
+                    IfNoneMatch="*"), passthrough=_TAKEN)
+                return event
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") not in _TAKEN:
+                    raise
+        raise RegistryError(f"registry log {self.location}: could not record the move after {self.attempts} "
+                            f"attempts: sequence numbers {tried} were each taken by another writer first. "
+                            "The champion tag has already moved: run `fraud models history`, then repeat the "
+                            "command if the move is missing")
+
+    def check(self) -> None:
+        self._sequence()
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            try:
+                import boto3
+            except ImportError as err:
+                raise RegistryError(f"registry log {self.location} is on S3, which needs boto3 "
+                                    "(pip install boto3), or set FRAUD_REGISTRY_LOG to a local file") from err
+            object.__setattr__(self, "_client", boto3.session.Session().client("s3"))
+        return self._client
+
+    def _sequence(self) -> list[tuple[int, str]]:
+        """(sequence number, key) of every event object, in order."""
+        pattern = re.compile(re.escape(self.events_prefix) + r"(\d{%d})\.json" % SEQUENCE_DIGITS)
+
+        def list_keys() -> list[str]:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                          Prefix=self.events_prefix)
+            return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+
+        found = []
+        for key in self._call("list", list_keys):
+            match = pattern.fullmatch(key)
+            if not match:
+                raise RegistryError(f"registry log object s3://{self.bucket}/{key}: not an event key (expected "
+                                    f"{self.events_prefix}<{SEQUENCE_DIGITS} digits>.json); move it out of the prefix")
+            found.append((int(match.group(1)), key))
+        return sorted(found)
+
+    def _read_event(self, key: str) -> dict[str, Any]:
+        where = f"registry event s3://{self.bucket}/{key}"
+        raw = self._call(f"get {key}", lambda: self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+        try:
+            event = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            raise RegistryError(f"{where} is not UTF-8 text: {err}") from err
+        except ValueError as err:
+            raise RegistryError(f"{where} is not JSON: {err}; got {raw[:80]!r}") from err
+        if not isinstance(event, dict):
+            raise RegistryError(f"{where} must be a JSON object (one champion move); got {type(event).__name__}")
+        return event
+
+    def _call(self, what: str, fn: Callable[[], _T], passthrough: tuple[str, ...] = ()) -> _T:
+        """Run one S3 request; turn what boto raises into a RegistryError that says what to fix."""
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
+
+        where = f"registry log {self.location} ({what})"
+        try:
+            return fn()
+        except (NoCredentialsError, PartialCredentialsError) as err:
+            raise RegistryError(f"{where}: no usable AWS credentials ({err}). Configure them (AWS_PROFILE, "
+                                "aws sso login, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or set "
+                                "FRAUD_REGISTRY_LOG to a local file") from err
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code", "")
+            if code in passthrough:
+                raise
+            if code == "NoSuchBucket":
+                raise RegistryError(f"{where}: bucket {self.bucket!r} does not exist. Create it, or fix "
+                                    "FRAUD_REGISTRY_LOG / METAFLOW_DATASTORE_SYSROOT_S3") from err
+            message = err.response.get("Error", {}).get("Message", str(err))
+            raise RegistryError(f"{where}: S3 refused the request: {code or 'error'}: {message}") from err
+        except BotoCoreError as err:
+            raise RegistryError(f"{where}: could not reach S3: {err}") from err

@@ -1,0 +1,166 @@
+"""The champion log on S3 (one object per move), through real boto3 calls against the emulator."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from fraudcore import registry
+from fraudcore.registry_cli import main
+from fraudcore.registry_log import S3EventLog
+
+STUB_FLOW = Path(__file__).with_name("stub_trainflow.py")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> tuple[Path, list[str]]:
+    """Three finished TrainFlow runs in a throwaway local datastore (metadata stays local; the log is on S3)."""
+    from metaflow import Runner
+
+    root = tmp_path_factory.mktemp("registry-s3")
+    (root / ".metaflow").mkdir()
+    env = {"METAFLOW_DATASTORE_SYSROOT_LOCAL": str(root), "METAFLOW_DEFAULT_METADATA": "local",
+           "METAFLOW_DEFAULT_DATASTORE": "local", "METAFLOW_HOME": str(root / "metaflow-home"),
+           "METAFLOW_USER": "paylink-dev"}
+    ids = []
+    for _ in range(3):
+        with Runner(str(STUB_FLOW), show_output=False, env=env, cwd=str(root), pylint=False).run() as running:
+            assert running.status == "successful", running.stderr
+            ids.append(str(running.run.id))
+    return root, ids
+
+
+@pytest.fixture
+def s3_log(aws, monkeypatch) -> str:
+    """FRAUD_REGISTRY_LOG on the emulator's artifact bucket; returns the URL."""
+    url = f"s3://{aws.cfg.storage.bucket}/team/fraud-registry"
+    monkeypatch.setenv(registry.LOG_ENV, url)
+    return url
+
+
+def _use(runs, monkeypatch) -> list[str]:
+    root, ids = runs
+    monkeypatch.setenv("METAFLOW_DATASTORE_SYSROOT_LOCAL", str(root))
+    monkeypatch.setenv("METAFLOW_DEFAULT_METADATA", "local")
+    monkeypatch.setenv("METAFLOW_HOME", str(root / "metaflow-home"))
+    monkeypatch.delenv("METAFLOW_DEFAULT_DATASTORE", raising=False)
+    for rid in ids:  # every test starts with three passed runs and no champion
+        registry.tag_gate(rid, passed=True)
+        run = registry.get_run(rid)
+        if registry.CHAMPION in run.tags:
+            run.remove_tag(registry.CHAMPION)
+    return ids
+
+
+def _event_keys(aws, prefix: str = "team/fraud-registry/events/") -> list[str]:
+    listing = aws.clients.s3.list_objects_v2(Bucket=aws.cfg.storage.bucket, Prefix=prefix)
+    return [o["Key"] for o in listing.get("Contents", [])]
+
+
+def test_promote_rollback_and_history_round_trip(aws, s3_log, runs, monkeypatch, capsys):
+    a, b, c = _use(runs, monkeypatch)
+    assert main(["promote", a, "--reason", "first model", "--user", "ana"]) == 0
+    registry.promote(b, "weekly retrain", user="bo")
+    assert main(["promote", c, "--reason", "another retrain"]) == 0
+    assert main(["rollback", "--reason", "alert rate doubled", "--user", "ana"]) == 0
+    assert registry.champion_run_id() == b
+    capsys.readouterr()
+
+    assert _event_keys(aws) == [f"team/fraud-registry/events/{n:09d}.json" for n in (1, 2, 3, 4)]
+    assert main(["history", "--json"]) == 0
+    events = json.loads(capsys.readouterr().out)
+    assert [(e["event"], e["from"], e["to"], e["user"]) for e in events] == [
+        ("promote", None, a, "ana"), ("promote", a, b, "bo"), ("promote", b, c, "paylink-dev"),
+        ("rollback", c, b, "ana")]
+    assert events[-1]["reason"] == "alert rate doubled"
+
+    registry.rollback("still bad")
+    assert registry.champion_run_id() == a
+    assert main(["rollback", "--reason", "again"]) == 1
+    assert "no earlier champion to roll back to" in capsys.readouterr().err
+    assert registry.champion_stack() == [a]
+    assert not (runs[0] / "fraud-registry").exists()  # nothing went to the local file
+
+
+def test_the_default_log_follows_an_s3_datastore(aws, monkeypatch):
+    monkeypatch.delenv(registry.LOG_ENV, raising=False)
+    monkeypatch.setenv("METAFLOW_DEFAULT_DATASTORE", "s3")
+    monkeypatch.setenv("METAFLOW_DATASTORE_SYSROOT_S3", f"s3://{aws.cfg.storage.bucket}/metaflow")
+    registry._append({"event": "promote", "from": None, "to": "1"})
+    assert _event_keys(aws, "metaflow/fraud-registry/") == ["metaflow/fraud-registry/events/000000001.json"]
+    assert registry.history() == [{"event": "promote", "from": None, "to": "1"}]
+
+
+def test_concurrent_appends_all_land_in_one_order(aws, s3_log):
+    """Four writers append at the same moments: every event lands, each under its own number."""
+    writers, rounds = 4, 3
+    logs = [S3EventLog.from_url(s3_log) for _ in range(writers)]
+    for log in logs:
+        assert log.client is not None  # boto3 clients are made here, not in the threads
+    barrier, errors = threading.Barrier(writers), []
+
+    def write(w: int) -> None:
+        try:
+            for r in range(rounds):
+                barrier.wait(timeout=30)
+                logs[w].append({"event": "promote", "to": f"w{w}-r{r}"})
+        except Exception as err:  # reported below: a thread's exception would otherwise vanish
+            errors.append(err)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    assert _event_keys(aws) == [f"team/fraud-registry/events/{n:09d}.json" for n in range(1, writers * rounds + 1)]
+    written = [e["to"] for e in S3EventLog.from_url(s3_log).read()]
+    assert sorted(written) == sorted(f"w{w}-r{r}" for w in range(writers) for r in range(rounds))
+    for w in range(writers):  # each writer's own events keep their order
+        assert [x for x in written if x.startswith(f"w{w}-")] == [f"w{w}-r{r}" for r in range(rounds)]
+
+
+@pytest.mark.parametrize("name, body, problem", [
+    ("000000002.json", b'{"event": "promote", "to": ', "is not JSON"),
+    ("000000002.json", b"\xff\xfe", "is not UTF-8 text"),
+    ("000000002.json", b"[1, 2]", "must be a JSON object"),
+    ("notes.txt", b"hello", "not an event key")])
+def test_a_garbled_event_is_named(aws, s3_log, capsys, name, body, problem):
+    registry._append({"event": "promote", "from": None, "to": "1"})
+    key = f"team/fraud-registry/events/{name}"
+    aws.clients.s3.put_object(Bucket=aws.cfg.storage.bucket, Key=key, Body=body)
+    with pytest.raises(registry.RegistryError, match=f"s3://{aws.cfg.storage.bucket}/{key}.*{problem}"):
+        registry.history()
+    assert main(["history"]) == 1
+    err = capsys.readouterr().err
+    assert key in err and problem in err
+
+
+def test_a_missing_bucket_stops_a_promote_before_the_tag_moves(aws, runs, monkeypatch, capsys):
+    a, b, _ = _use(runs, monkeypatch)
+    monkeypatch.setenv(registry.LOG_ENV, "s3://no-such-registry-bucket/fraud-registry")
+    assert main(["history"]) == 1
+    assert "bucket 'no-such-registry-bucket' does not exist" in capsys.readouterr().err
+    assert main(["promote", a, "--reason", "first model"]) == 1
+    assert "bucket 'no-such-registry-bucket' does not exist" in capsys.readouterr().err
+    assert registry.champion_run_id() is None
+
+
+def test_no_credentials_is_a_clear_error_not_a_traceback(aws, s3_log, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k in ("AWS_ENDPOINT_URL",
+                                                                                        "AWS_DEFAULT_REGION")}
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    env.update({"AWS_CONFIG_FILE": str(empty), "AWS_SHARED_CREDENTIALS_FILE": str(empty),
+                "AWS_EC2_METADATA_DISABLED": "true"})
+    out = subprocess.run([sys.executable, "-m", "fraudcore.cli", "models", "history"], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert "no usable AWS credentials" in out.stderr and s3_log in out.stderr
+    assert "Traceback" not in out.stderr
