@@ -25,6 +25,7 @@ import gc
 import json
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -190,10 +191,10 @@ def _nice() -> list[str]:
     return ["chrt", "-f", str(RT_PRIORITY)] if RT_PRIORITY else []
 
 
-def start_ours(bundle_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_ours(bundle_dir: Path, log: Path, extra: list[str] | None = None) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     cmd = [*_nice(), "taskset", "-c", str(SERVER_CORE), sys.executable, "-m", "fraudcore.serving.cli", "--model",
-           str(bundle_dir), "--port", str(port), "--workers", "1"]
+           str(bundle_dir), "--port", str(port), "--workers", "1", *(extra or [])]
     proc = subprocess.Popen(cmd, stdout=open(log, "wb"), stderr=subprocess.STDOUT, cwd=REPO)
     wait_http(f"http://127.0.0.1:{port}/ping", proc, 120, log)
     return proc, port
@@ -515,6 +516,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-peer", action="store_true")
     ap.add_argument("--peer-default", action=argparse.BooleanOptionalAction, default=True,
                     help="also measure MLServer with its shipped settings (default: yes)")
+    ap.add_argument("--serve-args", default="", help="extra `fraud serve` options for our server, e.g. "
+                    "'--no-batching'")
     ap.add_argument("--out", type=Path, default=ROOT / "latency.json")
     args = ap.parse_args(argv)
     if args.quick:
@@ -546,7 +549,8 @@ def main(argv: list[str] | None = None) -> int:
                     "source": "generate_window: a production month after the training period"},
         "method": {"open_loop": True, "latency_from": "scheduled send time", "main_rates": list(MAIN_RATES),
                    "main_duration_s": args.duration, "ladder": list(LADDER), "ladder_duration_s": args.ladder_duration,
-                   "held_means": f"p99 <= {P99_HELD_MS} ms and no errors"},
+                   "held_means": f"p99 <= {P99_HELD_MS} ms and no errors",
+                   "serve_args": args.serve_args},
     }
     print("in-process measurements ...", file=sys.stderr)
     result["in_process"] = in_process(bundle, sample, flagged_rows)
@@ -554,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.mkdir(exist_ok=True)
     procs = []
     try:
-        proc, port = start_ours(bundle_dir, logs / "ours.log")
+        proc, port = start_ours(bundle_dir, logs / "ours.log", shlex.split(args.serve_args))
         procs.append(proc)
         servers = {"ours": (port, "/invocations", payloads["ours"], check_ours)}
         if args.skip_peer:

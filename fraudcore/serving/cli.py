@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="worker processes (in-place model swaps need 1; default %(default)s)")
     p.add_argument("--max-body-bytes", type=int, default=_DEFAULTS["max_body_bytes"])
     p.add_argument("--max-batch", type=int, default=_DEFAULTS["max_batch"])
+    p.add_argument("--batching", action=argparse.BooleanOptionalAction, default=_DEFAULTS["batching"],
+                   help="score concurrent requests together, one transform and predict per event-loop "
+                        "iteration, no timer (default: %(default)s)")
     p.add_argument("--reasons", dest="reasons_k", type=int, default=_DEFAULTS["reasons_k"],
                    help="reasons per explained transaction")
     p.add_argument("--capture", default=None, help="capture destination: a folder or s3://bucket/prefix")

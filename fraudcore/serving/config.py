@@ -22,6 +22,7 @@ class ServeConfig:
     max_body_bytes: int = 1_048_576
     max_batch: int = 256
     reasons_k: int = 3
+    batching: bool = True               # score requests ready in the same loop iteration together
     capture: str | None = None          # local folder or s3://bucket/prefix; None disables capture
     capture_sample: float = 0.01        # share of successful requests captured (failures: all)
     emf: bool = False                   # CloudWatch EMF lines on stdout (on by default in SageMaker)

@@ -18,6 +18,7 @@ from collections import Counter
 from typing import Any, TextIO
 
 LATENCY_BUCKETS_MS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0)
+BATCH_BUCKETS_ROWS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 NAMESPACE = "PayLink/Fraud"
 _EMF_SAMPLES = 100  # EMF allows at most 100 values per metric and line
 
@@ -29,6 +30,8 @@ class Metrics:
         self.requests: Counter[int] = Counter()       # by HTTP status
         self.decisions: Counter[str] = Counter()      # by decision, per transaction
         self.failures: Counter[str] = Counter()       # by rule
+        self.batch_buckets = [0] * (len(BATCH_BUCKETS_ROWS) + 1)  # rows per micro-batch flush
+        self.batch_rows_sum = 0
         self.swaps = 0
         self.model_version = ""
         self._window: list[float] = []
@@ -61,23 +64,21 @@ class Metrics:
             if j < _EMF_SAMPLES:
                 self._window[j] = latency_ms
 
+    def observe_batch(self, rows: int) -> None:
+        self.batch_buckets[bisect.bisect_left(BATCH_BUCKETS_ROWS, rows)] += 1
+        self.batch_rows_sum += rows
+
     def prometheus(self, extra: dict[str, float] | None = None) -> str:
-        lines = ["# HELP fraud_request_latency_ms Time from request received to response ready.",
-                 "# TYPE fraud_request_latency_ms histogram"]
-        cum = 0
-        for edge, n in zip(LATENCY_BUCKETS_MS, self.buckets):
-            cum += n
-            lines.append(f'fraud_request_latency_ms_bucket{{le="{edge:g}"}} {cum}')
-        cum += self.buckets[-1]
-        lines += [f'fraud_request_latency_ms_bucket{{le="+Inf"}} {cum}',
-                  f"fraud_request_latency_ms_sum {self.latency_sum_ms:.6f}",
-                  f"fraud_request_latency_ms_count {cum}",
-                  "# TYPE fraud_requests_total counter"]
+        lines = _histogram("fraud_request_latency_ms", "Time from request received to response ready.",
+                           LATENCY_BUCKETS_MS, self.buckets, self.latency_sum_ms)
+        lines.append("# TYPE fraud_requests_total counter")
         lines += [f'fraud_requests_total{{status="{s}"}} {n}' for s, n in sorted(self.requests.items())]
         lines.append("# TYPE fraud_decisions_total counter")
         lines += [f'fraud_decisions_total{{decision="{d}"}} {n}' for d, n in sorted(self.decisions.items())]
         lines.append("# TYPE fraud_failures_total counter")
         lines += [f'fraud_failures_total{{reason="{r}"}} {n}' for r, n in sorted(self.failures.items())]
+        lines += _histogram("fraud_batch_rows", "Transactions scored together in one micro-batch.",
+                            BATCH_BUCKETS_ROWS, self.batch_buckets, self.batch_rows_sum)
         lines += ["# TYPE fraud_model_swaps_total counter", f"fraud_model_swaps_total {self.swaps}",
                   "# TYPE fraud_model_info gauge", f'fraud_model_info{{version="{self.model_version}"}} 1']
         for name, value in sorted((extra or {}).items()):
@@ -103,6 +104,17 @@ class Metrics:
         self._window, self._window_seen, self._window_ok, self._window_bad = [], 0, 0, 0
         self._window_decisions = Counter()
         return doc
+
+
+def _histogram(name: str, help_text: str, edges: tuple[float, ...], counts: list[int], total: float) -> list[str]:
+    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
+    cum = 0
+    for edge, n in zip(edges, counts):
+        cum += n
+        lines.append(f'{name}_bucket{{le="{edge:g}"}} {cum}')
+    cum += counts[-1]
+    lines += [f'{name}_bucket{{le="+Inf"}} {cum}', f"{name}_sum {total:.6f}", f"{name}_count {cum}"]
+    return lines
 
 
 class EmfEmitter:

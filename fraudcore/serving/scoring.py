@@ -23,6 +23,9 @@ from fraudcore.explain import field_contributions, top_reasons
 from fraudcore.serving.fastshap import TreeExplainer
 
 APPROVE = "approve"
+# Up to this many rows (a small micro-batch) the one-row C call per row beats `Booster.predict`'s
+# per-call overhead: 2 rows 14 vs 25 us, 4 rows 29 vs 36 us, 8 rows 58 vs 56 us (shipped model).
+ONE_ROW_LOOP_MAX = 6
 
 
 def example_record(bundle: Bundle) -> dict[str, Any]:
@@ -113,9 +116,10 @@ class Scorer:
     def predict(self, columns: Mapping[str, Sequence[Any]], n: int, explain_all: bool = False) -> Scored:
         """Transform, score and decide n records given as columns (the fast part of a request)."""
         X = self.pipeline.transform(columns)
-        if n == 1:
+        if n <= ONE_ROW_LOOP_MAX:
             # the same arithmetic as predict_scores: sigmoid(float64 raw score + logit_offset)
-            scores = expit(self.one_row.raw(X[0]) + self.bundle.logit_offset)
+            raw = self.one_row.raw(X[0]) if n == 1 else np.concatenate([self.one_row.raw(x) for x in X])
+            scores = expit(raw + self.bundle.logit_offset)
         else:
             scores = predict_scores(self.bundle.booster, X, self.bundle.logit_offset)
         decisions = self.bundle.decide(scores)
