@@ -29,7 +29,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    event = registry.promote(args.run_id, args.reason, user=args.user, force=args.force)
+    event = registry.promote(args.run_id, args.reason, user=args.user, force=args.force, resync=args.force)
     print(json.dumps(event))
     return 0
 
@@ -46,7 +46,8 @@ def _history(args: argparse.Namespace) -> int:
         print(json.dumps(events, indent=2))
         return 0
     for e in events:
-        print(f"{e['at']}  {e['event']:<8} {e.get('from') or '-':>18} -> {e['to']:<18} by {e['user']}: {e['reason']}")
+        print(f"{e['at']}  {e['event']:<8} {e.get('from') or '-':>18} -> {e.get('to') or '-':<18} by {e['user']}: "
+              f"{e['reason']}")
     if not events:
         print(f"no champion moves recorded ({registry.log_location()})")
     return 0
@@ -63,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     pr = sub.add_parser("promote", help="make RUN_ID the champion")
     pr.add_argument("run_id")
     pr.add_argument("--reason", required=True)
-    pr.add_argument("--force", action="store_true", help="promote even without gate:passed (recorded)")
+    pr.add_argument("--force", action="store_true",
+                    help="promote even without gate:passed, or when the champion tag and the log disagree "
+                         "(either is recorded in the event)")
     pr.add_argument("--user", default=None, help="who is promoting (default: METAFLOW_USER or the login)")
     pr.set_defaults(func=_promote)
     rb = sub.add_parser("rollback", help="move the champion back to the previous one")

@@ -8,8 +8,15 @@ Why one S3 object per event: S3 has no append, and rewriting one shared object (
 loses a move whenever two people promote at the same time. Instead event N is the object
 `<prefix>/events/<N, 9 digits>.json`, written with `If-None-Match: *`, so S3 itself refuses a second
 writer of the same number (412 PreconditionFailed, or 409 ConditionalRequestConflict while the first
-write is still in flight). The loser lists again and takes the next number. Keys sort in the order the
-moves happened, and a listing of the prefix is the whole log.
+write is still in flight). Keys sort in the order the moves happened, and a listing of the prefix is the
+whole log.
+
+A champion move is a compare-and-set on the log: `state()` gives the events and the number the next one
+must take, the caller decides the move from that state, and `append_at(event, n)` records it only if `n`
+is still free (S3: the conditional put of exactly that key; local file: flock held while the file is
+re-read, its event count checked and the line written). If another move landed first, `SequenceTaken`
+names it and nothing is written. `append` (the next free number, retried) is for events that must land
+whatever came before, such as a revert of a move whose tag change failed.
 
 boto3 is imported only when an S3 log is used: importing fraudcore stays light.
 """
@@ -19,9 +26,10 @@ import fcntl
 import json
 import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, TypeVar
+from typing import IO, Any, Callable, Iterator, Protocol, TypeVar
 
 SEQUENCE_DIGITS = 9
 APPEND_ATTEMPTS = 10
@@ -33,6 +41,32 @@ class RegistryError(ValueError):
     """A registry operation that cannot be done; the message names the run, the rule and what was found."""
 
 
+class SequenceTaken(RegistryError):
+    """`append_at(event, n)` found move `n` already recorded by someone else; nothing was written."""
+
+    def __init__(self, location: str, sequence: int, winner: dict[str, Any] | None) -> None:
+        self.location, self.sequence, self.winner = location, sequence, winner
+        super().__init__(f"registry log {location}: move {sequence} was already recorded by another writer: "
+                         f"{describe(winner)}")
+
+
+def describe(event: dict[str, Any] | None) -> str:
+    """One line a person can act on: what the event did, who did it, when and why."""
+    if event is None:
+        return "(its record was still being written; run `fraud models history` in a moment)"
+    what = f"{event.get('event', '?')} {event.get('from')!r} -> {event.get('to')!r}"
+    return (f"{what} by {event.get('user', '?')} at {event.get('at', '?')} "
+            f"(reason: {event.get('reason', '')!r})")
+
+
+@dataclass(frozen=True)
+class LogState:
+    """The log as one reader saw it: every event, oldest first, and the number the next one must take."""
+
+    events: tuple[dict[str, Any], ...]
+    next_sequence: int
+
+
 class EventLog(Protocol):
     """Append-only storage of champion moves."""
 
@@ -42,8 +76,17 @@ class EventLog(Protocol):
     def read(self) -> list[dict[str, Any]]:
         """Every event, oldest first."""
 
+    def state(self) -> LogState:
+        """Every event and the number the next move must take (reaching the log, or RegistryError)."""
+
     def append(self, event: dict[str, Any]) -> dict[str, Any]:
         """Record `event` after every event already in the log; return it."""
+
+    def append_at(self, event: dict[str, Any], sequence: int) -> dict[str, Any]:
+        """Record `event` as move `sequence` (stored with `seq`) only if that is still the next number.
+
+        Raises SequenceTaken, writing nothing, when another move took it first; returns the stored event.
+        """
 
     def check(self) -> None:
         """Raise RegistryError if the log cannot be reached, before anything else is changed."""
@@ -70,24 +113,58 @@ class LocalEventLog:
     def read(self) -> list[dict[str, Any]]:
         if not self.path.is_file():
             return []
+        with open(self.path, encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_SH)  # never a half-written last line: writers hold LOCK_EX
+            try:
+                return self._parse(fh.read())
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def state(self) -> LogState:
+        events = self.read()
+        return LogState(tuple(events), len(events) + 1)
+
+    def append(self, event: dict[str, Any]) -> dict[str, Any]:
+        with self._locked() as fh:
+            self._write(fh, event)
+        return event
+
+    def append_at(self, event: dict[str, Any], sequence: int) -> dict[str, Any]:
+        record = {**event, "seq": sequence}
+        with self._locked() as fh:  # the lock is held from the re-read to the write: nobody appends between
+            fh.seek(0)
+            events = self._parse(fh.read())
+            if len(events) + 1 != sequence:
+                winner = events[sequence - 1] if 0 < sequence <= len(events) else None
+                raise SequenceTaken(self.location, sequence, winner)
+            self._write(fh, record)
+        return record
+
+    @contextmanager
+    def _locked(self) -> Iterator[IO[str]]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a+", encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield fh
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    @staticmethod
+    def _write(fh: IO[str], event: dict[str, Any]) -> None:
+        fh.write(json.dumps(event, sort_keys=True) + "\n")  # "a+" mode: always at the end of the file
+        fh.flush()
+        os.fsync(fh.fileno())
+
+    def _parse(self, text: str) -> list[dict[str, Any]]:
         events = []
-        for i, line in enumerate(self.path.read_text().splitlines(), start=1):
+        for i, line in enumerate(text.splitlines(), start=1):
             if line.strip():
                 try:
                     events.append(json.loads(line))
                 except ValueError as err:
                     raise RegistryError(f"registry log {self.path} line {i} is not JSON: {err}") from err
         return events
-
-    def append(self, event: dict[str, Any]) -> dict[str, Any]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            fh.write(json.dumps(event, sort_keys=True) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-            fcntl.flock(fh, fcntl.LOCK_UN)
-        return event
 
     def check(self) -> None:
         return None
@@ -125,7 +202,27 @@ class S3EventLog:
         return f"{self.events_prefix}{sequence:0{SEQUENCE_DIGITS}d}.json"
 
     def read(self) -> list[dict[str, Any]]:
-        return [self._read_event(key) for _, key in self._sequence()]
+        return list(self.state().events)
+
+    def state(self) -> LogState:
+        taken = self._sequence()
+        return LogState(tuple(self._read_event(key) for _, key in taken), taken[-1][0] + 1 if taken else 1)
+
+    def append_at(self, event: dict[str, Any], sequence: int) -> dict[str, Any]:
+        """The conditional put of exactly `sequence`'s key: no retry at a later number (see module doc)."""
+        from botocore.exceptions import ClientError
+
+        record = {**event, "seq": sequence}
+        key = self.key_of(sequence)
+        try:
+            self._call(f"put {key}", lambda: self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=json.dumps(record, sort_keys=True).encode(),
+                ContentType="application/json", IfNoneMatch="*"), passthrough=_TAKEN)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") not in _TAKEN:
+                raise
+            raise SequenceTaken(self.location, sequence, self._winner(key)) from err
+        return record
 
     def append(self, event: dict[str, Any]) -> dict[str, Any]:
         from botocore.exceptions import ClientError
@@ -146,11 +243,19 @@ class S3EventLog:
                     raise
         raise RegistryError(f"registry log {self.location}: could not record the move after {self.attempts} "
                             f"attempts: sequence numbers {tried} were each taken by another writer first. "
-                            "The champion tag has already moved: run `fraud models history`, then repeat the "
-                            "command if the move is missing")
+                            "Run `fraud models history`, then repeat the command if the event is missing")
 
     def check(self) -> None:
         self._sequence()
+
+    def _winner(self, key: str) -> dict[str, Any] | None:
+        """The event that took `key`, or None while its write is still in flight (409)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return self._read_event(key, passthrough=("NoSuchKey",))
+        except ClientError:
+            return None
 
     @property
     def client(self) -> Any:
@@ -181,9 +286,10 @@ class S3EventLog:
             found.append((int(match.group(1)), key))
         return sorted(found)
 
-    def _read_event(self, key: str) -> dict[str, Any]:
+    def _read_event(self, key: str, passthrough: tuple[str, ...] = ()) -> dict[str, Any]:
         where = f"registry event s3://{self.bucket}/{key}"
-        raw = self._call(f"get {key}", lambda: self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+        raw = self._call(f"get {key}", lambda: self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read(),
+                         passthrough=passthrough)
         try:
             event = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError as err:

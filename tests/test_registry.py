@@ -4,11 +4,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 
 import pytest
 
 from fraudcore import registry
-from fraudcore.registry_log import LocalEventLog, S3EventLog
+from fraudcore.registry_log import LocalEventLog, S3EventLog, SequenceTaken
 
 
 @pytest.fixture()
@@ -120,3 +121,50 @@ def test_importing_the_registry_loads_neither_boto3_nor_metaflow() -> None:
             "print(sorted(m for m in ('boto3', 'botocore', 'metaflow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_move_records_only_at_the_number_it_read(tmp_path) -> None:
+    """Compare-and-set on the local file: two writers who read the same state; the second is refused."""
+    log, other = LocalEventLog(tmp_path / "log.jsonl"), LocalEventLog(tmp_path / "log.jsonl")
+    log.append({"event": "promote", "from": None, "to": "1"})
+    mine, theirs = log.state(), other.state()
+    assert mine.next_sequence == theirs.next_sequence == 2
+    first = other.append_at({"event": "promote", "from": "1", "to": "2", "user": "bo", "at": "T1",
+                             "reason": "retrain"}, theirs.next_sequence)
+    assert first["seq"] == 2
+    with pytest.raises(SequenceTaken, match=r"move 2 was already recorded.*promote '1' -> '2' by bo at T1") as info:
+        log.append_at({"event": "promote", "from": "1", "to": "3"}, mine.next_sequence)
+    assert info.value.winner == first
+    assert [e["to"] for e in log.read()] == ["1", "2"]  # the loser wrote nothing
+
+
+def test_concurrent_appends_at_one_number_on_a_local_file(tmp_path) -> None:
+    writers, path = 6, tmp_path / "log.jsonl"
+    barrier, won, lost = threading.Barrier(writers), [], []
+
+    def write(w: int) -> None:
+        log = LocalEventLog(path)
+        sequence = log.state().next_sequence
+        barrier.wait(timeout=30)
+        try:
+            won.append(log.append_at({"event": "promote", "to": f"w{w}"}, sequence))
+        except SequenceTaken as err:
+            lost.append(err)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(won) == 1 and len(lost) == writers - 1
+    assert all(err.winner == won[0] for err in lost)
+    assert LocalEventLog(path).read() == won
+
+
+def test_reverted_moves_are_skipped_and_a_repeat_promote_is_not_pushed_twice() -> None:
+    events = [{"event": "promote", "to": "A", "seq": 1}, {"event": "promote", "to": "B", "seq": 2},
+              {"event": "revert", "reverts": 2, "from": "B", "to": "A", "seq": None},
+              {"event": "promote", "to": "C", "seq": 4}, {"event": "rollback", "to": "A", "seq": 5},
+              {"event": "revert", "reverts": 5, "from": "A", "to": "C"}]
+    assert registry.champion_stack(events) == ["A", "C"]
+    assert registry.champion_stack(events + [{"event": "promote", "to": "C", "seq": 7}]) == ["A", "C"]

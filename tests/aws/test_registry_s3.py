@@ -164,3 +164,101 @@ def test_no_credentials_is_a_clear_error_not_a_traceback(aws, s3_log, tmp_path):
     assert out.returncode == 1
     assert "no usable AWS credentials" in out.stderr and s3_log in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.fixture(params=["s3", "local-file"])
+def any_log(request, tmp_path, monkeypatch) -> str:
+    """The registry log on the emulator's S3, or in a local JSON Lines file."""
+    if request.param == "s3":
+        return request.getfixturevalue("s3_log")
+    path = str(tmp_path / "champion-events.jsonl")
+    monkeypatch.setenv(registry.LOG_ENV, path)
+    return path
+
+
+def _agree() -> str | None:
+    """The champion as both the tag and the log's top of stack say; the test fails if they differ."""
+    stack = registry.champion_stack()
+    assert registry.champion_run_id() == (stack[-1] if stack else None)
+    return registry.champion_run_id()
+
+
+def test_two_concurrent_promotes_one_wins(any_log, runs, monkeypatch):
+    """Both operators read the same log, then record and tag at the same moment: exactly one move stands."""
+    a, b, c = _use(runs, monkeypatch)
+    registry.promote(a, "first model", user="ana")
+    moves = {"bo": registry.plan_promote(b, "weekly retrain", user="bo"),
+             "cy": registry.plan_promote(c, "hotfix retrain", user="cy")}
+    assert {m.sequence for m in moves.values()} == {2}
+    for move in moves.values():
+        assert move.log.read()  # S3 clients are made here, not in the threads
+    barrier, won, refused = threading.Barrier(2), {}, {}
+
+    def apply(user: str) -> None:
+        barrier.wait(timeout=30)
+        try:
+            won[user] = registry.apply(moves[user])
+        except registry.RegistryError as err:
+            refused[user] = str(err)
+
+    threads = [threading.Thread(target=apply, args=(u,)) for u in moves]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(won) == 1 and len(refused) == 1, (won, refused)
+    (winner, event), (loser, message) = next(iter(won.items())), next(iter(refused.items()))
+    assert f"another champion move landed first in the registry log ({any_log}" in message
+    assert f"move 2, promote '{a}' -> '{event['to']}' by {winner} at {event['at']}" in message
+    assert "Nothing changed" in message and "re-run the command" in message
+    assert _agree() == event["to"]
+    assert [(e["event"], e["to"], e["user"]) for e in registry.history()] == [
+        ("promote", a, "ana"), ("promote", event["to"], winner)]
+
+
+def test_a_tag_moved_by_hand_is_refused_until_forced(any_log, runs, monkeypatch, capsys):
+    a, b, c = _use(runs, monkeypatch)
+    registry.promote(a, "first model", user="ana")
+    registry.get_run(b).add_tag(registry.CHAMPION)  # someone moves the tag with the Metaflow client
+    registry.get_run(a).remove_tag(registry.CHAMPION)
+
+    expected = (f"the champion tag is on run '{b}' but the registry log ({registry.event_log().location}) says "
+                f"the champion is '{a}' (latest move: move 1, promote None -> '{a}' by ana")
+    assert main(["promote", c, "--reason", "retrain"]) == 1
+    assert expected in capsys.readouterr().err
+    with pytest.raises(registry.RegistryError, match=r"rollback refused: the champion tag is on run"):
+        registry.rollback("bad alerts")
+    # a gate override (what DeployFlow passes) is not a resync
+    with pytest.raises(registry.RegistryError, match=f"refused: the champion tag is on run '{b}'"):
+        registry.promote(c, "deploy of a failed gate", force=True)
+    assert registry.champion_run_id() == b and len(registry.history()) == 1  # nothing moved, nothing recorded
+
+    assert main(["promote", b, "--reason", "record the hand-moved tag", "--force", "--user", "ana"]) == 0
+    event = json.loads(capsys.readouterr().out)
+    assert (event["from"], event["to"], event["resynced"]) == (a, b, {"tag": b, "log": a})
+    assert _agree() == b
+    registry.rollback("back to the first model")
+    assert _agree() == a
+
+
+def test_a_failed_tag_move_is_reverted_in_the_log(any_log, runs, monkeypatch):
+    a, b, _ = _use(runs, monkeypatch)
+    registry.promote(a, "first model")
+    move = registry.plan_promote(b, "retrain", user="bo")
+    run_dir = runs[0] / ".metaflow" / registry.TRAIN_FLOW / b
+    hidden = run_dir.with_name(f".{b}-hidden")
+    run_dir.rename(hidden)  # the run's metadata disappears between the decision and the tag move
+    try:
+        with pytest.raises(registry.RegistryError, match=rf"promote to run '{b}' failed while moving the champion "
+                                                         rf"tag .*Move 2 is reverted in the log .*back on run '{a}'"):
+            registry.apply(move)
+    finally:
+        hidden.rename(run_dir)
+    events = registry.history()
+    assert [(e["event"], e.get("reverts"), e["to"]) for e in events] == [("promote", None, a), ("promote", None, b),
+                                                                         ("revert", 2, a)]
+    assert _agree() == a
+    assert registry.promote(b, "retrain, again", user="bo")["seq"] == 4
+    assert _agree() == b
+    registry.rollback("back")
+    assert _agree() == a
