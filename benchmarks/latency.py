@@ -50,6 +50,7 @@ MAIN_RATES = (100, 500, 1000)
 LADDER = (200, 300, 400, 500, 600, 750, 1000, 1250, 1500, 2000, 2500, 3000, 3500, 4000, 5000, 6000, 7000, 8000,
           9000, 10000, 12000)
 P99_HELD_MS = 10.0
+PEER_BATCH_SIZE = 64
 FLAGGED_SHARE = 0.03
 
 
@@ -216,9 +217,12 @@ def ensure_peer_venv() -> Path:
     return py
 
 
-def start_peer(bundle_dir: Path, work: Path, log: Path, tuned: bool = True) -> tuple[subprocess.Popen[bytes], int]:
+def start_peer(bundle_dir: Path, work: Path, log: Path, tuned: bool = True,
+               batch_ms: float = 0.0) -> tuple[subprocess.Popen[bytes], int]:
     """MLServer on core 0. Tuned: inference in the server process, one OpenMP thread, debug and the
-    metrics endpoint off. Default: its shipped settings (a separate inference worker process)."""
+    metrics endpoint off. Default: its shipped settings (a separate inference worker process).
+    batch_ms > 0 turns on its adaptive batching (off in its shipped settings): up to PEER_BATCH_SIZE
+    requests, waiting at most batch_ms for the batch to fill."""
     py = ensure_peer_venv()
     port, grpc, metrics = free_port(), free_port(), free_port()
     model_dir = work / "fraud"
@@ -227,7 +231,8 @@ def start_peer(bundle_dir: Path, work: Path, log: Path, tuned: bool = True) -> t
     shutil.copy(bundle_dir / "model.txt", model_dir / "model.txt")
     (model_dir / "model-settings.json").write_text(json.dumps({
         "name": "fraud", "implementation": "mlserver_lightgbm.LightGBMModel",
-        "parameters": {"uri": "./model.txt", "version": "v1"}}))
+        "parameters": {"uri": "./model.txt", "version": "v1"},
+        **({"max_batch_size": PEER_BATCH_SIZE, "max_batch_time": batch_ms / 1e3} if batch_ms > 0 else {})}))
     settings: dict[str, Any] = {"http_port": port, "grpc_port": grpc, "metrics_port": metrics}
     if tuned:
         settings.update({"parallel_workers": 0, "debug": False, "metrics_endpoint": None})
@@ -516,6 +521,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-peer", action="store_true")
     ap.add_argument("--peer-default", action=argparse.BooleanOptionalAction, default=True,
                     help="also measure MLServer with its shipped settings (default: yes)")
+    ap.add_argument("--peer-batch-ms", type=float, default=0.0,
+                    help="also measure the tuned MLServer with adaptive batching, waiting at most this many ms "
+                         "(default 0: not measured)")
     ap.add_argument("--serve-args", default="", help="extra `fraud serve` options for our server, e.g. "
                     "'--no-batching'")
     ap.add_argument("--out", type=Path, default=ROOT / "latency.json")
@@ -578,6 +586,14 @@ def main(argv: list[str] | None = None) -> int:
                     servers["peer_default"] = (dport, "/v2/models/fraud/infer", payloads["peer"], check_peer)
                 except (RuntimeError, subprocess.CalledProcessError, OSError) as err:
                     result["peer_default"] = {"error": f"MLServer (default settings) could not start: {err}"}
+            if args.peer_batch_ms > 0:
+                try:
+                    bpeer, bport = start_peer(bundle_dir, CACHE / "mlserver-batched", logs / "mlserver-batched.log",
+                                              batch_ms=args.peer_batch_ms)
+                    procs.append(bpeer)
+                    servers["peer_batched"] = (bport, "/v2/models/fraud/infer", payloads["peer"], check_peer)
+                except (RuntimeError, subprocess.CalledProcessError, OSError) as err:
+                    result["peer_batched"] = {"error": f"MLServer (adaptive batching) could not start: {err}"}
         print("benchmarking (servers interleaved) ...", file=sys.stderr)
         measured = measure(servers, args.duration, args.ladder_duration, LADDER)
     finally:
@@ -590,6 +606,11 @@ def main(argv: list[str] | None = None) -> int:
     if "peer_default" in measured:
         result["peer_default"] = {"server": "MLServer 1.7.1 + mlserver-lightgbm, shipped settings",
                                   **measured["peer_default"]}
+    if "peer_batched" in measured:
+        result["peer_batched"] = {"server": "MLServer 1.7.1 + mlserver-lightgbm, tuned, adaptive batching "
+                                  f"(max_batch_size {PEER_BATCH_SIZE}, max_batch_time {args.peer_batch_ms} ms)",
+                                  **measured["peer_batched"]}
+        result["ratios_vs_batched_peer"] = ratios(result, "peer_batched")
     result["ratios"] = ratios(result)
     result["ratios_vs_default_peer"] = ratios(result, "peer_default")
     result["targets"] = targets(result)
@@ -622,11 +643,11 @@ def targets(result: dict[str, Any]) -> dict[str, Any]:
         r = ours[rate]
         t[f"p99_le_5ms_at_{rate}"] = r["p99_ms"] <= 5.0 and r["errors"] == 0 and r["flagged_without_reasons"] == 0
     t["model_time_p50_le_100us"] = result["in_process"]["model_time_us"]["p50"] <= 100.0
-    for key in ("ratios", "ratios_vs_default_peer"):
+    for key, suffix in (("ratios", ""), ("ratios_vs_default_peer", "_default_settings"),
+                        ("ratios_vs_batched_peer", "_adaptive_batching")):
         rat = result.get(key, {})
         if not rat:
             continue
-        suffix = "" if key == "ratios" else "_default_settings"
         ratio = rat["max_rate_p99_le_10ms"]["ratio"]
         t[f"max_rate_at_least_2x_peer{suffix}"] = ratio is None or ratio >= 2.0
         t[f"p99_lower_than_peer_at_every_rate{suffix}"] = all(
