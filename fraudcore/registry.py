@@ -194,10 +194,6 @@ def history() -> list[dict[str, Any]]:
     return event_log().read()
 
 
-def _append(event: dict[str, Any], log: EventLog | None = None) -> dict[str, Any]:
-    return (log or event_log()).append(event)
-
-
 def _who(user: str | None) -> str:
     return user or os.environ.get("METAFLOW_USER") or getpass.getuser()
 

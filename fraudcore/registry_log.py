@@ -88,9 +88,6 @@ class EventLog(Protocol):
         Raises SequenceTaken, writing nothing, when another move took it first; returns the stored event.
         """
 
-    def check(self) -> None:
-        """Raise RegistryError if the log cannot be reached, before anything else is changed."""
-
 
 def is_s3_url(location: str) -> bool:
     return location.startswith("s3://")
@@ -166,9 +163,6 @@ class LocalEventLog:
                     raise RegistryError(f"registry log {self.path} line {i} is not JSON: {err}") from err
         return events
 
-    def check(self) -> None:
-        return None
-
 
 @dataclass(frozen=True)
 class S3EventLog:
@@ -210,43 +204,36 @@ class S3EventLog:
 
     def append_at(self, event: dict[str, Any], sequence: int) -> dict[str, Any]:
         """The conditional put of exactly `sequence`'s key: no retry at a later number (see module doc)."""
-        from botocore.exceptions import ClientError
-
         record = {**event, "seq": sequence}
-        key = self.key_of(sequence)
-        try:
-            self._call(f"put {key}", lambda: self.client.put_object(
-                Bucket=self.bucket, Key=key, Body=json.dumps(record, sort_keys=True).encode(),
-                ContentType="application/json", IfNoneMatch="*"), passthrough=_TAKEN)
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") not in _TAKEN:
-                raise
-            raise SequenceTaken(self.location, sequence, self._winner(key)) from err
+        if not self._put_new(sequence, record):
+            raise SequenceTaken(self.location, sequence, self._winner(self.key_of(sequence)))
         return record
 
     def append(self, event: dict[str, Any]) -> dict[str, Any]:
-        from botocore.exceptions import ClientError
-
-        body = json.dumps(event, sort_keys=True).encode()
         tried: list[int] = []
         for _ in range(self.attempts):
             taken = self._sequence()
-            sequence = taken[-1][0] + 1 if taken else 1
-            tried.append(sequence)
-            try:
-                self._call(f"put {self.key_of(sequence)}", lambda: self.client.put_object(
-                    Bucket=self.bucket, Key=self.key_of(sequence), Body=body, ContentType="application/json",
-                    IfNoneMatch="*"), passthrough=_TAKEN)
+            tried.append(taken[-1][0] + 1 if taken else 1)
+            if self._put_new(tried[-1], event):
                 return event
-            except ClientError as err:
-                if err.response.get("Error", {}).get("Code") not in _TAKEN:
-                    raise
         raise RegistryError(f"registry log {self.location}: could not record the move after {self.attempts} "
                             f"attempts: sequence numbers {tried} were each taken by another writer first. "
                             "Run `fraud models history`, then repeat the command if the event is missing")
 
-    def check(self) -> None:
-        self._sequence()
+    def _put_new(self, sequence: int, event: dict[str, Any]) -> bool:
+        """Write `event` as object `sequence` only if that key is free: False when another writer has it."""
+        from botocore.exceptions import ClientError
+
+        key = self.key_of(sequence)
+        try:
+            self._call(f"put {key}", lambda: self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=json.dumps(event, sort_keys=True).encode(),
+                ContentType="application/json", IfNoneMatch="*"), passthrough=_TAKEN)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") not in _TAKEN:
+                raise
+            return False
+        return True
 
     def _winner(self, key: str) -> dict[str, Any] | None:
         """The event that took `key`, or None while its write is still in flight (409)."""

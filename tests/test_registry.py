@@ -42,8 +42,8 @@ def test_datastore_is_found_from_a_subdirectory(tmp_path, monkeypatch) -> None:
 
 
 def test_appended_events_read_back_in_order(store) -> None:
-    registry._append({"event": "promote", "to": "1", "from": None})
-    registry._append({"event": "promote", "to": "2", "from": "1"})
+    registry.event_log().append({"event": "promote", "to": "1", "from": None})
+    registry.event_log().append({"event": "promote", "to": "2", "from": "1"})
     assert [e["to"] for e in registry.history()] == ["1", "2"]
     lines = registry.log_path().read_text().splitlines()
     assert [json.loads(x)["to"] for x in lines] == ["1", "2"]

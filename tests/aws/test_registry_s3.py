@@ -92,7 +92,7 @@ def test_the_default_log_follows_an_s3_datastore(aws, monkeypatch):
     monkeypatch.delenv(registry.LOG_ENV, raising=False)
     monkeypatch.setenv("METAFLOW_DEFAULT_DATASTORE", "s3")
     monkeypatch.setenv("METAFLOW_DATASTORE_SYSROOT_S3", f"s3://{aws.cfg.storage.bucket}/metaflow")
-    registry._append({"event": "promote", "from": None, "to": "1"})
+    registry.event_log().append({"event": "promote", "from": None, "to": "1"})
     assert _event_keys(aws, "metaflow/fraud-registry/") == ["metaflow/fraud-registry/events/000000001.json"]
     assert registry.history() == [{"event": "promote", "from": None, "to": "1"}]
 
@@ -132,7 +132,7 @@ def test_concurrent_appends_all_land_in_one_order(aws, s3_log):
     ("000000002.json", b"[1, 2]", "must be a JSON object"),
     ("notes.txt", b"hello", "not an event key")])
 def test_a_garbled_event_is_named(aws, s3_log, capsys, name, body, problem):
-    registry._append({"event": "promote", "from": None, "to": "1"})
+    registry.event_log().append({"event": "promote", "from": None, "to": "1"})
     key = f"team/fraud-registry/events/{name}"
     aws.clients.s3.put_object(Bucket=aws.cfg.storage.bucket, Key=key, Body=body)
     with pytest.raises(registry.RegistryError, match=f"s3://{aws.cfg.storage.bucket}/{key}.*{problem}"):
