@@ -16,9 +16,9 @@ of its batch (their handler answers 500); the worker keeps serving.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 from fraudcore.serving.holder import Loaded
@@ -39,22 +39,12 @@ def score_submissions(loaded: Loaded, subs: Sequence[Submission]) -> list[Result
     """Score the records of several requests in one pass; one result list per submission, in order."""
     scorer, parser = loaded.scorer, loaded.parser
     records = [r for s in subs for r in s.records]
-    n = len(records)
-    scored = scorer.predict(parser.columns(records), n)
-    extra, start = [], 0
-    for s in subs:
-        if s.explain_all:
-            extra.extend(range(start, start + len(s.records)))
-        start += len(s.records)
-    if extra:
-        scored = dataclasses.replace(scored, need=sorted(set(scored.need).union(extra)))
+    bounds = list(accumulate((len(s.records) for s in subs), initial=0))
+    explain_rows = {i for s, a, b in zip(subs, bounds, bounds[1:]) if s.explain_all for i in range(a, b)}
+    scored = scorer.predict(parser.columns(records), len(records), explain_rows=explain_rows)
     reasons = scorer.explain(scored) if scored.need else {}
     results = scorer.results(scored, reasons)
-    out, start = [], 0
-    for s in subs:
-        out.append(results[start:start + len(s.records)])
-        start += len(s.records)
-    return out
+    return [results[a:b] for a, b in zip(bounds, bounds[1:])]
 
 
 class MicroBatcher:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes
 from dataclasses import dataclass
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import lightgbm as lgb
@@ -113,8 +113,12 @@ class Scorer:
         cols = {name: [rec[name]] for name in self.feature_names}
         self.score(cols, 1, explain_all=True)
 
-    def predict(self, columns: Mapping[str, Sequence[Any]], n: int, explain_all: bool = False) -> Scored:
-        """Transform, score and decide n records given as columns (the fast part of a request)."""
+    def predict(self, columns: Mapping[str, Sequence[Any]], n: int, explain_all: bool = False,
+                explain_rows: Collection[int] = ()) -> Scored:
+        """Transform, score and decide n records given as columns (the fast part of a request).
+
+        Reasons are due for every non-approve row, and also for `explain_rows` (or every row with
+        `explain_all`): a micro-batch mixes requests that asked for all reasons with ones that did not."""
         X = self.pipeline.transform(columns)
         if n <= ONE_ROW_LOOP_MAX:
             # the same arithmetic as predict_scores: sigmoid(float64 raw score + logit_offset)
@@ -123,7 +127,7 @@ class Scorer:
         else:
             scores = predict_scores(self.bundle.booster, X, self.bundle.logit_offset)
         decisions = self.bundle.decide(scores)
-        need = [i for i in range(n) if explain_all or decisions[i] != APPROVE]
+        need = [i for i in range(n) if explain_all or decisions[i] != APPROVE or i in explain_rows]
         return Scored(columns, n, X, scores, decisions, need)
 
     def explain(self, scored: Scored) -> dict[int, list[dict[str, Any]]]:
