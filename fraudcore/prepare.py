@@ -173,6 +173,8 @@ def _drop_cross_file_duplicates(schema: Schema, results: list[dict[str, Any]], o
                                 prepared_root: str) -> int:
     """Quarantine (or, with on_error=reject, refuse) rows repeating an id of an earlier file. Returns
     how many rows were dropped; the affected files' summaries, copies and reports are rewritten."""
+    import pyarrow.parquet as pq
+
     found = cross_file_duplicates(schema, [r["use"] for r in results])
     rule = "must be unique across the dataset's files"
     dropped = 0
@@ -184,8 +186,6 @@ def _drop_cross_file_duplicates(schema: Schema, results: list[dict[str, Any]], o
             raise DataValidationError(f"{r['source']}: column '{schema.id}' {rule}; got {len(dups)} violating rows "
                                       f"(first at row {r0}: {example}). Set data.on_error = 'quarantine' to keep "
                                       "the first occurrence and quarantine the repeats.")
-        import pyarrow.parquet as pq
-
         frame = pq.read_table(r["use"]).to_pandas()
         bad = np.zeros(len(frame), dtype=bool)
         bad[[d[0] for d in dups]] = True
