@@ -37,8 +37,8 @@ from fraudcore.serving.fastshap import TreeExplainer
 from fraudcore.synth import generate_frame
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from staleness import (PARAMS, PRECISION_FLOOR, RESULTS, downsample, machine, peak_rss_mb,  # noqa: E402
-                       pipeline_for, split_months, train_weights)
+from staleness import (PARAMS, PRECISION_FLOOR, downsample, machine, peak_rss_mb, pipeline_for,  # noqa: E402
+                       publish, split_months, train_weights)
 
 
 def percentiles_us(samples_ns: list[int]) -> dict[str, float]:
@@ -180,10 +180,7 @@ def main() -> int:
         "peak_rss_mb": peak_rss_mb(), "results": rows,
         "best_on_validation": {"trees": best["trees"], "leaves": best["leaves"]},
     }
-    print(json.dumps(report, indent=2))
-    if args.save:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "complexity.json").write_text(json.dumps(report, indent=2) + "\n")
+    publish(report, "complexity.json", args.save)
     return 0
 
 

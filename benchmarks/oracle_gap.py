@@ -42,7 +42,8 @@ from fraudcore.synth import generate_frame
 from fraudcore.train import recency_weights
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from staleness import PARAMS, RESULTS, TRAIN_CONFIG, downsample, machine, peak_rss_mb, pipeline_for  # noqa: E402
+from staleness import (PARAMS, TRAIN_CONFIG, downsample, machine, peak_rss_mb, pipeline_for,  # noqa: E402
+                       publish)
 
 # TrainFlow's choice on the 2M default with the 7-63 leaf space (run 1795888868089816): 63 leaves, 246 rounds;
 # the other tuned values are the ones in staleness.PARAMS.
@@ -128,10 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     out["peak_rss_mb"] = peak_rss_mb()
     out["machine"] = machine()
     out["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.save:
-        (RESULTS / f"oracle_gap_{args.rows // 1_000_000}m.json").write_text(text + "\n")
+    publish(out, f"oracle_gap_{args.rows // 1_000_000}m.json", args.save)
     return 0
 
 

@@ -82,6 +82,15 @@ def pipeline_for(schema: Schema) -> FeaturePipeline:
     return make_pipeline(load_train_config(TRAIN_CONFIG), schema)
 
 
+def publish(report: dict[str, Any], name: str, save: bool) -> None:
+    """Print the report as JSON; with `save`, also write it to benchmarks/results/<name>."""
+    text = json.dumps(report, indent=2)
+    print(text)
+    if save:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / name).write_text(text + "\n")
+
+
 def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
@@ -279,10 +288,7 @@ def main() -> int:
                                                                     args.seed),
         },
     }
-    print(json.dumps(report, indent=2))
-    if args.save:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "staleness.json").write_text(json.dumps(report, indent=2) + "\n")
+    publish(report, "staleness.json", args.save)
     return 0
 
 
