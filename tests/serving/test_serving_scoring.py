@@ -4,20 +4,12 @@ from __future__ import annotations
 import numpy as np
 
 from fraudcore.bundle import load_bundle
-from fraudcore.serving.scoring import OneRowPredictor, Scorer, model_time_us
+from fraudcore.serving.scoring import COMPILED_PREDICT_MAX, Scorer, model_time_us
 
 
 def _columns(frame, names, rows):
     return {k: [None if (isinstance(v, float) and v != v) else v for v in frame[k].iloc[rows].astype(object)]
             for k in names}
-
-
-def test_one_row_predictor_equals_booster_predict(bundle_a, holdout):
-    bundle = load_bundle(bundle_a)
-    X = bundle.pipeline.transform(holdout.head(300))
-    fast = OneRowPredictor(bundle.booster)
-    raw = np.concatenate([fast.raw(X[i]) for i in range(len(X))])
-    np.testing.assert_array_equal(raw, bundle.booster.predict(X, raw_score=True))
 
 
 def test_scores_alone_and_in_batches_equal_bundle_score(bundle_a, holdout):
@@ -26,9 +18,13 @@ def test_scores_alone_and_in_batches_equal_bundle_score(bundle_a, holdout):
     names = scorer.feature_names
     expected = bundle.score(holdout.head(200))
     batch = scorer.score(_columns(holdout, names, list(range(200))), 200)
+    small = [r for a in range(0, 200, COMPILED_PREDICT_MAX)  # micro-batch sizes take the compiled walk
+             for r in scorer.score(_columns(holdout, names, list(range(a, min(a + COMPILED_PREDICT_MAX, 200)))),
+                                   min(COMPILED_PREDICT_MAX, 200 - a))]
     alone = [scorer.score(_columns(holdout, names, [i]), 1)[0] for i in range(200)]
     np.testing.assert_allclose([r["score"] for r in batch], expected, rtol=0, atol=1e-12)
     np.testing.assert_allclose([r["score"] for r in alone], expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose([r["score"] for r in small], expected, rtol=0, atol=1e-12)
     assert [r["decision"] for r in alone] == list(bundle.decide(expected))
     for r in alone:
         assert ("reasons" in r) == (r["decision"] != "approve")
