@@ -20,6 +20,7 @@ import os
 import secrets
 import signal
 import time
+from urllib.parse import parse_qsl
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,7 +28,9 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fraudcore.serving.batching import MicroBatcher, Submission, score_submissions
 from fraudcore.serving.capture import CaptureWriter, make_sink, utc_now_iso, worker_name
@@ -45,24 +48,56 @@ def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) ->
     return Response(orjson.dumps(obj), status_code=status, media_type=JSON, headers=headers)
 
 
-def _request_id(request: Request) -> str:
-    rid = request.headers.get("x-request-id")
-    return rid[:128] if rid else secrets.token_hex(12)
+class _Invocation:
+    """The raw ASGI view of one POST /invocations: headers, query, body, and one JSON answer.
 
+    /invocations is the hot path, so it skips Starlette's request, response and routing objects
+    (~15% of a worker's CPU at 3,000 requests/s, measured with py-spy); every other route is
+    Starlette's."""
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestError(413, "body_size", f"request body may be at most {limit} bytes; got {declared}",
-                           received=int(declared))
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, "body_size", f"request body may be at most {limit} bytes; got more",
-                               received=size)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    __slots__ = ("scope", "receive", "send", "headers")
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scope, self.receive, self.send = scope, receive, send
+        self.headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+
+    def request_id(self) -> str:
+        rid = self.headers.get("x-request-id")
+        return rid[:128] if rid else secrets.token_hex(12)
+
+    def explain_all(self) -> bool:
+        query = self.scope.get("query_string", b"")
+        if query:
+            for key, value in parse_qsl(query.decode("latin-1")):
+                if key == "explain":
+                    return value.lower() == "all"
+        return self.headers.get("x-explain", "").lower() == "all"
+
+    async def body(self, limit: int) -> bytes:
+        declared = self.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise RequestError(413, "body_size", f"request body may be at most {limit} bytes; got {declared}",
+                               received=int(declared))
+        chunks, size = [], 0
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise RequestError(413, "body_size", f"request body may be at most {limit} bytes; got more",
+                                   received=size)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def answer(self, obj: Any, status: int, rid: str, version: str) -> None:
+        body = orjson.dumps(obj)
+        await self.send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", rid.encode("latin-1", "replace")), (b"x-model-version", version.encode())]})
+        await self.send({"type": "http.response.body", "body": body})
 
 
 def _is_loopback(request: Request) -> bool:
@@ -101,39 +136,42 @@ class Service:
             self.emf.close()
 
     # ---- /invocations ----------------------------------------------------------------------
-    async def invocations(self, request: Request) -> Response:
+    async def invocations(self, scope: Scope, receive: Receive, send: Send) -> None:
         t0 = time.perf_counter()
-        rid = _request_id(request)
+        call = _Invocation(scope, receive, send)
+        rid = call.request_id()
         loaded = self.holder.current  # this request finishes on this model, whatever swaps meanwhile
         scorer, parser = loaded.scorer, loaded.parser
         body = b""
         records: list[dict[str, Any]] | None = None
         try:
-            ctype = request.headers.get("content-type", "")
+            ctype = call.headers.get("content-type", "")
             if ctype.split(";", 1)[0].strip().lower() != JSON:
                 raise RequestError(415, "content_type", f"content type must be {JSON}; got {ctype or 'none'!r}",
                                    field="content-type", received=ctype or None)
-            body = await _read_body(request, self.cfg.max_body_bytes)
+            body = await call.body(self.cfg.max_body_bytes)
             records, batch = parser.parse(body)
-            q = request.query_params.get("explain") or request.headers.get("x-explain") or ""
-            sub = Submission(loaded, records, explain_all=q.lower() == "all")
+            sub = Submission(loaded, records, explain_all=call.explain_all())
             if self.batcher is not None:
                 results = await self.batcher.submit(sub)
             else:
                 results = score_submissions(loaded, [sub])[0]
+        except ClientDisconnect:
+            return  # nobody to answer; nothing was scored for this request
         except RequestError as err:
-            return self._failure(err, rid, scorer.version, t0, body, records)
+            await call.answer(*self._failure(err, rid, scorer.version, t0, body, records), rid, scorer.version)
+            return
         except Exception as err:  # noqa: BLE001 - a bug: answer 500, keep the worker alive
             log.exception("request %s failed unexpectedly", rid)
             bug = RequestError(500, "internal", f"internal error: {type(err).__name__}: {err}")
-            return self._failure(bug, rid, scorer.version, t0, body, records)
+            await call.answer(*self._failure(bug, rid, scorer.version, t0, body, records), rid, scorer.version)
+            return
         id_field = parser.id_field
         for rec, res in zip(records, results):
             if id_field in rec:
                 res[id_field] = rec[id_field]
         payload: Any = {"request_id": rid, "model_version": scorer.version, "predictions": results} if batch \
             else {"request_id": rid, **results[0]}
-        out = _json(payload, headers={"x-request-id": rid, "x-model-version": scorer.version})
         latency_ms = (time.perf_counter() - t0) * 1e3
         self.metrics.observe(latency_ms, 200, [r["decision"] for r in results])
         if self.capture is not None and self.capture.sampled():
@@ -143,12 +181,11 @@ class Service:
                     "request_id": rid, "transaction_id": rec.get(id_field), "time": now,
                     "model_version": scorer.version, "status": "ok", "input": rec, "score": res["score"],
                     "decision": res["decision"], "reasons": res.get("reasons", []), "latency_ms": latency_ms})
-        return out
+        await call.answer(payload, 200, rid, scorer.version)
 
     def _failure(self, err: RequestError, rid: str, version: str, t0: float, body: bytes,
-                 records: list[dict[str, Any]] | None) -> Response:
-        out = _json({"request_id": rid, "error": err.to_dict()}, status=err.status,
-                    headers={"x-request-id": rid, "x-model-version": version})
+                 records: list[dict[str, Any]] | None) -> tuple[dict[str, Any], int]:
+        """Count and capture a failed request; returns its JSON answer and status."""
         latency_ms = (time.perf_counter() - t0) * 1e3
         self.metrics.observe(latency_ms, err.status, failure=err.rule)
         if self.capture is not None:
@@ -156,7 +193,7 @@ class Service:
                 "request_id": rid, "transaction_id": _transaction_id(body, err, self.holder.current.parser.id_field),
                 "time": utc_now_iso(), "model_version": version, "status": "error", "http_status": err.status,
                 "input": _failed_input(body, err), "error": err.to_dict(), "latency_ms": latency_ms})
-        return out
+        return {"request_id": rid, "error": err.to_dict()}, err.status
 
     # ---- other routes ------------------------------------------------------------------------
     async def ping(self, request: Request) -> Response:
@@ -250,7 +287,7 @@ def _transaction_id(body: bytes, err: RequestError, id_field: str) -> Any:
     return rec.get(id_field) if isinstance(rec, dict) else None
 
 
-def create_app(cfg: ServeConfig) -> Starlette:
+def create_app(cfg: ServeConfig) -> ASGIApp:
     """The app for one worker; the model loads (and warms up) before the first request."""
     state: dict[str, Service] = {}
 
@@ -275,9 +312,6 @@ def create_app(cfg: ServeConfig) -> Starlette:
         finally:
             service.close()
 
-    async def invocations(request: Request) -> Response:
-        return await svc().invocations(request)
-
     async def ping(request: Request) -> Response:
         return await svc().ping(request)
 
@@ -291,15 +325,29 @@ def create_app(cfg: ServeConfig) -> Starlette:
         return await svc().admin_rollback(request)
 
     routes = [
-        Route("/invocations", invocations, methods=["POST"]),
+        Route("/invocations", _method_not_allowed, methods=["GET", "PUT", "PATCH", "DELETE"]),
         Route("/ping", ping, methods=["GET"]),
         Route("/metrics", prometheus, methods=["GET"]),
         Route("/admin/model", admin_model, methods=["GET", "POST"]),
         Route("/admin/rollback", admin_rollback, methods=["POST"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    starlette = Starlette(routes=routes, lifespan=lifespan)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/invocations":
+            await svc().invocations(scope, receive, send)
+        else:
+            await starlette(scope, receive, send)
+
+    return app
 
 
-def create_app_from_env() -> Starlette:
+async def _method_not_allowed(request: Request) -> Response:
+    return _json({"error": {"field": "method", "rule": "method", "received": request.method,
+                            "message": f"/invocations takes POST; got {request.method}"}}, 405,
+                 headers={"allow": "POST"})
+
+
+def create_app_from_env() -> ASGIApp:
     """Factory for uvicorn workers: settings come from the environment `fraud serve` prepared."""
     return create_app(ServeConfig.from_env())

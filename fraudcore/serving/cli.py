@@ -67,7 +67,7 @@ def run(cfg: ServeConfig) -> None:
     import uvicorn
 
     uvicorn.run("fraudcore.serving.app:create_app_from_env", factory=True, host=cfg.host, port=cfg.port,
-                workers=cfg.workers, loop="uvloop", http="httptools", access_log=False,
+                workers=cfg.workers, loop="uvloop", http="httptools", access_log=False, proxy_headers=False,
                 log_level=cfg.log_level, timeout_keep_alive=cfg.keep_alive_s,
                 timeout_graceful_shutdown=cfg.graceful_timeout_s, lifespan="on")
 

@@ -135,7 +135,17 @@ def test_transport_errors(client, holdout):
     r = _post(client, big)
     assert r.status_code == 413 and r.json()["error"]["rule"] == "body_size"
     r = client.get("/invocations")
-    assert r.status_code == 405
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert r.json()["error"] == {"field": "method", "rule": "method", "received": "GET",
+                                 "message": "/invocations takes POST; got GET"}
+    r = client.post("/invocations?explain=all", content=json.dumps(rec),
+                    headers={"content-type": "application/json", "x-request-id": "q-1"})
+    assert r.status_code == 200 and r.json()["request_id"] == "q-1" and r.headers["x-request-id"] == "q-1"
+    assert r.json()["reasons"] and r.headers["content-length"] == str(len(r.content))
+    raw = json.dumps(rec).encode()  # a chunked upload arrives in several ASGI messages
+    r = client.post("/invocations", content=iter([raw[:7], raw[7:50], raw[50:]]),
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 200 and "score" in r.json()
 
 
 def test_unknown_category_and_missing_nullable_score(client, holdout):
