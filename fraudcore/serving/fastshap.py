@@ -4,7 +4,8 @@ Why not LightGBM's own `pred_contrib`: measured on a 500-tree, 63-leaf model (me
 takes ~7 ms a row, which alone breaks a 5 ms p99 when 3% of requests must be explained. Path
 (Saabas) attributions are fast but agree with exact SHAP on only ~30% of top-3 reason sets, so
 they are not an honest substitute. This module computes the *same* values as `pred_contrib`
-(equal to ~1e-12) in a fraction of the time.
+(equal to ~1e-13) in ~0.18 ms a row on that model (`benchmarks/treeshap.py`; 1.3 ms before the
+vectorised kernel below).
 
 How (a Linear-TreeSHAP-style formulation, Yu et al. 2022): for a leaf l with path features U,
 cover fractions z_j and "x satisfies the path's conditions on j" indicators o_j, the Shapley weight
@@ -12,16 +13,34 @@ sum is a Beta integral,
 
     phi_i += v_l (o_i - z_i) * integral_0^1 prod_{j in U, j != i} (o_j t + z_j (1 - t)) dt,
 
-a polynomial of degree |U| - 1 in t, so a Gauss-Legendre rule with ceil(|U| / 2) nodes is
-exact. Writing (o_i - z_i) / f_i(t) as a telescoping sum over the splits on i along the path turns
-the per-leaf sums into one sum per edge of the tree over the subtree's "leaf value x path
-polynomial" mass, accumulated bottom-up: O(nodes x nodes-of-quadrature) per tree instead of
-TreeSHAP's O(leaves x depth^2). Quadrature is linear, so the per-edge terms (rational functions)
-add up to the exact polynomial integral.
+a polynomial of degree |U| - 1 in t, so a Gauss-Legendre rule with ceil(|U| / 2) nodes is exact,
+and so is any larger rule. Writing (o_i - z_i) / f_i(t) as a telescoping sum over the splits on i
+along the path turns the per-leaf sums into one sum per edge of the tree over the subtree's "leaf
+value x path polynomial" mass, accumulated bottom-up: O(nodes x quadrature nodes) per tree instead
+of TreeSHAP's O(leaves x depth^2). Quadrature is linear, so the per-edge terms (rational functions)
+add up to the exact polynomial integral. `_shap_rows` spells out the two passes.
+
+What makes it fast (one row of the 500 x 63 model, p50; the scalar kernel took 1.4 ms):
+- Every tree uses an 8-point rule (16 for the rare tree whose paths need more than 8), so the
+  quadrature axis is exactly one AVX-512 vector of float64. numba runs LLVM without its SLP
+  vectorizer and fully unrolls 8-trip loops before the loop vectorizer would see them, so the
+  kernel writes the vector operations out (`_vload`, `_vfma`, ... below: LLVM `<8 x double>`
+  values; a CPU without AVX-512 gets them split in halves, still exact). With packed per-split
+  records read without numba's negative-index checks: ~0.45 ms.
+- One step per split handles both children (they share the parent's product and the feature's
+  previous split, and their credits reach the feature's accumulator in one update), splits in
+  breadth-first order: ~0.3 ms; the pre-order passes waited on each other's stores.
+- No division per row: f(t) = o t + z (1 - t) has o in {0, 1}, so 1 / f is a table built with
+  the explainer (~4 MB here) for o = 1 and (1 / z) (1 / (1 - t)) for o = 0.
+- Routing (LightGBM's split rules) happens inside the down pass, with no branch on the common
+  "exact zero" test (~50 us saved), and every store goes to an address known before the routing
+  is: a store address that waits on the routing lets later loads run ahead of it and be replayed
+  (~20 us). Splits whose children are both leaves are finished in the down pass (~15 us): ~0.18 ms.
 
 Split decisions follow LightGBM's `Tree::NumericalDecision` / `CategoricalDecision` (missing types
-None / Zero / NaN, default direction, categorical bitsets). `tests/serving/test_fastshap.py`
-checks leaf routing against `pred_leaf` and values against `pred_contrib`.
+None / Zero / NaN, default direction, categorical bitsets; NaN and negative categories go right).
+`tests/serving/test_serving_fastshap.py` checks leaf routing against `pred_leaf` and values against
+`pred_contrib`.
 """
 from __future__ import annotations
 
@@ -31,10 +50,14 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
 
 _MISSING = {"None": 0, "Zero": 1, "NaN": 2}
 _ZERO = 1e-35  # LightGBM's kZeroThreshold
+LANES = 8  # quadrature nodes per vector: one AVX-512 register of float64
 
 
 class UnsupportedModelError(ValueError):
@@ -60,9 +83,7 @@ class _Flat:
     z_cum: np.ndarray       # cover-fraction product for the incoming edge's feature, this edge included
     z_prev: np.ndarray      # the same product before this edge (1.0 when this is the first split on it)
     starts: np.ndarray      # tree t owns nodes starts[t] .. starts[t + 1] - 1
-    n_quad: np.ndarray      # Gauss-Legendre nodes per tree (exact for its longest path)
-    quad_t: np.ndarray
-    quad_w: np.ndarray
+    n_quad: np.ndarray      # Gauss-Legendre nodes each tree needs (exact for its longest path)
     max_nodes: int
 
 
@@ -124,116 +145,413 @@ def _flatten(dump: dict[str, Any]) -> tuple[_Flat, float]:
         n_quad.append(max(1, math.ceil(unique / 2)))  # exact for degree unique - 1 <= 2K - 1
         total = count_of(root)
         expected += mass / total if "split_feature" in root and total > 0 else float(root.get("leaf_value", 0.0))
-    kmax = max(n_quad) if n_quad else 1
-    quad_t = np.zeros((kmax + 1, kmax))
-    quad_w = np.zeros((kmax + 1, kmax))
-    for k in range(1, kmax + 1):
-        x, w = np.polynomial.legendre.leggauss(k)
-        quad_t[k, :k], quad_w[k, :k] = (x + 1.0) / 2.0, w / 2.0
     dtypes = {"feat": np.int32, "thr": np.float64, "is_cat": np.bool_, "default_left": np.bool_,
               "missing": np.int8, "left": np.int32, "value": np.float64, "is_leaf": np.bool_,
               "parent": np.int32, "prev_same": np.int32, "z_cum": np.float64, "z_prev": np.float64}
     arrays = {k: np.asarray(v, dtype=dtypes[k]) for k, v in cols.items()}
     starts_a = np.asarray(starts, np.int64)
     flat = _Flat(**arrays, cat_ptr=np.asarray(cat_ptr, np.int32), cat_vals=np.asarray(cat_vals or [0], np.int64),
-                 starts=starts_a, n_quad=np.asarray(n_quad, np.int32), quad_t=quad_t, quad_w=quad_w,
+                 starts=starts_a, n_quad=np.asarray(n_quad, np.int32),
                  max_nodes=int(np.diff(starts_a).max()) if len(starts_a) > 1 else 1)
     return flat, expected
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "arcp", "nsz"})
-def _shap_rows(goes_left, left_child, f_par, par, ps, value, z_cum, z_prev, starts, n_quad, quad_t, quad_w,
-               max_nodes, out):  # pragma: no cover - compiled
-    # Per tree, two branch-free linear passes over the pre-order nodes (local index j, parent first).
-    # With f(t) = o t + z (1 - t) for the incoming edge's feature (o: does the row satisfy every
-    # split on it so far, z: cover-fraction product), R = 1 / f:
-    #   down: G_j = G_parent * f_j / f_prev   (f_prev = the same feature's f one split up, or 1)
-    #   up:   credit(feature) += sum_k w_k H_j (g_j - g_prev),  g = (o - z) / f,  H = subtree mass
-    # The slot `max_nodes` is the "no earlier split on this feature" sentinel: o = 1, R = 1.
-    kmax = quad_t.shape[1]
-    sent = max_nodes
-    G = np.empty((max_nodes + 1, kmax))
-    H = np.empty((max_nodes + 1, kmax))
-    R = np.empty((max_nodes + 1, kmax))
-    O = np.empty(max_nodes + 1)
-    O[sent] = 1.0
-    for k in range(kmax):
-        R[sent, k] = 1.0
-    for r in range(goes_left.shape[0]):
-        goes = goes_left[r]
-        phi = out[r]
-        for tr in range(starts.shape[0] - 1):
-            s0 = starts[tr]
-            s1 = starts[tr + 1]
-            if s1 - s0 == 1:
-                continue
-            K = n_quad[tr]
-            qt = quad_t[K]
-            qw = quad_w[K]
-            for k in range(K):
-                G[0, k] = 1.0
-                H[0, k] = 0.0
-            for i in range(s0 + 1, s1):
-                j = i - s0
-                p = par[i]
-                q = ps[i]
-                on = O[q] if goes[s0 + p] == left_child[i] else 0.0
-                O[j] = on
-                zn = z_cum[i]
-                v = value[i]
-                d = on - zn
-                for k in range(K):
-                    fn = zn + d * qt[k]
-                    rn = 1.0 / fn
-                    R[j, k] = rn
-                    g = G[p, k] * fn * R[q, k]
-                    G[j, k] = g
-                    H[j, k] = v * g
-            for i in range(s1 - 1, s0, -1):
-                j = i - s0
-                p = par[i]
-                q = ps[i]
-                a = O[j] - z_cum[i]
-                b = O[q] - z_prev[i]
-                acc = 0.0
-                for k in range(K):
-                    acc += qw[k] * H[j, k] * (a * R[j, k] - b * R[q, k])
-                    H[p, k] += H[j, k]
-                phi[f_par[i]] += acc
-    return out
+# ---- <8 x double> values in numba ----------------------------------------------------------------
+# Loads and stores take an array and an element offset, and do no bounds or negative-index
+# handling: every offset comes from tables this module builds.
+_VT = ir.VectorType(ir.DoubleType(), LANES)
+
+
+class _F64x8(types.Type):
+    def __init__(self) -> None:
+        super().__init__(name="f64x8")
+
+
+_f64x8 = _F64x8()
+
+
+@register_model(_F64x8)
+class _F64x8Model(models.PrimitiveModel):
+    def __init__(self, dmm: Any, fe_type: Any) -> None:
+        super().__init__(dmm, fe_type, _VT)
+
+
+def _element(context: Any, builder: Any, aty: Any, arr: Any, off: Any) -> Any:
+    return builder.gep(context.make_array(aty)(context, builder, arr).data, [off])
+
+
+@intrinsic
+def _get(typingctx, arr, off):  # type: ignore[no-untyped-def]
+    def codegen(context, builder, sig, args):
+        p = _element(context, builder, sig.args[0], args[0], args[1])
+        return context.unpack_value(builder, sig.return_type, p)
+    if isinstance(arr, types.Array) and arr.ndim == 1 and isinstance(off, types.Integer):
+        return arr.dtype(arr, off), codegen
+    return None
+
+
+@intrinsic
+def _put(typingctx, arr, off, value):  # type: ignore[no-untyped-def]
+    def codegen(context, builder, sig, args):
+        v = context.cast(builder, args[2], sig.args[2], sig.args[0].dtype)
+        context.pack_value(builder, sig.args[0].dtype, v, _element(context, builder, sig.args[0], args[0], args[1]))
+        return context.get_dummy_value()
+    if isinstance(arr, types.Array) and arr.ndim == 1 and isinstance(off, types.Integer):
+        return types.none(arr, off, value), codegen
+    return None
+
+
+@intrinsic
+def _vload(typingctx, arr, off):  # type: ignore[no-untyped-def]
+    def codegen(context, builder, sig, args):
+        p = _element(context, builder, sig.args[0], args[0], args[1])
+        return builder.load(builder.bitcast(p, _VT.as_pointer()), align=8)
+    if isinstance(arr, types.Array) and arr.ndim == 1 and arr.dtype == types.float64:
+        return _f64x8(arr, off), codegen
+    return None
+
+
+@intrinsic
+def _vstore(typingctx, arr, off, v):  # type: ignore[no-untyped-def]
+    def codegen(context, builder, sig, args):
+        p = _element(context, builder, sig.args[0], args[0], args[1])
+        builder.store(args[2], builder.bitcast(p, _VT.as_pointer()), align=8)
+        return context.get_dummy_value()
+    if isinstance(arr, types.Array) and arr.ndim == 1 and arr.dtype == types.float64 and v == _f64x8:
+        return types.none(arr, off, v), codegen
+    return None
+
+
+@intrinsic
+def _vsplat(typingctx, x):  # type: ignore[no-untyped-def]
+    def codegen(context, builder, sig, args):
+        x = context.cast(builder, args[0], sig.args[0], types.float64)
+        v = builder.insert_element(ir.Constant(_VT, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
+        zeros = ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES)
+        return builder.shuffle_vector(v, ir.Constant(_VT, ir.Undefined), zeros)
+    return _f64x8(x), codegen
+
+
+def _binary(op: str) -> Any:
+    @intrinsic
+    def vop(typingctx, a, b):  # type: ignore[no-untyped-def]
+        def codegen(context, builder, sig, args):
+            return getattr(builder, op)(args[0], args[1])
+        return (_f64x8(a, b), codegen) if a == _f64x8 and b == _f64x8 else None
+    return vop
+
+
+_vadd, _vmul = _binary("fadd"), _binary("fmul")
+
+
+@intrinsic
+def _vfma(typingctx, a, b, c):  # type: ignore[no-untyped-def]
+    """a * b + c, rounded once."""
+    def codegen(context, builder, sig, args):
+        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_VT, [_VT] * 3), "llvm.fma.v8f64")
+        return builder.call(fma, list(args))
+    return (_f64x8(a, b, c), codegen) if a == _f64x8 and b == _f64x8 and c == _f64x8 else None
+
+
+# ---- splits, routing and the SHAP kernel ---------------------------------------------------------
+# One record per split (internal node). Integer fields of split m are split_i[NI m + I_*], float
+# fields split_f[NF m + F_*]. Slots (I_SELF, I_LEFT, I_RIGHT, I_PREV) are tree-local node numbers
+# times LANES, so they index the kernel's per-tree scratch directly; I_PREV is the child edge of the
+# previous split on this split's feature above it, or the sentinel slot. Rows (I_PREV_ROW) index
+# the tree's block of the 1 / f table. I_ACC is the feature's accumulator offset (feature x LANES).
+# I_CAT is a categorical split's row of `cat_table`, else -2 - flags (1: NaN goes left, 2: missing
+# type Zero, 4: default left). S is a child's scale: its value for a leaf, 1 for a split; ZS = z S;
+# OMZ = 1 - z.
+I_SELF, I_LEFT, I_RIGHT, I_PREV, I_PREV_ROW, I_ACC, I_FEAT, I_CAT = range(8)
+NI = 8
+F_ZS_L, F_ZS_R, F_S_L, F_S_R, F_OMZ_L, F_OMZ_R, F_OMZ_PREV, F_INV_ZPREV, F_THR = range(9)
+NF = 9
 
 
 @njit(cache=True, nogil=True)
-def _route(X, num_nodes, num_feat, num_thr, num_nan_left, num_zero_left, num_is_zero, cat_nodes, cat_feat,
-           cat_table, goes):  # pragma: no cover - compiled
-    # One pass over the split nodes per row. The numpy version (~15 array operations) took ~55 us
-    # for one row, most of it call overhead; this takes a few microseconds.
-    width = cat_table.shape[1]
+def _numeric_left(v, code, thr):  # pragma: no cover - compiled
+    """A numeric split (code = -2 - flags): NaN goes by flag 1; under missing type Zero (flag 2),
+    |v| <= kZeroThreshold goes the default way (flag 4); otherwise v <= threshold."""
+    flags = -2 - code
+    if v != v:
+        return (flags & 1) != 0
+    # no branch on |v| <= kZeroThreshold: exact zeros are common and come in no predictable order
+    zero = ((flags & 2) != 0) & (abs(v) <= _ZERO)
+    return ((v <= thr) & (zero ^ True)) | (zero & ((flags & 4) != 0))
+
+
+@njit(cache=True, nogil=True)
+def _category(v, width):  # pragma: no cover - compiled
+    """The bitset column a categorical split looks up, or -1 to go right: NaN and negatives go
+    right, static_cast<int> truncates toward zero, and a category past every bitset goes right."""
+    return np.int64(v) if v == v and v > -1.0 and v < width else -1
+
+
+# The routing lines are repeated in `_route` and in both down loops of `_shap_rows` rather than
+# shared: an njit helper that takes an array is not inlined, and costs a call and a reference count
+# per split.
+@njit(cache=True, nogil=True)
+def _route(X, split_i, split_f, cat_table, width, nodes, goes):  # pragma: no cover - compiled
     for r in range(X.shape[0]):
         x = X[r]
         g = goes[r]
-        for m in range(num_nodes.shape[0]):
-            v = x[num_feat[m]]
-            if v != v:
-                left = num_nan_left[m]
-                if num_is_zero[m]:
-                    left = num_zero_left[m]
-            elif num_is_zero[m] and abs(v) <= _ZERO:
-                left = num_zero_left[m]
+        for m in range(split_i.shape[0] // NI):
+            v = _get(x, _get(split_i, NI * m + I_FEAT))
+            code = _get(split_i, NI * m + I_CAT)
+            if code >= 0:
+                col = _category(v, width)
+                left = col >= 0 and _get(cat_table, code * width + col)
             else:
-                left = v <= num_thr[m]
-            g[num_nodes[m]] = left
-        for m in range(cat_nodes.shape[0]):
-            c = x[cat_feat[m]]
-            if c == c and c >= 0 and c < width:
-                g[cat_nodes[m]] = cat_table[m, int(c)]
-            else:
-                g[cat_nodes[m]] = False
+                left = _numeric_left(v, code, _get(split_f, NF * m + F_THR))
+            _put(g, _get(nodes, m), left)
     return goes
 
 
+@njit(cache=True, nogil=True)
+def _aligned_empty(n):  # pragma: no cover - compiled
+    """float64 scratch starting on a cache line (numba aligns to 32 bytes), so that no vector
+    access straddles two lines."""
+    buf = np.empty(n + LANES)
+    skip = (-buf.ctypes.data) % 64 // 8
+    return buf[skip:skip + n]
+
+
+@njit(cache=True, nogil=True)
+def _inv_f(o, inv_z, table_row, U):  # pragma: no cover - compiled
+    """1 / f = the table row when o = 1, U / z when o = 0 (o is exactly 0 or 1, so both products are
+    exact and one of them is 0)."""
+    return _vfma(_vsplat(o), table_row, _vmul(_vsplat((1.0 - o) * inv_z), U))
+
+
+@njit(cache=True, nogil=True)
+def _d(o, one_minus_z, table_row, U):  # pragma: no cover - compiled
+    """D = (o - z) / f = (1 - z) x the table row when o = 1, -U when o = 0."""
+    return _vfma(_vsplat(o * one_minus_z), table_row, _vmul(_vsplat(o - 1.0), U))
+
+
+@njit(cache=True, nogil=True)
+def _scaled_f(o, s, zs, T):  # pragma: no cover - compiled
+    """S f = (o S - z S) t + z S, S the child's scale."""
+    return _vfma(_vsplat(o * s - zs), T, _vsplat(zs))
+
+
+@njit(cache=True, nogil=True)
+def _shap_rows(X, split_i, split_f, cat_table, width, tasks, quad, inv_f1, sent, out):  # pragma: no cover - compiled
+    # A task is one tree and one block of LANES quadrature nodes t (weights w, U = 1 / (1 - t)).
+    # For the child c of a split on feature F: o_c = does the row satisfy every split on F from
+    # the root to c, z_c = the product of their cover fractions, f_c = z_c + (o_c - z_c) t, and q
+    # the previous edge on F above c (the sentinel, o = 1 and f = 1, if none).
+    #   down (breadth-first): G_c = G_parent f_c / f_q, starting from G_root = w; 1 / f_q is the
+    #        table row of q when o_q = 1 and U / z_q when o_q = 0. GH_c = G_c x (leaf value or 1).
+    #   up (reverse): H_parent = H_left + H_right (H = GH at a leaf), and with D = (o - z) / f,
+    #        which is (1 - z) x table row when o = 1 and -U when o = 0, feature F's accumulator
+    #        gets H_left D_left + H_right D_right - H_parent D_q: the telescoped credit of both
+    #        edges. Summing the accumulator's lanes integrates over t (w is already in G).
+    # Splits m0 .. m2 - 1 are the ones with a split below; m2 .. m1 - 1 have two leaves, and the
+    # down pass finishes them, as their masses are known there.
+    GH = _aligned_empty(sent + LANES)
+    O = np.empty(sent + LANES)
+    acc = _aligned_empty((out.shape[1] - 1) * LANES)
+    O[sent] = 1.0
+    for r in range(X.shape[0]):
+        x = X[r]
+        acc[:] = 0.0
+        for task in range(tasks.shape[0] // 4):
+            m0 = _get(tasks, 4 * task)
+            m2 = _get(tasks, 4 * task + 1)
+            m1 = _get(tasks, 4 * task + 2)
+            row = _get(tasks, 4 * task + 3)
+            T = _vload(quad, 3 * LANES * task)
+            U = _vload(quad, 3 * LANES * task + LANES)
+            _vstore(GH, 0, _vload(quad, 3 * LANES * task + 2 * LANES))
+            for m in range(m0, m2):
+                bi = NI * m
+                bf = NF * m
+                o = _get(O, _get(split_i, bi + I_PREV))
+                f_q = _vload(inv_f1, (row + _get(split_i, bi + I_PREV_ROW)) * LANES)
+                g = _vmul(_vload(GH, _get(split_i, bi + I_SELF)), _inv_f(o, _get(split_f, bf + F_INV_ZPREV), f_q, U))
+                v = _get(x, _get(split_i, bi + I_FEAT))
+                code = _get(split_i, bi + I_CAT)
+                if code >= 0:
+                    col = _category(v, width)
+                    left = col >= 0 and _get(cat_table, code * width + col)
+                else:
+                    left = _numeric_left(v, code, _get(split_f, bf + F_THR))
+                o_l = o * left
+                o_r = o - o_l
+                lc = _get(split_i, bi + I_LEFT)
+                rc = _get(split_i, bi + I_RIGHT)
+                _put(O, lc, o_l)
+                _put(O, rc, o_r)
+                _vstore(GH, lc, _vmul(g, _scaled_f(o_l, _get(split_f, bf + F_S_L), _get(split_f, bf + F_ZS_L), T)))
+                _vstore(GH, rc, _vmul(g, _scaled_f(o_r, _get(split_f, bf + F_S_R), _get(split_f, bf + F_ZS_R), T)))
+            for m in range(m2, m1):
+                bi = NI * m
+                bf = NF * m
+                o = _get(O, _get(split_i, bi + I_PREV))
+                f_q = _vload(inv_f1, (row + _get(split_i, bi + I_PREV_ROW)) * LANES)
+                d_q = _d(o, _get(split_f, bf + F_OMZ_PREV), f_q, U)
+                g = _vmul(_vload(GH, _get(split_i, bi + I_SELF)), _inv_f(o, _get(split_f, bf + F_INV_ZPREV), f_q, U))
+                v = _get(x, _get(split_i, bi + I_FEAT))
+                code = _get(split_i, bi + I_CAT)
+                if code >= 0:
+                    col = _category(v, width)
+                    left = col >= 0 and _get(cat_table, code * width + col)
+                else:
+                    left = _numeric_left(v, code, _get(split_f, bf + F_THR))
+                o_l = o * left
+                o_r = o - o_l
+                h_l = _vmul(g, _scaled_f(o_l, _get(split_f, bf + F_S_L), _get(split_f, bf + F_ZS_L), T))
+                h_r = _vmul(g, _scaled_f(o_r, _get(split_f, bf + F_S_R), _get(split_f, bf + F_ZS_R), T))
+                h = _vadd(h_l, h_r)
+                _vstore(GH, _get(split_i, bi + I_SELF), h)
+                t_l = (row + 1 + 2 * (m - m0)) * LANES
+                d_l = _d(o_l, _get(split_f, bf + F_OMZ_L), _vload(inv_f1, t_l), U)
+                d_r = _d(o_r, _get(split_f, bf + F_OMZ_R), _vload(inv_f1, t_l + LANES), U)
+                a = _get(split_i, bi + I_ACC)
+                credit = _vfma(h_l, d_l, _vfma(h_r, d_r, _vload(acc, a)))
+                _vstore(acc, a, _vfma(_vmul(_vsplat(-1.0), h), d_q, credit))
+            for m in range(m2 - 1, m0 - 1, -1):
+                bi = NI * m
+                bf = NF * m
+                lc = _get(split_i, bi + I_LEFT)
+                rc = _get(split_i, bi + I_RIGHT)
+                q = _get(split_i, bi + I_PREV)
+                h_l = _vload(GH, lc)
+                h_r = _vload(GH, rc)
+                h = _vadd(h_l, h_r)
+                _vstore(GH, _get(split_i, bi + I_SELF), h)
+                t_l = (row + 1 + 2 * (m - m0)) * LANES
+                d_l = _d(_get(O, lc), _get(split_f, bf + F_OMZ_L), _vload(inv_f1, t_l), U)
+                d_r = _d(_get(O, rc), _get(split_f, bf + F_OMZ_R), _vload(inv_f1, t_l + LANES), U)
+                f_q = _vload(inv_f1, (row + _get(split_i, bi + I_PREV_ROW)) * LANES)
+                d_q = _d(_get(O, q), _get(split_f, bf + F_OMZ_PREV), f_q, U)
+                a = _get(split_i, bi + I_ACC)
+                credit = _vfma(h_l, d_l, _vfma(h_r, d_r, _vload(acc, a)))
+                _vstore(acc, a, _vfma(_vmul(_vsplat(-1.0), h), d_q, credit))
+        phi = out[r]
+        for c in range(out.shape[1] - 1):
+            s = 0.0
+            for k in range(LANES):
+                s += acc[c * LANES + k]
+            phi[c] = s
+    return out
+
+
+def _aligned(a: np.ndarray) -> np.ndarray:
+    """A float64 copy of `a`, flattened, starting on a cache line."""
+    buf = np.empty(a.size + LANES)
+    skip = (-buf.ctypes.data) % 64 // 8
+    out = buf[skip:skip + a.size]
+    out[:] = a.ravel()
+    return out
+
+
+def _rule(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on [0, 1]."""
+    x, w = np.polynomial.legendre.leggauss(n)
+    return (x + 1.0) / 2.0, w / 2.0
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The kernel's row-independent inputs (see the I_* / F_* fields)."""
+
+    split_i: np.ndarray    # int32 (splits * NI,)
+    split_f: np.ndarray    # float64 (splits * NF,)
+    nodes: np.ndarray      # int64 (splits,): each split's node in _Flat, for `decisions`
+    cat_table: np.ndarray  # bool (categorical splits * cat_width,): does the category go left
+    cat_width: int
+    tasks: np.ndarray      # int64 (tasks * 4,): first split, first two-leaf split, end, first table row
+    quad: np.ndarray       # float64 (tasks * 3 * LANES,): t, 1 / (1 - t), weight
+    inv_f1: np.ndarray     # float64 (rows * LANES,): 1 / (z + (1 - z) t), per task a row of ones (the
+                           # sentinel's) and then a row per (split, left / right child)
+    sent: int              # the sentinel's scratch offset
+
+
+def _plan(f: _Flat) -> _Plan:
+    """Lay the trees out for `_shap_rows`: split records in the order the kernel reads them, and
+    each tree's quadrature rule and 1 / f table."""
+    n = len(f.feat)
+    idx = np.arange(n)
+    tree = np.repeat(np.arange(len(f.starts) - 1), np.diff(f.starts))
+    child = f.parent >= 0
+    par = np.maximum(f.parent, 0)
+    right = np.full(n, -1, np.int64)
+    is_right = child & (f.left[par] != idx)
+    right[par[is_right]] = idx[is_right]
+    depth = np.zeros(n, np.int64)
+    for _ in range(n):  # a node's depth is final once its parent's is
+        d = np.where(child, depth[par] + 1, 0)
+        if np.array_equal(d, depth):
+            break
+        depth = d
+    order = np.lexsort((idx, depth, tree))  # breadth-first inside each tree, trees in order
+    slot = np.empty(n, np.int64)
+    slot[order] = np.arange(n) - f.starts[tree[order]]
+    sent = f.max_nodes  # the sentinel slot, after every tree's nodes
+
+    # per tree: the splits with a split below (breadth-first), then those with two leaves
+    splits = order[~f.is_leaf[order]]
+    two_leaves = f.is_leaf[f.left[splits]] & f.is_leaf[right[splits]]
+    splits = splits[np.lexsort((two_leaves, tree[splits]))]
+    two_leaves = f.is_leaf[f.left[splits]] & f.is_leaf[right[splits]]
+    s_tree = tree[splits]
+    first = np.searchsorted(s_tree, np.arange(len(f.starts)))  # tree t's splits: first[t] .. first[t + 1] - 1
+    lc, rc = f.left[splits].astype(np.int64), right[splits]
+    prev = f.prev_same[lc]  # the same for both children
+    table_row = np.zeros(n, np.int64)  # a child's row in its tree's block of the 1 / f table
+    local = np.arange(len(splits)) - first[s_tree]
+    table_row[lc], table_row[rc] = 1 + 2 * local, 2 + 2 * local
+
+    cat_nodes = np.flatnonzero(f.is_cat & ~f.is_leaf)
+    width = int(f.cat_vals.max()) + 2 if len(cat_nodes) else 1
+    cat_table = np.zeros((max(len(cat_nodes), 1), width), dtype=np.bool_)
+    cat_row = np.full(n, -1, np.int64)
+    for r, node in enumerate(cat_nodes):
+        cat_table[r, f.cat_vals[f.cat_ptr[node]:f.cat_ptr[node + 1]]] = True
+        cat_row[node] = r
+    # NaN goes the default way for missing types NaN and Zero; type None compares it as 0.0
+    nan_left = np.where(f.missing == 0, 0.0 <= f.thr, f.default_left)
+    flags = nan_left * 1 + (f.missing == 1) * 2 + f.default_left * 4
+
+    split_i = np.empty((len(splits), NI), np.int32)
+    split_i[:, I_SELF] = slot[splits] * LANES
+    split_i[:, I_LEFT] = slot[lc] * LANES
+    split_i[:, I_RIGHT] = slot[rc] * LANES
+    split_i[:, I_PREV] = np.where(prev >= 0, slot[np.maximum(prev, 0)], sent) * LANES
+    split_i[:, I_PREV_ROW] = np.where(prev >= 0, table_row[np.maximum(prev, 0)], 0)
+    split_i[:, I_ACC] = f.feat[splits] * LANES
+    split_i[:, I_FEAT] = f.feat[splits]
+    split_i[:, I_CAT] = np.where(f.is_cat, cat_row, -2 - flags)[splits]
+    zl, zr, zp = f.z_cum[lc], f.z_cum[rc], f.z_prev[lc]
+    sl, sr = np.where(f.is_leaf[lc], f.value[lc], 1.0), np.where(f.is_leaf[rc], f.value[rc], 1.0)
+    split_f = np.stack([zl * sl, zr * sr, sl, sr, 1.0 - zl, 1.0 - zr, 1.0 - zp, 1.0 / zp, f.thr[splits]], axis=1)
+
+    # A tree needing K quadrature nodes uses the ceil(K / LANES) * LANES rule, one task per LANES.
+    n_rule = -(-f.n_quad // LANES) * LANES
+    tasks, quad, tables, rows = [], [], [], 0
+    for t in range(len(f.starts) - 1):
+        m0, m1 = int(first[t]), int(first[t + 1])
+        if m0 == m1:
+            continue  # a single leaf credits no feature
+        m2 = m1 - int(np.count_nonzero(two_leaves[m0:m1]))
+        nodes, weights = _rule(int(n_rule[t]))
+        z = np.concatenate([[1.0], np.stack([zl[m0:m1], zr[m0:m1]], axis=1).ravel()])[:, None]
+        for k in range(0, len(nodes), LANES):
+            tk = nodes[k:k + LANES]
+            tasks.append((m0, m2, m1, rows))
+            quad.append(np.stack([tk, 1.0 / (1.0 - tk), weights[k:k + LANES]]))
+            tables.append(1.0 / (z + (1.0 - z) * tk))
+            rows += len(z)
+    return _Plan(split_i=split_i.ravel(), split_f=split_f.ravel(), nodes=splits, cat_table=cat_table.ravel(),
+                 cat_width=width, tasks=np.asarray(tasks, np.int64).reshape(-1),
+                 quad=_aligned(np.asarray(quad, np.float64)),
+                 inv_f1=_aligned(np.concatenate(tables) if tables else np.zeros(LANES)), sent=sent * LANES)
+
+
 class TreeExplainer:
-    """Exact SHAP contributions of a binary LightGBM booster, one row in well under a millisecond.
+    """Exact SHAP contributions of a binary LightGBM booster, one row in ~0.2 ms (500 trees x 63 leaves).
 
     `contributions(X)` has `pred_contrib`'s layout: (n, n_columns + 1), the last column the expected
     value (raw log-odds), so `fraudcore.explain.field_contributions` consumes it unchanged.
@@ -248,47 +566,25 @@ class TreeExplainer:
             raise UnsupportedModelError("linear trees are not supported")
         self.n_columns = int(dump["max_feature_idx"]) + 1
         self._flat, self.expected_value = _flatten(dump)
-        f = self._flat
-        # Tree-local indices for the kernel: parent, previous split on the same feature (or the
-        # sentinel slot), which side of its parent a node is on, and the parent's feature.
-        tree_of = np.repeat(np.arange(len(f.starts) - 1), np.diff(f.starts))
-        start = f.starts[tree_of]
-        has_parent = f.parent >= 0
-        self._par = np.where(has_parent, f.parent - start, 0).astype(np.int32)
-        self._ps = np.where(f.prev_same >= 0, f.prev_same - start, f.max_nodes).astype(np.int32)
-        self._left_child = has_parent & (f.left[np.maximum(f.parent, 0)] == np.arange(len(f.feat)))
-        self._f_par = np.where(has_parent, f.feat[np.maximum(f.parent, 0)], 0).astype(np.int32)
-        internal = ~f.is_leaf
-        num = np.flatnonzero(internal & ~f.is_cat)
-        self._num_nodes, self._num_feat, self._num_thr = num, f.feat[num], f.thr[num]
-        # Direction of a NaN: LightGBM sends it the default way for missing type NaN, and treats it
-        # as 0.0 otherwise (which missing type Zero then sends the default way).
-        mt = f.missing[num]
-        self._num_nan_left = np.where(mt == 0, 0.0 <= self._num_thr, f.default_left[num])
-        self._num_is_zero = mt == 1
-        self._num_zero_left = f.default_left[num]
-        cat = np.flatnonzero(internal & f.is_cat)
-        self._cat_nodes, self._cat_feat = cat, f.feat[cat]
-        width = int(f.cat_vals.max()) + 2 if len(cat) else 1
-        table = np.zeros((len(cat), width), dtype=np.bool_)
-        for r, n in enumerate(cat):
-            table[r, f.cat_vals[f.cat_ptr[n]:f.cat_ptr[n + 1]]] = True
-        self._cat_table, self._cat_width = table, width
+        self._plan = _plan(self._flat)
 
     def decisions(self, X: np.ndarray) -> np.ndarray:
         """(n, nodes) booleans: would row r go left at node i (LightGBM's split rules)."""
+        X = self._rows(X)
+        p = self._plan
         goes = np.zeros((X.shape[0], len(self._flat.feat)), dtype=np.bool_)
-        return _route(np.ascontiguousarray(X, dtype=np.float64), self._num_nodes, self._num_feat, self._num_thr,
-                      self._num_nan_left, self._num_zero_left, self._num_is_zero, self._cat_nodes, self._cat_feat,
-                      self._cat_table, goes)
+        return _route(X, p.split_i, p.split_f, p.cat_table, p.cat_width, p.nodes, goes)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
+        X = self._rows(X)
+        p = self._plan
+        out = np.empty((X.shape[0], self.n_columns + 1))
+        _shap_rows(X, p.split_i, p.split_f, p.cat_table, p.cat_width, p.tasks, p.quad, p.inv_f1, p.sent, out)
+        out[:, -1] = self.expected_value
+        return out
+
+    def _rows(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.n_columns:
             raise ValueError(f"X must have shape (n, {self.n_columns}); got {X.shape}")
-        out = np.zeros((X.shape[0], self.n_columns + 1))
-        f = self._flat
-        _shap_rows(self.decisions(X), self._left_child, self._f_par, self._par, self._ps, f.value, f.z_cum,
-                   f.z_prev, f.starts, f.n_quad, f.quad_t, f.quad_w, f.max_nodes, out)
-        out[:, -1] = self.expected_value
-        return out
+        return np.ascontiguousarray(X, dtype=np.float64)

@@ -94,6 +94,47 @@ def test_missing_types_and_categorical_splits(params, np_rng):
     np.testing.assert_allclose(TreeExplainer(booster).contributions(X[:300]), exact, rtol=1e-9, atol=1e-9)
 
 
+def test_categorical_values_lightgbm_truncates_or_sends_right(np_rng):
+    """static_cast<int> truncates toward zero, so -0.5 is category 0; NaN, values <= -1 and categories
+    past every bitset go right."""
+    n = 3000
+    X = np_rng.normal(size=(n, 4))
+    X[:, 2] = np_rng.integers(0, 6, n)
+    y = ((X[:, 0] + np.isin(X[:, 2], (0, 2)) + np_rng.normal(0, 0.5, n)) > 0.8).astype(int)
+    booster = lgb.train({"objective": "binary", "num_leaves": 15, "verbose": -1, "num_threads": 1,
+                         "min_data_in_leaf": 5}, lgb.Dataset(X, y, categorical_feature=[2]), num_boost_round=20)
+    X = X[:60].copy()
+    X[:, 2] = np.resize([-0.5, -0.99, -1.0, -1.5, 0.5, 2.7, 5.99, 6.0, 1e12, -1e12, np.nan, -0.0, 0.0, 2.0, 5.0], 60)
+    ex = TreeExplainer(booster)
+    np.testing.assert_allclose(ex.contributions(X), booster.predict(X, pred_contrib=True), rtol=1e-9, atol=1e-9)
+
+
+def test_single_leaf_trees_and_stumps(np_rng):
+    """A tree that never split (here the first: its feature is constant) credits no feature."""
+    params = {"objective": "binary", "verbose": -1, "num_threads": 1, "min_data_in_leaf": 5}
+    first = lgb.train(params, lgb.Dataset(np.ones((300, 3)), np_rng.integers(0, 2, 300)), num_boost_round=1)
+    X = np_rng.normal(size=(300, 3))
+    y = (X[:, 0] + np_rng.normal(0, 0.3, 300) > 0).astype(int)
+    booster = lgb.train({**params, "num_leaves": 2}, lgb.Dataset(X, y), num_boost_round=5, init_model=first)
+    splits = ["split_feature" in t["tree_structure"] for t in booster.dump_model()["tree_info"]]
+    assert splits == [False] + [True] * 5
+    exact = booster.predict(X[:50], pred_contrib=True)
+    np.testing.assert_allclose(TreeExplainer(booster).contributions(X[:50]), exact, rtol=1e-9, atol=1e-9)
+
+
+def test_trees_deeper_than_one_vector_of_quadrature_nodes(np_rng):
+    """Paths with more than 16 distinct features need more than 8 quadrature nodes: such trees use a
+    16-node rule, explained 8 nodes at a time."""
+    X = np_rng.normal(size=(3000, 80))
+    booster = lgb.train({"objective": "binary", "num_leaves": 1000, "min_data_in_leaf": 1,
+                         "min_sum_hessian_in_leaf": 0, "max_bin": 15, "verbose": -1, "num_threads": 1},
+                        lgb.Dataset(X, np_rng.integers(0, 2, 3000)), num_boost_round=2)
+    ex = TreeExplainer(booster)
+    assert ex._flat.n_quad.max() > 8
+    exact = booster.predict(X[:100], pred_contrib=True)
+    np.testing.assert_allclose(ex.contributions(X[:100]), exact, rtol=1e-9, atol=1e-9)
+
+
 def test_reasons_match_the_bundle_explanations(bundle_a, holdout):
     bundle = load_bundle(bundle_a)
     rows = holdout.head(200)
