@@ -4,8 +4,9 @@ Why not LightGBM's own `pred_contrib`: measured on a 500-tree, 63-leaf model (me
 takes ~7 ms a row, which alone breaks a 5 ms p99 when 3% of requests must be explained. Path
 (Saabas) attributions are fast but agree with exact SHAP on only ~30% of top-3 reason sets, so
 they are not an honest substitute. This module computes the *same* values as `pred_contrib`
-(equal to ~1e-13) in ~0.18 ms a row on that model (`benchmarks/treeshap.py`; 1.3 ms before the
-vectorised kernel below).
+(equal to ~1e-13) in ~0.17 ms a row on that model (`benchmarks/treeshap.py`; 1.3 ms before the
+vectorised kernel below), and in ~0.19 ms when the explainer starts from a cold cache, as it does
+in a server that explains one request in ~30.
 
 How (a Linear-TreeSHAP-style formulation, Yu et al. 2022): for a leaf l with path features U,
 cover fractions z_j and "x satisfies the path's conditions on j" indicators o_j, the Shapley weight
@@ -30,12 +31,23 @@ What makes it fast (one row of the 500 x 63 model, p50; the scalar kernel took 1
 - One step per split handles both children (they share the parent's product and the feature's
   previous split, and their credits reach the feature's accumulator in one update), splits in
   breadth-first order: ~0.3 ms; the pre-order passes waited on each other's stores.
-- No division per row: f(t) = o t + z (1 - t) has o in {0, 1}, so 1 / f is a table built with
-  the explainer (~4 MB here) for o = 1 and (1 / z) (1 / (1 - t)) for o = 0.
-- Routing (LightGBM's split rules) happens inside the down pass, with no branch on the common
-  "exact zero" test (~50 us saved), and every store goes to an address known before the routing
-  is: a store address that waits on the routing lets later loads run ahead of it and be replayed
-  (~20 us). Splits whose children are both leaves are finished in the down pass (~15 us): ~0.18 ms.
+- Routing (LightGBM's split rules) happens inside the down pass, and every store goes to an
+  address known before the routing is: a store address that waits on the routing lets later loads
+  run ahead of it and be replayed (~20 us). Splits whose children are both leaves are finished in
+  the down pass (~15 us): ~0.18 ms.
+- Each row is first written four ways (`_spread`: NaN, or NaN and zero, mapped to a value that goes
+  left or right), so that a numeric split of any missing type is one comparison: ~0.17 ms.
+
+What keeps it fast from a cold cache (the server scores ~30 requests between two it explains, which
+evicts the explainer's tables; `benchmarks/treeshap.py` writes 64 MB between rows to reproduce that):
+- Few bytes per row: 1 / f(t), f = z + (o - z) t, is one 8-lane division per child of a split that
+  has a split below (~8 us hot), kept in scratch for the splits below; the children of a split
+  with two leaves need none, as a leaf's H D = G S (o - z). A table of 1 / f for o = 1 (4 MB here)
+  made the tables 7.4 MB and a cold row ~0.75 ms. Now a split is 5 float64 (threshold, the
+  children's z and scales) and 4 int16 (int32 if a model needs it): 1.5 MB for this model, ~0.2 ms
+  cold.
+- Records are read in order, so besides the hardware prefetcher the kernel prefetches AHEAD splits
+  early (~10 us cold). What remains of the cold cost (~20 us) is mostly Python and numba's dispatch.
 
 Split decisions follow LightGBM's `Tree::NumericalDecision` / `CategoricalDecision` (missing types
 None / Zero / NaN, default direction, categorical bitsets; NaN and negative categories go right).
@@ -57,6 +69,7 @@ from numba.extending import intrinsic, models, register_model
 
 _MISSING = {"None": 0, "Zero": 1, "NaN": 2}
 _ZERO = 1e-35  # LightGBM's kZeroThreshold
+_HUGE = 1e300  # LightGBM clamps feature values to +-_HUGE
 LANES = 8  # quadrature nodes per vector: one AVX-512 register of float64
 
 
@@ -223,6 +236,21 @@ def _vstore(typingctx, arr, off, v):  # type: ignore[no-untyped-def]
 
 
 @intrinsic
+def _prefetch(typingctx, arr, off):  # type: ignore[no-untyped-def]
+    def codegen(context, builder, sig, args):
+        i8p = ir.IntType(8).as_pointer()
+        p = builder.bitcast(_element(context, builder, sig.args[0], args[0], args[1]), i8p)
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0")
+        builder.call(fn, [p, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+    if isinstance(arr, types.Array) and arr.ndim == 1 and isinstance(off, types.Integer):
+        return types.none(arr, off), codegen
+    return None
+
+
+@intrinsic
 def _vsplat(typingctx, x):  # type: ignore[no-untyped-def]
     def codegen(context, builder, sig, args):
         x = context.cast(builder, args[0], sig.args[0], types.float64)
@@ -241,7 +269,7 @@ def _binary(op: str) -> Any:
     return vop
 
 
-_vadd, _vmul = _binary("fadd"), _binary("fmul")
+_vadd, _vmul, _vdiv = _binary("fadd"), _binary("fmul"), _binary("fdiv")
 
 
 @intrinsic
@@ -254,30 +282,46 @@ def _vfma(typingctx, a, b, c):  # type: ignore[no-untyped-def]
 
 
 # ---- splits, routing and the SHAP kernel ---------------------------------------------------------
-# One record per split (internal node). Integer fields of split m are split_i[NI m + I_*], float
-# fields split_f[NF m + F_*]. Slots (I_SELF, I_LEFT, I_RIGHT, I_PREV) are tree-local node numbers
-# times LANES, so they index the kernel's per-tree scratch directly; I_PREV is the child edge of the
-# previous split on this split's feature above it, or the sentinel slot. Rows (I_PREV_ROW) index
-# the tree's block of the 1 / f table. I_ACC is the feature's accumulator offset (feature x LANES).
-# I_CAT is a categorical split's row of `cat_table`, else -2 - flags (1: NaN goes left, 2: missing
-# type Zero, 4: default left). S is a child's scale: its value for a leaf, 1 for a split; ZS = z S;
-# OMZ = 1 - z.
-I_SELF, I_LEFT, I_RIGHT, I_PREV, I_PREV_ROW, I_ACC, I_FEAT, I_CAT = range(8)
-NI = 8
-F_ZS_L, F_ZS_R, F_S_L, F_S_R, F_OMZ_L, F_OMZ_R, F_OMZ_PREV, F_INV_ZPREV, F_THR = range(9)
-NF = 9
+# One record per split (internal node), in the order the kernel reads them: float fields of split m
+# are split_f[NF m + F_*], integer fields split_i[NI m + I_*] (int16 when every value fits, else
+# int32). In its tree's scratch, split k (k = m - the tree's first split) writes its left and right
+# child to slots 2k + 1 and 2k + 2, the root is slot 0 and `sent` the sentinel; I_SELF is the
+# split's own slot and I_PREV the slot of the child edge of the previous split on its feature above
+# it, or the sentinel, both times LANES (a slot holds one vector). I_X is the split's value in the
+# row's `_spread` copy (XV x feature + the way its missing values go), I_CAT a categorical split's
+# row of `cat_table`, else -1. Z_* are the children's cover-fraction products (`_Flat.z_cum`), S_*
+# their scales: the leaf value for a leaf, 1 for a split.
+I_SELF, I_PREV, I_X, I_CAT = range(4)
+NI = 4
+F_THR, F_Z_L, F_Z_R, F_S_L, F_S_R = range(5)
+NF = 5
+XV = 4  # per feature: missing goes right, NaN goes left, NaN and zero go right, NaN and zero go left
+AHEAD = 48  # splits between a record's software prefetch and its use
+# offsets are never negative: a shift, not numba's floor division with its sign fix-ups
+LANE_BITS, XV_BITS = LANES.bit_length() - 1, XV.bit_length() - 1
 
 
 @njit(cache=True, nogil=True)
-def _numeric_left(v, code, thr):  # pragma: no cover - compiled
-    """A numeric split (code = -2 - flags): NaN goes by flag 1; under missing type Zero (flag 2),
-    |v| <= kZeroThreshold goes the default way (flag 4); otherwise v <= threshold."""
-    flags = -2 - code
-    if v != v:
-        return (flags & 1) != 0
-    # no branch on |v| <= kZeroThreshold: exact zeros are common and come in no predictable order
-    zero = ((flags & 2) != 0) & (abs(v) <= _ZERO)
-    return ((v <= thr) & (zero ^ True)) | (zero & ((flags & 4) != 0))
+def _spread(x, xv):  # pragma: no cover - compiled
+    """Write each value of row x four ways, so that a numeric split is one comparison, v <= threshold,
+    whichever way LightGBM sends its missing values: NaN for "goes right" (NaN <= anything is
+    false), -inf for "goes left". Missing types None and NaN only map NaN (None compares it as 0.0,
+    which is a fixed side of the split); type Zero also maps |v| <= kZeroThreshold. The first copy
+    is the row itself, which categorical splits read. LightGBM predicts with values clamped to
+    +-1e300, and a split that separates NaN from every number has threshold 1e300, so +inf goes left
+    there: so does it here."""
+    for j in range(x.shape[0]):
+        v = x[j]
+        if v > _HUGE:
+            v = _HUGE
+        elif v < -_HUGE:
+            v = -_HUGE
+        nan = v != v
+        zero = nan or abs(v) <= _ZERO
+        xv[XV * j] = v
+        xv[XV * j + 1] = -np.inf if nan else v
+        xv[XV * j + 2] = np.nan if zero else v
+        xv[XV * j + 3] = -np.inf if zero else v
 
 
 @njit(cache=True, nogil=True)
@@ -292,17 +336,18 @@ def _category(v, width):  # pragma: no cover - compiled
 # per split.
 @njit(cache=True, nogil=True)
 def _route(X, split_i, split_f, cat_table, width, nodes, goes):  # pragma: no cover - compiled
+    xv = np.empty(XV * X.shape[1])
     for r in range(X.shape[0]):
-        x = X[r]
+        _spread(X[r], xv)
         g = goes[r]
         for m in range(split_i.shape[0] // NI):
-            v = _get(x, _get(split_i, NI * m + I_FEAT))
-            code = _get(split_i, NI * m + I_CAT)
+            v = _get(xv, _get(split_i, NI * m + I_X))
+            code = np.int64(_get(split_i, NI * m + I_CAT))
             if code >= 0:
                 col = _category(v, width)
                 left = col >= 0 and _get(cat_table, code * width + col)
             else:
-                left = _numeric_left(v, code, _get(split_f, NF * m + F_THR))
+                left = v <= _get(split_f, NF * m + F_THR)
             _put(g, _get(nodes, m), left)
     return goes
 
@@ -317,125 +362,132 @@ def _aligned_empty(n):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _inv_f(o, inv_z, table_row, U):  # pragma: no cover - compiled
-    """1 / f = the table row when o = 1, U / z when o = 0 (o is exactly 0 or 1, so both products are
-    exact and one of them is 0)."""
-    return _vfma(_vsplat(o), table_row, _vmul(_vsplat((1.0 - o) * inv_z), U))
+def _scaled_f(o, z, s, T):  # pragma: no cover - compiled
+    """S f = (o - z) S t + z S, S the child's scale."""
+    return _vfma(_vsplat((o - z) * s), T, _vsplat(z * s))
 
 
 @njit(cache=True, nogil=True)
-def _d(o, one_minus_z, table_row, U):  # pragma: no cover - compiled
-    """D = (o - z) / f = (1 - z) x the table row when o = 1, -U when o = 0."""
-    return _vfma(_vsplat(o * one_minus_z), table_row, _vmul(_vsplat(o - 1.0), U))
-
-
-@njit(cache=True, nogil=True)
-def _scaled_f(o, s, zs, T):  # pragma: no cover - compiled
-    """S f = (o S - z S) t + z S, S the child's scale."""
-    return _vfma(_vsplat(o * s - zs), T, _vsplat(zs))
-
-
-@njit(cache=True, nogil=True)
-def _shap_rows(X, split_i, split_f, cat_table, width, tasks, quad, inv_f1, sent, out):  # pragma: no cover - compiled
-    # A task is one tree and one block of LANES quadrature nodes t (weights w, U = 1 / (1 - t)).
+def _shap_rows(X, split_i, split_f, cat_table, width, tasks, rules, sent, expected, out):  # pragma: no cover - compiled
+    # A task is one tree and one block of LANES quadrature nodes t (weights w).
     # For the child c of a split on feature F: o_c = does the row satisfy every split on F from
     # the root to c, z_c = the product of their cover fractions, f_c = z_c + (o_c - z_c) t, and q
     # the previous edge on F above c (the sentinel, o = 1 and f = 1, if none).
-    #   down (breadth-first): G_c = G_parent f_c / f_q, starting from G_root = w; 1 / f_q is the
-    #        table row of q when o_q = 1 and U / z_q when o_q = 0. GH_c = G_c x (leaf value or 1).
-    #   up (reverse): H_parent = H_left + H_right (H = GH at a leaf), and with D = (o - z) / f,
-    #        which is (1 - z) x table row when o = 1 and -U when o = 0, feature F's accumulator
+    #   down (breadth-first): G_c = G_parent f_c / f_q, starting from G_root = w; GH_c = G_c x (leaf
+    #        value or 1). Each child keeps R_c = 1 / f_c, which the splits below it read as 1 / f_q,
+    #        and D_c = (o_c - z_c) / f_c: one vector division per child, its operand ready long
+    #        before anything waits for the quotient.
+    #   up (reverse): H_parent = H_left + H_right (H = GH at a leaf), and feature F's accumulator
     #        gets H_left D_left + H_right D_right - H_parent D_q: the telescoped credit of both
     #        edges. Summing the accumulator's lanes integrates over t (w is already in G).
     # Splits m0 .. m2 - 1 are the ones with a split below; m2 .. m1 - 1 have two leaves, and the
-    # down pass finishes them, as their masses are known there.
-    GH = _aligned_empty(sent + LANES)
-    O = np.empty(sent + LANES)
-    acc = _aligned_empty((out.shape[1] - 1) * LANES)
-    O[sent] = 1.0
+    # down pass finishes them, as their masses are known there and a leaf's H D = G_parent S (o - z)
+    # needs no division. The records stream in order, prefetched AHEAD splits early.
+    n = sent + LANES
+    GH = _aligned_empty(n)
+    R = _aligned_empty(n)
+    D = _aligned_empty(n)
+    O = np.empty(n // LANES)
+    n_feat = out.shape[1] - 1
+    acc = _aligned_empty(n_feat * LANES)
+    xv = np.empty(XV * n_feat)
+    O[sent // LANES] = 1.0
+    _vstore(R, sent, _vsplat(1.0))
+    _vstore(D, sent, _vsplat(0.0))
+    one = _vsplat(1.0)
     for r in range(X.shape[0]):
-        x = X[r]
+        _spread(X[r], xv)
         acc[:] = 0.0
         for task in range(tasks.shape[0] // 4):
-            m0 = _get(tasks, 4 * task)
-            m2 = _get(tasks, 4 * task + 1)
-            m1 = _get(tasks, 4 * task + 2)
-            row = _get(tasks, 4 * task + 3)
-            T = _vload(quad, 3 * LANES * task)
-            U = _vload(quad, 3 * LANES * task + LANES)
-            _vstore(GH, 0, _vload(quad, 3 * LANES * task + 2 * LANES))
+            m0 = np.int64(_get(tasks, 4 * task))
+            m2 = np.int64(_get(tasks, 4 * task + 1))
+            m1 = np.int64(_get(tasks, 4 * task + 2))
+            rule = np.int64(_get(tasks, 4 * task + 3))
+            T = _vload(rules, rule)
+            _vstore(GH, 0, _vload(rules, rule + LANES))
             for m in range(m0, m2):
                 bi = NI * m
                 bf = NF * m
-                o = _get(O, _get(split_i, bi + I_PREV))
-                f_q = _vload(inv_f1, (row + _get(split_i, bi + I_PREV_ROW)) * LANES)
-                g = _vmul(_vload(GH, _get(split_i, bi + I_SELF)), _inv_f(o, _get(split_f, bf + F_INV_ZPREV), f_q, U))
-                v = _get(x, _get(split_i, bi + I_FEAT))
-                code = _get(split_i, bi + I_CAT)
+                _prefetch(split_f, bf + AHEAD * NF)
+                _prefetch(split_i, bi + AHEAD * NI)
+                q = np.int64(_get(split_i, bi + I_PREV))
+                o = _get(O, q >> LANE_BITS)
+                g = _vmul(_vload(GH, np.int64(_get(split_i, bi + I_SELF))), _vload(R, q))
+                v = _get(xv, _get(split_i, bi + I_X))
+                code = np.int64(_get(split_i, bi + I_CAT))
                 if code >= 0:
                     col = _category(v, width)
                     left = col >= 0 and _get(cat_table, code * width + col)
                 else:
-                    left = _numeric_left(v, code, _get(split_f, bf + F_THR))
+                    left = v <= _get(split_f, bf + F_THR)
                 o_l = o * left
                 o_r = o - o_l
-                lc = _get(split_i, bi + I_LEFT)
-                rc = _get(split_i, bi + I_RIGHT)
-                _put(O, lc, o_l)
-                _put(O, rc, o_r)
-                _vstore(GH, lc, _vmul(g, _scaled_f(o_l, _get(split_f, bf + F_S_L), _get(split_f, bf + F_ZS_L), T)))
-                _vstore(GH, rc, _vmul(g, _scaled_f(o_r, _get(split_f, bf + F_S_R), _get(split_f, bf + F_ZS_R), T)))
+                k = 2 * (m - m0) + 1
+                lc = k * LANES
+                rc = lc + LANES
+                z_l = _get(split_f, bf + F_Z_L)
+                z_r = _get(split_f, bf + F_Z_R)
+                f_l = _vfma(_vsplat(o_l - z_l), T, _vsplat(z_l))
+                f_r = _vfma(_vsplat(o_r - z_r), T, _vsplat(z_r))
+                _put(O, k, o_l)
+                _put(O, k + 1, o_r)
+                _vstore(GH, lc, _vmul(_vmul(g, _vsplat(_get(split_f, bf + F_S_L))), f_l))
+                _vstore(GH, rc, _vmul(_vmul(g, _vsplat(_get(split_f, bf + F_S_R))), f_r))
+                r_l = _vdiv(one, f_l)
+                r_r = _vdiv(one, f_r)
+                _vstore(R, lc, r_l)
+                _vstore(R, rc, r_r)
+                _vstore(D, lc, _vmul(_vsplat(o_l - z_l), r_l))
+                _vstore(D, rc, _vmul(_vsplat(o_r - z_r), r_r))
             for m in range(m2, m1):
                 bi = NI * m
                 bf = NF * m
-                o = _get(O, _get(split_i, bi + I_PREV))
-                f_q = _vload(inv_f1, (row + _get(split_i, bi + I_PREV_ROW)) * LANES)
-                d_q = _d(o, _get(split_f, bf + F_OMZ_PREV), f_q, U)
-                g = _vmul(_vload(GH, _get(split_i, bi + I_SELF)), _inv_f(o, _get(split_f, bf + F_INV_ZPREV), f_q, U))
-                v = _get(x, _get(split_i, bi + I_FEAT))
-                code = _get(split_i, bi + I_CAT)
+                _prefetch(split_f, bf + AHEAD * NF)
+                _prefetch(split_i, bi + AHEAD * NI)
+                q = np.int64(_get(split_i, bi + I_PREV))
+                o = _get(O, q >> LANE_BITS)
+                s = np.int64(_get(split_i, bi + I_SELF))
+                g = _vmul(_vload(GH, s), _vload(R, q))
+                i = np.int64(_get(split_i, bi + I_X))
+                v = _get(xv, i)
+                code = np.int64(_get(split_i, bi + I_CAT))
                 if code >= 0:
                     col = _category(v, width)
                     left = col >= 0 and _get(cat_table, code * width + col)
                 else:
-                    left = _numeric_left(v, code, _get(split_f, bf + F_THR))
+                    left = v <= _get(split_f, bf + F_THR)
                 o_l = o * left
                 o_r = o - o_l
-                h_l = _vmul(g, _scaled_f(o_l, _get(split_f, bf + F_S_L), _get(split_f, bf + F_ZS_L), T))
-                h_r = _vmul(g, _scaled_f(o_r, _get(split_f, bf + F_S_R), _get(split_f, bf + F_ZS_R), T))
+                z_l = _get(split_f, bf + F_Z_L)
+                z_r = _get(split_f, bf + F_Z_R)
+                s_l = _get(split_f, bf + F_S_L)
+                s_r = _get(split_f, bf + F_S_R)
+                h_l = _vmul(g, _scaled_f(o_l, z_l, s_l, T))
+                h_r = _vmul(g, _scaled_f(o_r, z_r, s_r, T))
                 h = _vadd(h_l, h_r)
-                _vstore(GH, _get(split_i, bi + I_SELF), h)
-                t_l = (row + 1 + 2 * (m - m0)) * LANES
-                d_l = _d(o_l, _get(split_f, bf + F_OMZ_L), _vload(inv_f1, t_l), U)
-                d_r = _d(o_r, _get(split_f, bf + F_OMZ_R), _vload(inv_f1, t_l + LANES), U)
-                a = _get(split_i, bi + I_ACC)
-                credit = _vfma(h_l, d_l, _vfma(h_r, d_r, _vload(acc, a)))
-                _vstore(acc, a, _vfma(_vmul(_vsplat(-1.0), h), d_q, credit))
+                _vstore(GH, s, h)
+                a = (i >> XV_BITS) * LANES
+                credit = _vfma(g, _vsplat((o_l - z_l) * s_l + (o_r - z_r) * s_r), _vload(acc, a))
+                _vstore(acc, a, _vfma(_vmul(_vsplat(-1.0), h), _vload(D, q), credit))
             for m in range(m2 - 1, m0 - 1, -1):
                 bi = NI * m
-                bf = NF * m
-                lc = _get(split_i, bi + I_LEFT)
-                rc = _get(split_i, bi + I_RIGHT)
-                q = _get(split_i, bi + I_PREV)
+                lc = (2 * (m - m0) + 1) * LANES
+                rc = lc + LANES
                 h_l = _vload(GH, lc)
                 h_r = _vload(GH, rc)
                 h = _vadd(h_l, h_r)
-                _vstore(GH, _get(split_i, bi + I_SELF), h)
-                t_l = (row + 1 + 2 * (m - m0)) * LANES
-                d_l = _d(_get(O, lc), _get(split_f, bf + F_OMZ_L), _vload(inv_f1, t_l), U)
-                d_r = _d(_get(O, rc), _get(split_f, bf + F_OMZ_R), _vload(inv_f1, t_l + LANES), U)
-                f_q = _vload(inv_f1, (row + _get(split_i, bi + I_PREV_ROW)) * LANES)
-                d_q = _d(_get(O, q), _get(split_f, bf + F_OMZ_PREV), f_q, U)
-                a = _get(split_i, bi + I_ACC)
-                credit = _vfma(h_l, d_l, _vfma(h_r, d_r, _vload(acc, a)))
+                _vstore(GH, np.int64(_get(split_i, bi + I_SELF)), h)
+                a = (np.int64(_get(split_i, bi + I_X)) >> XV_BITS) * LANES
+                credit = _vfma(h_l, _vload(D, lc), _vfma(h_r, _vload(D, rc), _vload(acc, a)))
+                d_q = _vload(D, np.int64(_get(split_i, bi + I_PREV)))
                 _vstore(acc, a, _vfma(_vmul(_vsplat(-1.0), h), d_q, credit))
         phi = out[r]
-        for c in range(out.shape[1] - 1):
+        for c in range(n_feat):
             s = 0.0
             for k in range(LANES):
                 s += acc[c * LANES + k]
             phi[c] = s
-    return out
+        phi[n_feat] = expected
 
 
 def _aligned(a: np.ndarray) -> np.ndarray:
@@ -457,21 +509,19 @@ def _rule(n: int) -> tuple[np.ndarray, np.ndarray]:
 class _Plan:
     """The kernel's row-independent inputs (see the I_* / F_* fields)."""
 
-    split_i: np.ndarray    # int32 (splits * NI,)
+    split_i: np.ndarray    # int16 or int32 (splits * NI,)
     split_f: np.ndarray    # float64 (splits * NF,)
     nodes: np.ndarray      # int64 (splits,): each split's node in _Flat, for `decisions`
     cat_table: np.ndarray  # bool (categorical splits * cat_width,): does the category go left
     cat_width: int
-    tasks: np.ndarray      # int64 (tasks * 4,): first split, first two-leaf split, end, first table row
-    quad: np.ndarray       # float64 (tasks * 3 * LANES,): t, 1 / (1 - t), weight
-    inv_f1: np.ndarray     # float64 (rows * LANES,): 1 / (z + (1 - z) t), per task a row of ones (the
-                           # sentinel's) and then a row per (split, left / right child)
-    sent: int              # the sentinel's scratch offset
+    tasks: np.ndarray      # int32 (tasks * 4,): first split, first two-leaf split, end, offset in `rules`
+    rules: np.ndarray      # float64: per quadrature rule and block of LANES nodes, t then its weights
+    sent: int              # the sentinel's scratch offset (slot x LANES)
 
 
 def _plan(f: _Flat) -> _Plan:
     """Lay the trees out for `_shap_rows`: split records in the order the kernel reads them, and
-    each tree's quadrature rule and 1 / f table."""
+    each tree's quadrature rule."""
     n = len(f.feat)
     idx = np.arange(n)
     tree = np.repeat(np.arange(len(f.starts) - 1), np.diff(f.starts))
@@ -487,9 +537,6 @@ def _plan(f: _Flat) -> _Plan:
             break
         depth = d
     order = np.lexsort((idx, depth, tree))  # breadth-first inside each tree, trees in order
-    slot = np.empty(n, np.int64)
-    slot[order] = np.arange(n) - f.starts[tree[order]]
-    sent = f.max_nodes  # the sentinel slot, after every tree's nodes
 
     # per tree: the splits with a split below (breadth-first), then those with two leaves
     splits = order[~f.is_leaf[order]]
@@ -499,10 +546,11 @@ def _plan(f: _Flat) -> _Plan:
     s_tree = tree[splits]
     first = np.searchsorted(s_tree, np.arange(len(f.starts)))  # tree t's splits: first[t] .. first[t + 1] - 1
     lc, rc = f.left[splits].astype(np.int64), right[splits]
-    prev = f.prev_same[lc]  # the same for both children
-    table_row = np.zeros(n, np.int64)  # a child's row in its tree's block of the 1 / f table
     local = np.arange(len(splits)) - first[s_tree]
-    table_row[lc], table_row[rc] = 1 + 2 * local, 2 + 2 * local
+    slot = np.zeros(n, np.int64)  # a node's scratch slot: 0 for a root, else its parent's child slot
+    slot[lc], slot[rc] = 2 * local + 1, 2 * local + 2
+    sent = 2 * int(np.max(np.diff(first), initial=0)) + 1  # the sentinel, after every tree's slots
+    prev = f.prev_same[lc]  # the same for both children
 
     cat_nodes = np.flatnonzero(f.is_cat & ~f.is_leaf)
     width = int(f.cat_vals.max()) + 2 if len(cat_nodes) else 1
@@ -511,43 +559,40 @@ def _plan(f: _Flat) -> _Plan:
     for r, node in enumerate(cat_nodes):
         cat_table[r, f.cat_vals[f.cat_ptr[node]:f.cat_ptr[node + 1]]] = True
         cat_row[node] = r
-    # NaN goes the default way for missing types NaN and Zero; type None compares it as 0.0
-    nan_left = np.where(f.missing == 0, 0.0 <= f.thr, f.default_left)
-    flags = nan_left * 1 + (f.missing == 1) * 2 + f.default_left * 4
-
-    split_i = np.empty((len(splits), NI), np.int32)
+    # missing type None compares NaN as 0.0; Zero sends zero and NaN the default way, NaN sends NaN
+    way = np.where(f.missing == 0, 0.0 <= f.thr, np.where(f.missing == 1, 2 + f.default_left, f.default_left))
+    split_i = np.empty((len(splits), NI), np.int64)
     split_i[:, I_SELF] = slot[splits] * LANES
-    split_i[:, I_LEFT] = slot[lc] * LANES
-    split_i[:, I_RIGHT] = slot[rc] * LANES
     split_i[:, I_PREV] = np.where(prev >= 0, slot[np.maximum(prev, 0)], sent) * LANES
-    split_i[:, I_PREV_ROW] = np.where(prev >= 0, table_row[np.maximum(prev, 0)], 0)
-    split_i[:, I_ACC] = f.feat[splits] * LANES
-    split_i[:, I_FEAT] = f.feat[splits]
-    split_i[:, I_CAT] = np.where(f.is_cat, cat_row, -2 - flags)[splits]
-    zl, zr, zp = f.z_cum[lc], f.z_cum[rc], f.z_prev[lc]
-    sl, sr = np.where(f.is_leaf[lc], f.value[lc], 1.0), np.where(f.is_leaf[rc], f.value[rc], 1.0)
-    split_f = np.stack([zl * sl, zr * sr, sl, sr, 1.0 - zl, 1.0 - zr, 1.0 - zp, 1.0 / zp, f.thr[splits]], axis=1)
+    split_i[:, I_X] = XV * f.feat[splits] + np.where(f.is_cat, 0, way)[splits]
+    split_i[:, I_CAT] = cat_row[splits]
+    small = split_i.size == 0 or (split_i.min() >= -2**15 and split_i.max() < 2**15)
+    split_f = np.empty((len(splits), NF))
+    split_f[:, F_THR] = f.thr[splits]
+    split_f[:, F_Z_L], split_f[:, F_Z_R] = f.z_cum[lc], f.z_cum[rc]
+    split_f[:, F_S_L] = np.where(f.is_leaf[lc], f.value[lc], 1.0)
+    split_f[:, F_S_R] = np.where(f.is_leaf[rc], f.value[rc], 1.0)
 
-    # A tree needing K quadrature nodes uses the ceil(K / LANES) * LANES rule, one task per LANES.
+    # A tree needing K quadrature nodes uses the ceil(K / LANES) * LANES rule, one task per LANES;
+    # trees with the same rule share its blocks.
     n_rule = -(-f.n_quad // LANES) * LANES
-    tasks, quad, tables, rows = [], [], [], 0
+    tasks, rules, block_at = [], [], {}
     for t in range(len(f.starts) - 1):
         m0, m1 = int(first[t]), int(first[t + 1])
         if m0 == m1:
             continue  # a single leaf credits no feature
         m2 = m1 - int(np.count_nonzero(two_leaves[m0:m1]))
-        nodes, weights = _rule(int(n_rule[t]))
-        z = np.concatenate([[1.0], np.stack([zl[m0:m1], zr[m0:m1]], axis=1).ravel()])[:, None]
-        for k in range(0, len(nodes), LANES):
-            tk = nodes[k:k + LANES]
-            tasks.append((m0, m2, m1, rows))
-            quad.append(np.stack([tk, 1.0 / (1.0 - tk), weights[k:k + LANES]]))
-            tables.append(1.0 / (z + (1.0 - z) * tk))
-            rows += len(z)
-    return _Plan(split_i=split_i.ravel(), split_f=split_f.ravel(), nodes=splits, cat_table=cat_table.ravel(),
-                 cat_width=width, tasks=np.asarray(tasks, np.int64).reshape(-1),
-                 quad=_aligned(np.asarray(quad, np.float64)),
-                 inv_f1=_aligned(np.concatenate(tables) if tables else np.zeros(LANES)), sent=sent * LANES)
+        size = int(n_rule[t])
+        if size not in block_at:
+            nodes, weights = _rule(size)
+            block_at[size] = 2 * LANES * len(rules)
+            rules.extend(np.stack([nodes[k:k + LANES], weights[k:k + LANES]]) for k in range(0, size, LANES))
+        tasks.extend((m0, m2, m1, block_at[size] + 2 * LANES * b) for b in range(size // LANES))
+    return _Plan(split_i=split_i.ravel().astype(np.int16 if small else np.int32), split_f=split_f.ravel(),
+                 nodes=splits, cat_table=cat_table.ravel(), cat_width=width,
+                 tasks=np.asarray(tasks, np.int32).reshape(-1),
+                 rules=_aligned(np.asarray(rules, np.float64) if rules else np.zeros(2 * LANES)),
+                 sent=sent * LANES)
 
 
 class TreeExplainer:
@@ -579,8 +624,8 @@ class TreeExplainer:
         X = self._rows(X)
         p = self._plan
         out = np.empty((X.shape[0], self.n_columns + 1))
-        _shap_rows(X, p.split_i, p.split_f, p.cat_table, p.cat_width, p.tasks, p.quad, p.inv_f1, p.sent, out)
-        out[:, -1] = self.expected_value
+        _shap_rows(X, p.split_i, p.split_f, p.cat_table, p.cat_width, p.tasks, p.rules, p.sent, self.expected_value,
+                   out)
         return out
 
     def _rows(self, X: np.ndarray) -> np.ndarray:

@@ -94,6 +94,25 @@ def test_missing_types_and_categorical_splits(params, np_rng):
     np.testing.assert_allclose(TreeExplainer(booster).contributions(X[:300]), exact, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("params", [{}, {"zero_as_missing": True}, {"use_missing": False}])
+def test_values_at_the_zero_threshold_and_infinities(params, np_rng):
+    """Each missing type's special values: |v| <= kZeroThreshold (1e-35) is zero under type Zero, NaN is
+    0.0 under type None, and LightGBM clamps values to +-1e300, so +inf goes left at a split whose
+    threshold is 1e300 (the one that separates NaN from every number)."""
+    n = 3000
+    X = np_rng.normal(size=(n, 4))
+    X[np_rng.random((n, 4)) < 0.1] = np.nan
+    X[np_rng.random((n, 4)) < 0.1] = 0.0
+    y = ((np.nan_to_num(X[:, 0]) + np.isnan(X[:, 1]) + np_rng.normal(0, 0.5, n)) > 0.5).astype(int)
+    booster = lgb.train({"objective": "binary", "num_leaves": 15, "verbose": -1, "num_threads": 1,
+                         "min_data_in_leaf": 5, **params}, lgb.Dataset(X, y), num_boost_round=20)
+    special = [0.0, -0.0, 1e-36, -1e-36, 1e-35, -1e-35, 2e-35, -2e-35, np.nan, np.inf, -np.inf, 2e300, -2e300,
+               0.3, -0.3]
+    X = np.stack([np.roll(np.resize(special, 60), k) for k in range(4)], axis=1)
+    ex = TreeExplainer(booster)
+    np.testing.assert_allclose(ex.contributions(X), booster.predict(X, pred_contrib=True), rtol=1e-9, atol=1e-9)
+
+
 def test_categorical_values_lightgbm_truncates_or_sends_right(np_rng):
     """static_cast<int> truncates toward zero, so -0.5 is category 0; NaN, values <= -1 and categories
     past every bitset go right."""
@@ -133,6 +152,18 @@ def test_trees_deeper_than_one_vector_of_quadrature_nodes(np_rng):
     assert ex._flat.n_quad.max() > 8
     exact = booster.predict(X[:100], pred_contrib=True)
     np.testing.assert_allclose(ex.contributions(X[:100]), exact, rtol=1e-9, atol=1e-9)
+
+
+def test_models_past_int16_record_fields(np_rng):
+    """A feature index past 8191 does not fit the int16 records: the explainer stores int32 ones."""
+    X = np_rng.normal(size=(400, 8300))
+    y = (X[:, 8250] + X[:, 3] + np_rng.normal(0, 0.3, 400) > 0).astype(int)
+    booster = lgb.train({"objective": "binary", "num_leaves": 7, "verbose": -1, "num_threads": 1,
+                         "min_data_in_leaf": 5}, lgb.Dataset(X, y), num_boost_round=3)
+    ex = TreeExplainer(booster)
+    assert ex._plan.split_i.dtype == np.int32
+    exact = booster.predict(X[:50], pred_contrib=True)
+    np.testing.assert_allclose(ex.contributions(X[:50]), exact, rtol=1e-9, atol=1e-9)
 
 
 def test_reasons_match_the_bundle_explanations(bundle_a, holdout):
