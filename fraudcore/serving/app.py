@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import itertools
 import ipaddress
 import logging
 import os
@@ -21,7 +22,7 @@ import secrets
 import signal
 import time
 from urllib.parse import parse_qsl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -61,9 +62,9 @@ class _Invocation:
         self.scope, self.receive, self.send = scope, receive, send
         self.headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
 
-    def request_id(self) -> str:
+    def request_id(self, new_id: Callable[[], str]) -> str:
         rid = self.headers.get("x-request-id")
-        return rid[:128] if rid else secrets.token_hex(12)
+        return rid[:128] if rid else new_id()
 
     def explain_all(self) -> bool:
         query = self.scope.get("query_string", b"")
@@ -127,7 +128,14 @@ class Service:
                     "VariantName": os.environ.get("PAYLINK_VARIANT_NAME", "local")}
             self.emf = EmfEmitter(self.metrics, dims, cfg.emf_interval_s)
         self._swap_lock = asyncio.Lock()
+        # Generated request ids: a random per-worker prefix and a counter, 24 hex digits, unique
+        # without a getrandom() system call per request.
+        self._rid_prefix = secrets.token_hex(6)
+        self._rid_seq = itertools.count(1)
         self.batcher = MicroBatcher(cfg.max_batch, self.metrics.observe_batch) if cfg.batching else None
+
+    def new_request_id(self) -> str:
+        return f"{self._rid_prefix}{next(self._rid_seq) & 0xFFFFFFFFFFFF:012x}"
 
     def close(self) -> None:
         if self.capture is not None:
@@ -139,7 +147,7 @@ class Service:
     async def invocations(self, scope: Scope, receive: Receive, send: Send) -> None:
         t0 = time.perf_counter()
         call = _Invocation(scope, receive, send)
-        rid = call.request_id()
+        rid = call.request_id(self.new_request_id)
         loaded = self.holder.current  # this request finishes on this model, whatever swaps meanwhile
         scorer, parser = loaded.scorer, loaded.parser
         body = b""

@@ -57,9 +57,12 @@ class MicroBatcher:
         self.on_batch = on_batch
         self._pending: list[tuple[Submission, asyncio.Future[Results]]] = []
         self._scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # a batcher serves one event loop
 
     def submit(self, sub: Submission) -> asyncio.Future[Results]:
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:  # looked up once: get_running_loop() costs a getpid() system call each time
+            loop = self._loop = asyncio.get_running_loop()
         fut: asyncio.Future[Results] = loop.create_future()
         self._pending.append((sub, fut))
         if not self._scheduled:
