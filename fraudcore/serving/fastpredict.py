@@ -8,8 +8,8 @@ docstring and benchmarks/latency.py's in-process section).
 
 It is the same arithmetic, not an approximation: each split follows LightGBM's
 `Tree::NumericalDecision` / `CategoricalDecision` (missing types None / Zero / NaN with the default
-direction, NaN treated as 0.0 unless the missing type is NaN, categorical bitsets with negative and
-NaN values going right), and leaf values are added in LightGBM's order (tree 0 first) into a double
+direction, NaN treated as 0.0 unless the missing type is NaN, values clamped to +-1e300,
+categorical bitsets with negative and NaN values going right), and leaf values are added in LightGBM's order (tree 0 first) into a double
 starting at 0.0, as `GBDT::PredictRaw` does. So raw scores are bit-identical to
 `booster.predict(X, raw_score=True)`; the tests check that on models with numeric, categorical,
 missing-value and single-leaf trees.
@@ -99,6 +99,10 @@ def _raw_scores(X, roots, feat, thr, kind, default_left, left, right, cat_lo, ca
                 else:
                     if v != v and k != 2:
                         v = 0.0
+                    elif v > 1e300:  # LightGBM clamps values to +-1e300 (so +inf goes left at 1e300)
+                        v = 1e300
+                    elif v < -1e300:
+                        v = -1e300
                     if (k == 1 and -1e-35 <= v <= 1e-35) or (k == 2 and v != v):
                         go_left = default_left[node]
                     else:

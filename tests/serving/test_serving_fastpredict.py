@@ -64,6 +64,21 @@ def test_numeric_and_categorical_splits_bit_identical(params, np_rng):
         assert TreePredictor(booster).raw(test[i:i + 1])[0] == got[i]
 
 
+@pytest.mark.parametrize("params", [{}, {"zero_as_missing": True}, {"use_missing": False}])
+def test_zero_band_infinities_and_huge_values(params, np_rng):
+    """|v| <= 1e-35 is zero under missing type Zero, NaN is 0.0 under None, and LightGBM clamps values
+    to +-1e300, so +inf goes left at the split with threshold 1e300 that separates NaN."""
+    X = np_rng.normal(size=(3000, 4))
+    X[np_rng.random(X.shape) < 0.1] = np.nan
+    X[np_rng.random(X.shape) < 0.1] = 0.0
+    y = ((np.nan_to_num(X[:, 0]) + np.isnan(X[:, 1]) + np_rng.normal(0, 0.5, len(X))) > 0.5).astype(float)
+    booster = _train(X, y, {"objective": "binary", "num_leaves": 15, "min_data_in_leaf": 5, **params}, rounds=20)
+    special = [0.0, -0.0, 1e-36, -1e-36, 1e-35, -1e-35, 2e-35, -2e-35, np.nan, np.inf, -np.inf, 2e300, -2e300,
+               0.3, -0.3]
+    test = np.stack([np.roll(np.resize(special, 60), k) for k in range(4)], axis=1)
+    np.testing.assert_array_equal(TreePredictor(booster).raw(test), booster.predict(test, raw_score=True))
+
+
 def test_single_leaf_trees_add_their_value(np_rng):
     X = np_rng.normal(size=(200, 3))
     y = (X[:, 0] > 0).astype(float)
