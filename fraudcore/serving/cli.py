@@ -66,12 +66,13 @@ def run(cfg: ServeConfig) -> None:
     os.environ[ENV_VAR] = cfg.to_json()
     import uvicorn
 
-    # No proxy-header rewriting (SageMaker's front end is the only client; the admin loopback check
-    # must see the real peer) and no `server` header: both are per-request work nobody reads.
+    # One write per response (`transport.py`); no proxy-header rewriting (SageMaker's front end is
+    # the only client, and the admin loopback check must see the real peer) and no `server` header:
+    # per-request work nobody reads.
     uvicorn.run("fraudcore.serving.app:create_app_from_env", factory=True, host=cfg.host, port=cfg.port,
-                workers=cfg.workers, loop="uvloop", http="httptools", access_log=False, proxy_headers=False,
-                server_header=False, log_level=cfg.log_level, timeout_keep_alive=cfg.keep_alive_s,
-                timeout_graceful_shutdown=cfg.graceful_timeout_s, lifespan="on")
+                workers=cfg.workers, loop="uvloop", http="fraudcore.serving.transport:OneWriteHttpToolsProtocol",
+                access_log=False, proxy_headers=False, server_header=False, log_level=cfg.log_level,
+                timeout_keep_alive=cfg.keep_alive_s, timeout_graceful_shutdown=cfg.graceful_timeout_s, lifespan="on")
 
 
 def main(argv: list[str] | None = None) -> int:
