@@ -16,7 +16,6 @@ absolute difference from LightGBM's `pred_contrib` over `--check-rows` rows.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -31,6 +30,9 @@ sys.path.insert(0, str(ROOT.parent))
 from fraudcore.bundle import load_bundle  # noqa: E402
 from fraudcore.serving.fastshap import TreeExplainer  # noqa: E402
 from fraudcore.synth import generate_window  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from staleness import publish  # noqa: E402
 
 BUNDLE = ROOT / ".cache" / "bundle-500x63-300000"
 BASE_ROWS = 300_000  # the bundle's training size: the window then reuses its customers and merchants
@@ -87,6 +89,7 @@ def main() -> None:
     ap.add_argument("--flush-mb", type=int, default=64, help="buffer written before each cold row (> L3)")
     ap.add_argument("--check-rows", type=int, default=200)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--save", action="store_true", help="also write benchmarks/results/treeshap_<bundle>.json")
     args = ap.parse_args()
 
     bundle = load_bundle(args.bundle)
@@ -98,7 +101,7 @@ def main() -> None:
     cold = cold_us(explainer, X[:args.rows], args.flush_mb)
     check = X[:args.check_rows]
     diff = np.abs(explainer.contributions(check) - bundle.booster.predict(check, pred_contrib=True))
-    print(json.dumps({
+    publish({
         "bundle": args.bundle.name, "trees": bundle.booster.num_trees(),
         "machine": platform.processor() or platform.machine(),
         "construction_s": round(build_s, 3),
@@ -106,7 +109,7 @@ def main() -> None:
         "one_row_us": percentiles(hot), "calls_timed": len(hot),
         "cold_one_row_us": percentiles(cold), "cold_calls_timed": len(cold), "flush_mb": args.flush_mb,
         "max_abs_diff_vs_pred_contrib": float(diff.max()), "rows_checked": len(check),
-    }, indent=2))
+    }, f"treeshap_{args.bundle.name}.json", args.save)
 
 
 if __name__ == "__main__":
