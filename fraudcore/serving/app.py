@@ -60,7 +60,9 @@ class _Invocation:
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.scope, self.receive, self.send = scope, receive, send
-        self.headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        self.headers: dict[str, str] = {}
+        for k, v in scope["headers"]:  # the first of repeated headers wins, as in Starlette's Headers.get
+            self.headers.setdefault(k.decode("latin-1"), v.decode("latin-1"))
 
     def request_id(self, new_id: Callable[[], str]) -> str:
         rid = self.headers.get("x-request-id")
@@ -68,11 +70,12 @@ class _Invocation:
 
     def explain_all(self) -> bool:
         query = self.scope.get("query_string", b"")
-        if query:
+        chosen = ""
+        if query:  # the last `explain=` wins, as in Starlette's query_params.get
             for key, value in parse_qsl(query.decode("latin-1")):
                 if key == "explain":
-                    return value.lower() == "all"
-        return self.headers.get("x-explain", "").lower() == "all"
+                    chosen = value
+        return (chosen or self.headers.get("x-explain", "")).lower() == "all"
 
     async def body(self, limit: int) -> bytes:
         declared = self.headers.get("content-length")
