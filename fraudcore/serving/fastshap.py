@@ -25,7 +25,7 @@ What makes it fast (one row of the 500 x 63 model, p50; the scalar kernel took 1
 - Every tree uses an 8-point rule (16 for the rare tree whose paths need more than 8), so the
   quadrature axis is exactly one AVX-512 vector of float64. numba runs LLVM without its SLP
   vectorizer and fully unrolls 8-trip loops before the loop vectorizer would see them, so the
-  kernel writes the vector operations out (`_vload`, `_vfma`, ... below: LLVM `<8 x double>`
+  kernel writes the vector operations out (`vload`, `vfma`, ... in `simd.py`: LLVM `<8 x double>`
   values; a CPU without AVX-512 gets them split in halves, still exact). With packed per-split
   records read without numba's negative-index checks: ~0.45 ms.
 - One step per split handles both children (they share the parent's product and the feature's
@@ -62,15 +62,13 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic, models, register_model
+from numba import njit
+
+from fraudcore.serving.simd import LANES, get, prefetch, put, vadd, vdiv, vfma, vload, vmul, vsplat, vstore
 
 _MISSING = {"None": 0, "Zero": 1, "NaN": 2}
 _ZERO = 1e-35  # LightGBM's kZeroThreshold
 _HUGE = 1e300  # LightGBM clamps feature values to +-_HUGE
-LANES = 8  # quadrature nodes per vector: one AVX-512 register of float64
 
 
 class UnsupportedModelError(ValueError):
@@ -169,118 +167,6 @@ def _flatten(dump: dict[str, Any]) -> tuple[_Flat, float]:
     return flat, expected
 
 
-# ---- <8 x double> values in numba ----------------------------------------------------------------
-# Loads and stores take an array and an element offset, and do no bounds or negative-index
-# handling: every offset comes from tables this module builds.
-_VT = ir.VectorType(ir.DoubleType(), LANES)
-
-
-class _F64x8(types.Type):
-    def __init__(self) -> None:
-        super().__init__(name="f64x8")
-
-
-_f64x8 = _F64x8()
-
-
-@register_model(_F64x8)
-class _F64x8Model(models.PrimitiveModel):
-    def __init__(self, dmm: Any, fe_type: Any) -> None:
-        super().__init__(dmm, fe_type, _VT)
-
-
-def _element(context: Any, builder: Any, aty: Any, arr: Any, off: Any) -> Any:
-    return builder.gep(context.make_array(aty)(context, builder, arr).data, [off])
-
-
-@intrinsic
-def _get(typingctx, arr, off):  # type: ignore[no-untyped-def]
-    def codegen(context, builder, sig, args):
-        p = _element(context, builder, sig.args[0], args[0], args[1])
-        return context.unpack_value(builder, sig.return_type, p)
-    if isinstance(arr, types.Array) and arr.ndim == 1 and isinstance(off, types.Integer):
-        return arr.dtype(arr, off), codegen
-    return None
-
-
-@intrinsic
-def _put(typingctx, arr, off, value):  # type: ignore[no-untyped-def]
-    def codegen(context, builder, sig, args):
-        v = context.cast(builder, args[2], sig.args[2], sig.args[0].dtype)
-        context.pack_value(builder, sig.args[0].dtype, v, _element(context, builder, sig.args[0], args[0], args[1]))
-        return context.get_dummy_value()
-    if isinstance(arr, types.Array) and arr.ndim == 1 and isinstance(off, types.Integer):
-        return types.none(arr, off, value), codegen
-    return None
-
-
-@intrinsic
-def _vload(typingctx, arr, off):  # type: ignore[no-untyped-def]
-    def codegen(context, builder, sig, args):
-        p = _element(context, builder, sig.args[0], args[0], args[1])
-        return builder.load(builder.bitcast(p, _VT.as_pointer()), align=8)
-    if isinstance(arr, types.Array) and arr.ndim == 1 and arr.dtype == types.float64:
-        return _f64x8(arr, off), codegen
-    return None
-
-
-@intrinsic
-def _vstore(typingctx, arr, off, v):  # type: ignore[no-untyped-def]
-    def codegen(context, builder, sig, args):
-        p = _element(context, builder, sig.args[0], args[0], args[1])
-        builder.store(args[2], builder.bitcast(p, _VT.as_pointer()), align=8)
-        return context.get_dummy_value()
-    if isinstance(arr, types.Array) and arr.ndim == 1 and arr.dtype == types.float64 and v == _f64x8:
-        return types.none(arr, off, v), codegen
-    return None
-
-
-@intrinsic
-def _prefetch(typingctx, arr, off):  # type: ignore[no-untyped-def]
-    def codegen(context, builder, sig, args):
-        i8p = ir.IntType(8).as_pointer()
-        p = builder.bitcast(_element(context, builder, sig.args[0], args[0], args[1]), i8p)
-        i32 = ir.IntType(32)
-        fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0")
-        builder.call(fn, [p, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
-        return context.get_dummy_value()
-    if isinstance(arr, types.Array) and arr.ndim == 1 and isinstance(off, types.Integer):
-        return types.none(arr, off), codegen
-    return None
-
-
-@intrinsic
-def _vsplat(typingctx, x):  # type: ignore[no-untyped-def]
-    def codegen(context, builder, sig, args):
-        x = context.cast(builder, args[0], sig.args[0], types.float64)
-        v = builder.insert_element(ir.Constant(_VT, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
-        zeros = ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES)
-        return builder.shuffle_vector(v, ir.Constant(_VT, ir.Undefined), zeros)
-    return _f64x8(x), codegen
-
-
-def _binary(op: str) -> Any:
-    @intrinsic
-    def vop(typingctx, a, b):  # type: ignore[no-untyped-def]
-        def codegen(context, builder, sig, args):
-            return getattr(builder, op)(args[0], args[1])
-        return (_f64x8(a, b), codegen) if a == _f64x8 and b == _f64x8 else None
-    return vop
-
-
-_vadd, _vmul, _vdiv = _binary("fadd"), _binary("fmul"), _binary("fdiv")
-
-
-@intrinsic
-def _vfma(typingctx, a, b, c):  # type: ignore[no-untyped-def]
-    """a * b + c, rounded once."""
-    def codegen(context, builder, sig, args):
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_VT, [_VT] * 3), "llvm.fma.v8f64")
-        return builder.call(fma, list(args))
-    return (_f64x8(a, b, c), codegen) if a == _f64x8 and b == _f64x8 and c == _f64x8 else None
-
-
 # ---- splits, routing and the SHAP kernel ---------------------------------------------------------
 # One record per split (internal node), in the order the kernel reads them: float fields of split m
 # are split_f[NF m + F_*], integer fields split_i[NI m + I_*] (int16 when every value fits, else
@@ -341,14 +227,14 @@ def _route(X, split_i, split_f, cat_table, width, nodes, goes):  # pragma: no co
         _spread(X[r], xv)
         g = goes[r]
         for m in range(split_i.shape[0] // NI):
-            v = _get(xv, _get(split_i, NI * m + I_X))
-            code = np.int64(_get(split_i, NI * m + I_CAT))
+            v = get(xv, get(split_i, NI * m + I_X))
+            code = np.int64(get(split_i, NI * m + I_CAT))
             if code >= 0:
                 col = _category(v, width)
-                left = col >= 0 and _get(cat_table, code * width + col)
+                left = col >= 0 and get(cat_table, code * width + col)
             else:
-                left = v <= _get(split_f, NF * m + F_THR)
-            _put(g, _get(nodes, m), left)
+                left = v <= get(split_f, NF * m + F_THR)
+            put(g, get(nodes, m), left)
     return goes
 
 
@@ -364,7 +250,7 @@ def _aligned_empty(n):  # pragma: no cover - compiled
 @njit(cache=True, nogil=True)
 def _scaled_f(o, z, s, T):  # pragma: no cover - compiled
     """S f = (o - z) S t + z S, S the child's scale."""
-    return _vfma(_vsplat((o - z) * s), T, _vsplat(z * s))
+    return vfma(vsplat((o - z) * s), T, vsplat(z * s))
 
 
 @njit(cache=True, nogil=True)
@@ -392,95 +278,95 @@ def _shap_rows(X, split_i, split_f, cat_table, width, tasks, rules, sent, expect
     acc = _aligned_empty(n_feat * LANES)
     xv = np.empty(XV * n_feat)
     O[sent // LANES] = 1.0
-    _vstore(R, sent, _vsplat(1.0))
-    _vstore(D, sent, _vsplat(0.0))
-    one = _vsplat(1.0)
+    vstore(R, sent, vsplat(1.0))
+    vstore(D, sent, vsplat(0.0))
+    one = vsplat(1.0)
     for r in range(X.shape[0]):
         _spread(X[r], xv)
         acc[:] = 0.0
         for task in range(tasks.shape[0] // 4):
-            m0 = np.int64(_get(tasks, 4 * task))
-            m2 = np.int64(_get(tasks, 4 * task + 1))
-            m1 = np.int64(_get(tasks, 4 * task + 2))
-            rule = np.int64(_get(tasks, 4 * task + 3))
-            T = _vload(rules, rule)
-            _vstore(GH, 0, _vload(rules, rule + LANES))
+            m0 = np.int64(get(tasks, 4 * task))
+            m2 = np.int64(get(tasks, 4 * task + 1))
+            m1 = np.int64(get(tasks, 4 * task + 2))
+            rule = np.int64(get(tasks, 4 * task + 3))
+            T = vload(rules, rule)
+            vstore(GH, 0, vload(rules, rule + LANES))
             for m in range(m0, m2):
                 bi = NI * m
                 bf = NF * m
-                _prefetch(split_f, bf + AHEAD * NF)
-                _prefetch(split_i, bi + AHEAD * NI)
-                q = np.int64(_get(split_i, bi + I_PREV))
-                o = _get(O, q >> LANE_BITS)
-                g = _vmul(_vload(GH, np.int64(_get(split_i, bi + I_SELF))), _vload(R, q))
-                v = _get(xv, _get(split_i, bi + I_X))
-                code = np.int64(_get(split_i, bi + I_CAT))
+                prefetch(split_f, bf + AHEAD * NF)
+                prefetch(split_i, bi + AHEAD * NI)
+                q = np.int64(get(split_i, bi + I_PREV))
+                o = get(O, q >> LANE_BITS)
+                g = vmul(vload(GH, np.int64(get(split_i, bi + I_SELF))), vload(R, q))
+                v = get(xv, get(split_i, bi + I_X))
+                code = np.int64(get(split_i, bi + I_CAT))
                 if code >= 0:
                     col = _category(v, width)
-                    left = col >= 0 and _get(cat_table, code * width + col)
+                    left = col >= 0 and get(cat_table, code * width + col)
                 else:
-                    left = v <= _get(split_f, bf + F_THR)
+                    left = v <= get(split_f, bf + F_THR)
                 o_l = o * left
                 o_r = o - o_l
                 k = 2 * (m - m0) + 1
                 lc = k * LANES
                 rc = lc + LANES
-                z_l = _get(split_f, bf + F_Z_L)
-                z_r = _get(split_f, bf + F_Z_R)
-                f_l = _vfma(_vsplat(o_l - z_l), T, _vsplat(z_l))
-                f_r = _vfma(_vsplat(o_r - z_r), T, _vsplat(z_r))
-                _put(O, k, o_l)
-                _put(O, k + 1, o_r)
-                _vstore(GH, lc, _vmul(_vmul(g, _vsplat(_get(split_f, bf + F_S_L))), f_l))
-                _vstore(GH, rc, _vmul(_vmul(g, _vsplat(_get(split_f, bf + F_S_R))), f_r))
-                r_l = _vdiv(one, f_l)
-                r_r = _vdiv(one, f_r)
-                _vstore(R, lc, r_l)
-                _vstore(R, rc, r_r)
-                _vstore(D, lc, _vmul(_vsplat(o_l - z_l), r_l))
-                _vstore(D, rc, _vmul(_vsplat(o_r - z_r), r_r))
+                z_l = get(split_f, bf + F_Z_L)
+                z_r = get(split_f, bf + F_Z_R)
+                f_l = vfma(vsplat(o_l - z_l), T, vsplat(z_l))
+                f_r = vfma(vsplat(o_r - z_r), T, vsplat(z_r))
+                put(O, k, o_l)
+                put(O, k + 1, o_r)
+                vstore(GH, lc, vmul(vmul(g, vsplat(get(split_f, bf + F_S_L))), f_l))
+                vstore(GH, rc, vmul(vmul(g, vsplat(get(split_f, bf + F_S_R))), f_r))
+                r_l = vdiv(one, f_l)
+                r_r = vdiv(one, f_r)
+                vstore(R, lc, r_l)
+                vstore(R, rc, r_r)
+                vstore(D, lc, vmul(vsplat(o_l - z_l), r_l))
+                vstore(D, rc, vmul(vsplat(o_r - z_r), r_r))
             for m in range(m2, m1):
                 bi = NI * m
                 bf = NF * m
-                _prefetch(split_f, bf + AHEAD * NF)
-                _prefetch(split_i, bi + AHEAD * NI)
-                q = np.int64(_get(split_i, bi + I_PREV))
-                o = _get(O, q >> LANE_BITS)
-                s = np.int64(_get(split_i, bi + I_SELF))
-                g = _vmul(_vload(GH, s), _vload(R, q))
-                i = np.int64(_get(split_i, bi + I_X))
-                v = _get(xv, i)
-                code = np.int64(_get(split_i, bi + I_CAT))
+                prefetch(split_f, bf + AHEAD * NF)
+                prefetch(split_i, bi + AHEAD * NI)
+                q = np.int64(get(split_i, bi + I_PREV))
+                o = get(O, q >> LANE_BITS)
+                s = np.int64(get(split_i, bi + I_SELF))
+                g = vmul(vload(GH, s), vload(R, q))
+                i = np.int64(get(split_i, bi + I_X))
+                v = get(xv, i)
+                code = np.int64(get(split_i, bi + I_CAT))
                 if code >= 0:
                     col = _category(v, width)
-                    left = col >= 0 and _get(cat_table, code * width + col)
+                    left = col >= 0 and get(cat_table, code * width + col)
                 else:
-                    left = v <= _get(split_f, bf + F_THR)
+                    left = v <= get(split_f, bf + F_THR)
                 o_l = o * left
                 o_r = o - o_l
-                z_l = _get(split_f, bf + F_Z_L)
-                z_r = _get(split_f, bf + F_Z_R)
-                s_l = _get(split_f, bf + F_S_L)
-                s_r = _get(split_f, bf + F_S_R)
-                h_l = _vmul(g, _scaled_f(o_l, z_l, s_l, T))
-                h_r = _vmul(g, _scaled_f(o_r, z_r, s_r, T))
-                h = _vadd(h_l, h_r)
-                _vstore(GH, s, h)
+                z_l = get(split_f, bf + F_Z_L)
+                z_r = get(split_f, bf + F_Z_R)
+                s_l = get(split_f, bf + F_S_L)
+                s_r = get(split_f, bf + F_S_R)
+                h_l = vmul(g, _scaled_f(o_l, z_l, s_l, T))
+                h_r = vmul(g, _scaled_f(o_r, z_r, s_r, T))
+                h = vadd(h_l, h_r)
+                vstore(GH, s, h)
                 a = (i >> XV_BITS) * LANES
-                credit = _vfma(g, _vsplat((o_l - z_l) * s_l + (o_r - z_r) * s_r), _vload(acc, a))
-                _vstore(acc, a, _vfma(_vmul(_vsplat(-1.0), h), _vload(D, q), credit))
+                credit = vfma(g, vsplat((o_l - z_l) * s_l + (o_r - z_r) * s_r), vload(acc, a))
+                vstore(acc, a, vfma(vmul(vsplat(-1.0), h), vload(D, q), credit))
             for m in range(m2 - 1, m0 - 1, -1):
                 bi = NI * m
                 lc = (2 * (m - m0) + 1) * LANES
                 rc = lc + LANES
-                h_l = _vload(GH, lc)
-                h_r = _vload(GH, rc)
-                h = _vadd(h_l, h_r)
-                _vstore(GH, np.int64(_get(split_i, bi + I_SELF)), h)
-                a = (np.int64(_get(split_i, bi + I_X)) >> XV_BITS) * LANES
-                credit = _vfma(h_l, _vload(D, lc), _vfma(h_r, _vload(D, rc), _vload(acc, a)))
-                d_q = _vload(D, np.int64(_get(split_i, bi + I_PREV)))
-                _vstore(acc, a, _vfma(_vmul(_vsplat(-1.0), h), d_q, credit))
+                h_l = vload(GH, lc)
+                h_r = vload(GH, rc)
+                h = vadd(h_l, h_r)
+                vstore(GH, np.int64(get(split_i, bi + I_SELF)), h)
+                a = (np.int64(get(split_i, bi + I_X)) >> XV_BITS) * LANES
+                credit = vfma(h_l, vload(D, lc), vfma(h_r, vload(D, rc), vload(acc, a)))
+                d_q = vload(D, np.int64(get(split_i, bi + I_PREV)))
+                vstore(acc, a, vfma(vmul(vsplat(-1.0), h), d_q, credit))
         phi = out[r]
         for c in range(n_feat):
             s = 0.0
