@@ -196,10 +196,9 @@ class FeaturePipeline(BaseEstimator):
                 table = {c: k for k, c in enumerate(cats)}
                 self._categorical.append((f.name, i, table, len(cats), len(cats) + 1))
         self._derived = [(pos[d["name"]], DERIVED_OPS[d["op"]][1], [pos[x] for x in d["inputs"]]) for d in derived]
-        self._indicators = [(pos[n + MISSING_SUFFIX], pos[n]) for n in self.indicator_fields_]
         self._categorical_idx = np.array([c[1] for c in self._categorical], dtype=np.intp)
-        self._indicator_out = np.array([i for i, _ in self._indicators], dtype=np.intp)
-        self._indicator_src = np.array([j for _, j in self._indicators], dtype=np.intp)
+        self._indicator_out = np.array([pos[n + MISSING_SUFFIX] for n in self.indicator_fields_], dtype=np.intp)
+        self._indicator_src = np.array([pos[n] for n in self.indicator_fields_], dtype=np.intp)
 
     # ---- transforming ------------------------------------------------------------------------
     def transform(self, X: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
@@ -234,7 +233,7 @@ class FeaturePipeline(BaseEstimator):
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                 for i, fn, inputs in self._derived:
                     out[:, i] = fn(*(out[:, j].astype(np.float64) for j in inputs))
-        if self._indicators:
+        if len(self._indicator_out):
             out[:, self._indicator_out] = np.isnan(out[:, self._indicator_src])
         return out
 
