@@ -22,12 +22,11 @@ import lightgbm as lgb
 import numpy as np
 from numba import njit
 
-from fraudcore.serving.fastshap import UnsupportedModelError
+from fraudcore.serving.fastshap import (MISSING_TYPES, VALUE_LIMIT, ZERO_THRESHOLD, UnsupportedModelError,
+                                       supported_dump)
 
-_KZERO = 1e-35  # LightGBM's kZeroThreshold
-# Split kinds: numeric with missing type None / Zero / NaN, and categorical.
-_NUM_NONE, _NUM_ZERO, _NUM_NAN, _CAT = 0, 1, 2, 3
-_KIND = {"None": _NUM_NONE, "Zero": _NUM_ZERO, "NaN": _NUM_NAN}
+# Split kinds: numeric with missing type None / Zero / NaN (fastshap's codes), and categorical.
+_ZERO_KIND, _NAN_KIND, _CAT = MISSING_TYPES["Zero"], MISSING_TYPES["NaN"], 3
 
 
 class _Builder:
@@ -64,9 +63,9 @@ class _Builder:
             self.kind.append(_CAT)
             self.thr.append(0.0)
         elif node["decision_type"] == "<=":
-            if node.get("missing_type", "None") not in _KIND:
+            if node.get("missing_type", "None") not in MISSING_TYPES:
                 raise UnsupportedModelError(f"missing type {node.get('missing_type')!r} is not supported")
-            self.kind.append(_KIND[node.get("missing_type", "None")])
+            self.kind.append(MISSING_TYPES[node.get("missing_type", "None")])
             self.thr.append(float(node["threshold"]))
         else:
             raise UnsupportedModelError(f"decision type {node['decision_type']!r} is not supported")
@@ -88,7 +87,7 @@ def _raw_scores(X, roots, feat, thr, kind, default_left, left, right, cat_lo, ca
             while node >= 0:
                 v = x[feat[node]]
                 k = kind[node]
-                if k == 3:  # categorical: NaN and negatives go right, else the bitset decides
+                if k == _CAT:  # categorical: NaN and negatives go right, else the bitset decides
                     go_left = False
                     if v == v:
                         c = int(v)  # C++ static_cast<int>: truncation toward zero
@@ -97,13 +96,13 @@ def _raw_scores(X, roots, feat, thr, kind, default_left, left, right, cat_lo, ca
                             if w < cat_hi[node]:
                                 go_left = (cat_words[w] >> (c & 31)) & 1 == 1
                 else:
-                    if v != v and k != 2:
+                    if v != v and k != _NAN_KIND:
                         v = 0.0
-                    elif v > 1e300:  # LightGBM clamps values to +-1e300 (so +inf goes left at 1e300)
-                        v = 1e300
-                    elif v < -1e300:
-                        v = -1e300
-                    if (k == 1 and -1e-35 <= v <= 1e-35) or (k == 2 and v != v):
+                    elif v > VALUE_LIMIT:  # LightGBM's clamp: +inf goes left at a 1e300 split
+                        v = VALUE_LIMIT
+                    elif v < -VALUE_LIMIT:
+                        v = -VALUE_LIMIT
+                    if (k == _ZERO_KIND and abs(v) <= ZERO_THRESHOLD) or (k == _NAN_KIND and v != v):
                         go_left = default_left[node]
                     else:
                         go_left = v <= thr[node]
@@ -117,12 +116,7 @@ class TreePredictor:
     """`booster.predict(X, raw_score=True)` for a binary / regression LightGBM model, compiled."""
 
     def __init__(self, booster: lgb.Booster) -> None:
-        dump = booster.dump_model()
-        if dump.get("num_tree_per_iteration", 1) != 1:
-            raise UnsupportedModelError("only single-output (binary / regression) models are supported; "
-                                        f"got num_tree_per_iteration={dump.get('num_tree_per_iteration')}")
-        if any(t.get("is_linear") for t in dump["tree_info"]) or dump.get("average_output"):
-            raise UnsupportedModelError("linear trees and averaged (random forest) output are not supported")
+        dump = supported_dump(booster)
         b = _Builder()
         roots = [b.add(t["tree_structure"]) for t in dump["tree_info"]]
         self.n_columns = int(dump["max_feature_idx"]) + 1
@@ -131,7 +125,6 @@ class TreePredictor:
                       np.asarray(b.left, np.int32), np.asarray(b.right, np.int32),
                       np.asarray(b.cat_lo, np.int32), np.asarray(b.cat_hi, np.int32),
                       np.asarray(b.cat_words or [0], np.uint32), np.asarray(b.leaf_value or [0.0], np.float64))
-        assert _KZERO == 1e-35  # the kernel inlines it
 
     def raw(self, X: np.ndarray) -> np.ndarray:
         """Raw scores (log-odds for a binary model) of the rows of X, float64, shape (n,)."""

@@ -66,13 +66,24 @@ from numba import njit
 
 from fraudcore.serving.simd import LANES, get, prefetch, put, vadd, vdiv, vfma, vload, vmul, vsplat, vstore
 
-_MISSING = {"None": 0, "Zero": 1, "NaN": 2}
-_ZERO = 1e-35  # LightGBM's kZeroThreshold
-_HUGE = 1e300  # LightGBM clamps feature values to +-_HUGE
+MISSING_TYPES = {"None": 0, "Zero": 1, "NaN": 2}
+ZERO_THRESHOLD = 1e-35  # LightGBM's kZeroThreshold
+VALUE_LIMIT = 1e300  # LightGBM clamps feature values to +-VALUE_LIMIT
 
 
 class UnsupportedModelError(ValueError):
     """A model this explainer cannot reproduce exactly (e.g. linear trees, multiclass)."""
+
+
+def supported_dump(booster: lgb.Booster) -> dict[str, Any]:
+    """`booster.dump_model()`, refusing what the compiled walks cannot reproduce exactly."""
+    dump = booster.dump_model()
+    if dump.get("num_tree_per_iteration", 1) != 1:
+        raise UnsupportedModelError("only single-output (binary / regression) models are supported; "
+                                    f"got num_tree_per_iteration={dump.get('num_tree_per_iteration')}")
+    if any(t.get("is_linear") for t in dump["tree_info"]) or dump.get("average_output"):
+        raise UnsupportedModelError("linear trees and averaged (random forest) output are not supported")
+    return dump
 
 
 @dataclass(frozen=True)
@@ -131,9 +142,9 @@ def _flatten(dump: dict[str, Any]) -> tuple[_Flat, float]:
         f = int(node["split_feature"])
         cols["feat"][i] = f
         cols["default_left"][i] = bool(node["default_left"])
-        if node["missing_type"] not in _MISSING:
+        if node["missing_type"] not in MISSING_TYPES:
             raise UnsupportedModelError(f"missing type {node['missing_type']!r} is not supported")
-        cols["missing"][i] = _MISSING[node["missing_type"]]
+        cols["missing"][i] = MISSING_TYPES[node["missing_type"]]
         if node["decision_type"] == "==":
             cols["is_cat"][i] = True
             cat_vals.extend(int(c) for c in str(node["threshold"]).split("||"))
@@ -198,12 +209,12 @@ def _spread(x, xv):  # pragma: no cover - compiled
     there: so does it here."""
     for j in range(x.shape[0]):
         v = x[j]
-        if v > _HUGE:
-            v = _HUGE
-        elif v < -_HUGE:
-            v = -_HUGE
+        if v > VALUE_LIMIT:
+            v = VALUE_LIMIT
+        elif v < -VALUE_LIMIT:
+            v = -VALUE_LIMIT
         nan = v != v
-        zero = nan or abs(v) <= _ZERO
+        zero = nan or abs(v) <= ZERO_THRESHOLD
         xv[XV * j] = v
         xv[XV * j + 1] = -np.inf if nan else v
         xv[XV * j + 2] = np.nan if zero else v
@@ -219,7 +230,7 @@ def _category(v, width):  # pragma: no cover - compiled
 
 # The routing lines are repeated in `_route` and in both down loops of `_shap_rows` rather than
 # shared: an njit helper that takes an array is not inlined, and costs a call and a reference count
-# per split.
+# per split; forced inlining (numba's inline="always") measured 2.6x slower (0.45 vs 0.17 ms a row).
 @njit(cache=True, nogil=True)
 def _route(X, split_i, split_f, cat_table, width, nodes, goes):  # pragma: no cover - compiled
     xv = np.empty(XV * X.shape[1])
@@ -489,12 +500,7 @@ class TreeExplainer:
     """
 
     def __init__(self, booster: lgb.Booster) -> None:
-        dump = booster.dump_model()
-        if dump.get("num_tree_per_iteration", 1) != 1:
-            raise UnsupportedModelError("only single-output (binary / regression) models are supported; "
-                                        f"got num_tree_per_iteration={dump.get('num_tree_per_iteration')}")
-        if any(t.get("is_linear") for t in dump["tree_info"]):
-            raise UnsupportedModelError("linear trees are not supported")
+        dump = supported_dump(booster)
         self.n_columns = int(dump["max_feature_idx"]) + 1
         self._flat, self.expected_value = _flatten(dump)
         self._plan = _plan(self._flat)
