@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import lightgbm as lgb
+import numpy as np
 import pandas as pd
 
 from fraudcore.bundle import predict_scores, write_bundle
@@ -113,3 +114,31 @@ def start_server(args: list[str], log: Path, env: dict[str, str] | None = None,
     return Server(proc, url, log)
 
 
+def matrix_with_edge_values(bundle: Any, holdout: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+    """The bundle's matrix of 400 holdout rows with missing values, exact zeros and unseen category
+    codes planted, all of which LightGBM routes by its own rules."""
+    X = bundle.pipeline.transform(holdout.head(400)).copy()
+    numeric = [i for i in range(X.shape[1]) if i not in bundle.pipeline.categorical_indices_]
+    X[rng.choice(len(X), 120, replace=False), rng.choice(numeric, 120)] = np.nan
+    X[rng.choice(len(X), 40), rng.choice(numeric, 40)] = 0.0
+    for i in bundle.pipeline.categorical_indices_:
+        X[rng.choice(len(X), 30), i] = len(bundle.pipeline.categories_[bundle.pipeline.feature_names_out_[i]]) + 1
+    return X
+
+
+SPECIAL_VALUES = [0.0, -0.0, 1e-36, -1e-36, 1e-35, -1e-35, 2e-35, -2e-35, np.nan, np.inf, -np.inf, 2e300, -2e300,
+                  0.3, -0.3]
+
+
+def special_values_case(params: dict[str, Any], rng: np.random.Generator) -> tuple[lgb.Booster, np.ndarray]:
+    """A small binary model trained on data with NaNs and zeros under `params` (a missing type), and
+    60 rows of the values at LightGBM's edges: the zero band (kZeroThreshold 1e-35), NaN, +-inf and
+    values past its +-1e300 clamp (+inf goes left at the 1e300 split that separates NaN)."""
+    n = 3000
+    X = rng.normal(size=(n, 4))
+    X[rng.random((n, 4)) < 0.1] = np.nan
+    X[rng.random((n, 4)) < 0.1] = 0.0
+    y = ((np.nan_to_num(X[:, 0]) + np.isnan(X[:, 1]) + rng.normal(0, 0.5, n)) > 0.5).astype(int)
+    booster = lgb.train({"objective": "binary", "num_leaves": 15, "verbose": -1, "num_threads": 1,
+                         "min_data_in_leaf": 5, **params}, lgb.Dataset(X, y), num_boost_round=20)
+    return booster, np.stack([np.roll(np.resize(SPECIAL_VALUES, 60), k) for k in range(4)], axis=1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import lightgbm as lgb
 import numpy as np
 import pytest
+from serving_support import matrix_with_edge_values, special_values_case
 
 from fraudcore.bundle import load_bundle
 from fraudcore.serving.fastpredict import TreePredictor
@@ -34,12 +35,7 @@ def _edge_rows(rng, n, d, cat_cols=()):
 
 def test_bundle_model_bit_identical_with_edge_values(bundle_a, holdout, np_rng):
     bundle = load_bundle(bundle_a)
-    X = bundle.pipeline.transform(holdout.head(400)).copy()
-    numeric = [i for i in range(X.shape[1]) if i not in bundle.pipeline.categorical_indices_]
-    X[np_rng.choice(len(X), 120), np_rng.choice(numeric, 120)] = np.nan
-    X[np_rng.choice(len(X), 40), np_rng.choice(numeric, 40)] = 0.0
-    for i in bundle.pipeline.categorical_indices_:
-        X[np_rng.choice(len(X), 30), i] = len(bundle.pipeline.categories_[bundle.pipeline.feature_names_out_[i]]) + 1
+    X = matrix_with_edge_values(bundle, holdout, np_rng)
     got = TreePredictor(bundle.booster).raw(X)
     np.testing.assert_array_equal(got, bundle.booster.predict(X, raw_score=True))
 
@@ -68,14 +64,7 @@ def test_numeric_and_categorical_splits_bit_identical(params, np_rng):
 def test_zero_band_infinities_and_huge_values(params, np_rng):
     """|v| <= 1e-35 is zero under missing type Zero, NaN is 0.0 under None, and LightGBM clamps values
     to +-1e300, so +inf goes left at the split with threshold 1e300 that separates NaN."""
-    X = np_rng.normal(size=(3000, 4))
-    X[np_rng.random(X.shape) < 0.1] = np.nan
-    X[np_rng.random(X.shape) < 0.1] = 0.0
-    y = ((np.nan_to_num(X[:, 0]) + np.isnan(X[:, 1]) + np_rng.normal(0, 0.5, len(X))) > 0.5).astype(float)
-    booster = _train(X, y, {"objective": "binary", "num_leaves": 15, "min_data_in_leaf": 5, **params}, rounds=20)
-    special = [0.0, -0.0, 1e-36, -1e-36, 1e-35, -1e-35, 2e-35, -2e-35, np.nan, np.inf, -np.inf, 2e300, -2e300,
-               0.3, -0.3]
-    test = np.stack([np.roll(np.resize(special, 60), k) for k in range(4)], axis=1)
+    booster, test = special_values_case(params, np_rng)
     np.testing.assert_array_equal(TreePredictor(booster).raw(test), booster.predict(test, raw_score=True))
 
 

@@ -4,29 +4,16 @@ from __future__ import annotations
 import lightgbm as lgb
 import numpy as np
 import pytest
+from serving_support import matrix_with_edge_values, special_values_case
 
 from fraudcore.bundle import load_bundle
 from fraudcore.explain import field_contributions, top_reasons
 from fraudcore.serving.fastshap import TreeExplainer
 
 
-def _matrix_with_edge_values(bundle, holdout, rng):
-    X = bundle.pipeline.transform(holdout.head(400))
-    X = X.copy()
-    numeric = [i for i in range(X.shape[1]) if i not in bundle.pipeline.categorical_indices_]
-    # missing values, exact zeros and the unseen / missing category codes, all routed by LightGBM's rules
-    rows = rng.choice(len(X), 120, replace=False)
-    cols = rng.choice(numeric, 120)
-    X[rows, cols] = np.nan
-    X[rng.choice(len(X), 40), rng.choice(numeric, 40)] = 0.0
-    for i in bundle.pipeline.categorical_indices_:
-        X[rng.choice(len(X), 30), i] = len(bundle.pipeline.categories_[bundle.pipeline.feature_names_out_[i]]) + 1
-    return X
-
-
 def test_equals_pred_contrib_on_the_bundle_model(bundle_a, holdout, np_rng):
     bundle = load_bundle(bundle_a)
-    X = _matrix_with_edge_values(bundle, holdout, np_rng)
+    X = matrix_with_edge_values(bundle, holdout, np_rng)
     exact = bundle.booster.predict(X, pred_contrib=True)
     ours = TreeExplainer(bundle.booster).contributions(X)
     np.testing.assert_allclose(ours, exact, rtol=1e-9, atol=1e-9)
@@ -44,7 +31,7 @@ def test_one_row_equals_the_same_row_in_a_batch(bundle_a, holdout):
 def test_routes_rows_like_lightgbm(bundle_a, holdout, np_rng):
     """The decisions at every node reproduce pred_leaf: following them reaches LightGBM's leaf."""
     bundle = load_bundle(bundle_a)
-    X = _matrix_with_edge_values(bundle, holdout, np_rng)[:100]
+    X = matrix_with_edge_values(bundle, holdout, np_rng)[:100]
     ex = TreeExplainer(bundle.booster)
     goes = ex.decisions(X)
     f = ex._flat
@@ -99,16 +86,7 @@ def test_values_at_the_zero_threshold_and_infinities(params, np_rng):
     """Each missing type's special values: |v| <= kZeroThreshold (1e-35) is zero under type Zero, NaN is
     0.0 under type None, and LightGBM clamps values to +-1e300, so +inf goes left at a split whose
     threshold is 1e300 (the one that separates NaN from every number)."""
-    n = 3000
-    X = np_rng.normal(size=(n, 4))
-    X[np_rng.random((n, 4)) < 0.1] = np.nan
-    X[np_rng.random((n, 4)) < 0.1] = 0.0
-    y = ((np.nan_to_num(X[:, 0]) + np.isnan(X[:, 1]) + np_rng.normal(0, 0.5, n)) > 0.5).astype(int)
-    booster = lgb.train({"objective": "binary", "num_leaves": 15, "verbose": -1, "num_threads": 1,
-                         "min_data_in_leaf": 5, **params}, lgb.Dataset(X, y), num_boost_round=20)
-    special = [0.0, -0.0, 1e-36, -1e-36, 1e-35, -1e-35, 2e-35, -2e-35, np.nan, np.inf, -np.inf, 2e300, -2e300,
-               0.3, -0.3]
-    X = np.stack([np.roll(np.resize(special, 60), k) for k in range(4)], axis=1)
+    booster, X = special_values_case(params, np_rng)
     ex = TreeExplainer(booster)
     np.testing.assert_allclose(ex.contributions(X), booster.predict(X, pred_contrib=True), rtol=1e-9, atol=1e-9)
 
