@@ -61,12 +61,14 @@ def _json_value(v: Any) -> Any:
 
 
 def _raw_value(X_raw: Any, field: str, row: int) -> Any:
+    if isinstance(X_raw, list):  # records
+        return _json_value(X_raw[row].get(field))
     col = X_raw[field]
     return _json_value(col.iloc[row] if isinstance(col, pd.Series) else col[row])
 
 
-def top_reasons(field_contribs: np.ndarray, fields: Sequence[str], X_raw: pd.DataFrame | Mapping[str, Any],
-                k: int = 3) -> list[list[dict[str, Any]]]:
+def top_reasons(field_contribs: np.ndarray, fields: Sequence[str],
+                X_raw: pd.DataFrame | Mapping[str, Any] | list[Mapping[str, Any]], k: int = 3) -> list[list[dict[str, Any]]]:
     """Per row, up to k fields pushing the score up (contribution > 0), largest first."""
     if k < 1:
         raise ValueError(f"k must be >= 1; got {k!r}")

@@ -50,6 +50,17 @@ def _diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # op name -> (number of inputs, function on float64 arrays); NaN in, NaN out.
 DERIVED_OPS = {"ratio": (2, _ratio), "zscore": (3, _zscore), "log1p": (1, _log1p), "diff": (2, _diff)}
 
+# The same ops on one row's Python floats, for the few-record path (a request), where a numpy call
+# per op costs more than the arithmetic. Division and subtraction are IEEE-exact in both forms, so
+# the results are the same bits (tests/test_pipeline.py checks every op on edge values). log1p has no
+# scalar form: numpy's may be a SIMD implementation that differs from libm in the last place.
+_NAN = float("nan")
+SCALAR_OPS = {
+    "ratio": lambda a, b: a / b if b > 0 else _NAN,
+    "zscore": lambda x, mean, std: (x - mean) / std if std > 0 else _NAN,
+    "diff": lambda a, b: a - b,
+}
+
 
 def suggest_derived(schema: Schema) -> list[dict[str, Any]]:
     """Derived features implied by the schema's naming convention, for when config declares none.
@@ -199,17 +210,28 @@ class FeaturePipeline(BaseEstimator):
         self._categorical_idx = np.array([c[1] for c in self._categorical], dtype=np.intp)
         self._indicator_out = np.array([pos[n + MISSING_SUFFIX] for n in self.indicator_fields_], dtype=np.intp)
         self._indicator_src = np.array([pos[n] for n in self.indicator_fields_], dtype=np.intp)
+        # the few-records path: schema features sit at output positions 0..k-1 in schema order
+        self._names_in = list(self.schema.feature_names)
+        self._category_slots = [(i, table, missing, unseen) for _, i, table, missing, unseen in self._categorical]
+        self._tail_nan = [np.nan] * (len(names) - len(features))
+        self._derived_scalar = None
+        if all(d["op"] in SCALAR_OPS for d in derived):
+            self._derived_scalar = [(SCALAR_OPS[d["op"]], [pos[x] for x in d["inputs"]]) for d in derived]
+        self._indicator_src_list = self._indicator_src.tolist()
 
     # ---- transforming ------------------------------------------------------------------------
-    def transform(self, X: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
-        """Rows of X (a DataFrame, or a mapping of column name -> array-like) as a float32 matrix.
+    def transform(self, X: pd.DataFrame | Mapping[str, Any] | list[Mapping[str, Any]]) -> np.ndarray:
+        """Rows of X as a float32 matrix. X is a DataFrame, a mapping of column name -> array-like, or a
+        list of records (mappings of field -> value, the way a JSON request arrives).
 
-        Columns are read by name; extra columns are ignored. Unknown category values get the
-        "unseen" code and missing ones the "missing" code, never an error.
+        Columns are read by name; extra columns are ignored. In a record an absent field is missing.
+        Unknown category values get the "unseen" code and missing ones the "missing" code, never an error.
         """
         if not hasattr(self, "feature_names_out_"):
             raise NotFittedError("this FeaturePipeline is not fitted; call fit(X) or FeaturePipeline.from_state(state)")
-        cols, n = self._columns(X, self.feature_names_in_)
+        if isinstance(X, list):
+            return self._transform_records(X)
+        cols, n = self._columns(X, self._names_in)
         out = np.empty((n, self.n_features_out_), dtype=np.float32)
         if n <= _SMALL and not isinstance(X, pd.DataFrame):
             # Few rows (a request): one numpy conversion of a flat list for all numeric fields and
@@ -229,6 +251,10 @@ class FeaturePipeline(BaseEstimator):
                 out[:, i] = self._to_float32(cols[name], name)
             for name, i, table, missing, unseen in self._categorical:
                 out[:, i] = encode_category(cols[name], table, missing, unseen)
+        return self._fill_tail(out)
+
+    def _fill_tail(self, out: np.ndarray) -> np.ndarray:
+        """Derived features and missing indicators, from the schema features already in `out`."""
         if self._derived:
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                 for i, fn, inputs in self._derived:
@@ -237,9 +263,44 @@ class FeaturePipeline(BaseEstimator):
             out[:, self._indicator_out] = np.isnan(out[:, self._indicator_src])
         return out
 
+    def _transform_records(self, records: list[Any]) -> np.ndarray:
+        for i, r in enumerate(records):
+            if not isinstance(r, Mapping):
+                raise PipelineError(f"record {i} must be a mapping of field -> value; got {type(r).__name__}")
+        if not records or len(records) > _SMALL:
+            return self.transform({name: [r.get(name) for r in records] for name in self._names_in})
+        # A request: the whole matrix in one numpy conversion of the rows (features in schema order,
+        # category codes in place, NaN placeholders for the tail), then the tail in Python floats.
+        # Under load every numpy call costs microseconds of cold cache; this path makes four.
+        slots, tail_nan = self._category_slots, self._tail_nan
+        rows = []
+        for r in records:
+            row = [r.get(name) for name in self._names_in]
+            for i, table, missing, unseen in slots:
+                row[i] = _code_of(row[i], table, missing, unseen)
+            row += tail_nan
+            rows.append(row)
+        try:
+            out = np.array(rows, dtype=np.float32)
+        except (TypeError, ValueError):  # a value that is not a number: the column path names the field
+            return self.transform({name: [r.get(name) for r in records] for name in self._names_in})
+        if not tail_nan:
+            return out
+        if self._derived_scalar is None:
+            return self._fill_tail(out)
+        k = len(self._names_in)
+        tails = []
+        for row in out[:, :k].tolist():  # float32 values widened to Python floats, as astype(float64)
+            tail = [fn(*[row[j] for j in inputs]) for fn, inputs in self._derived_scalar]
+            tail += [1.0 if row[j] != row[j] else 0.0 for j in self._indicator_src_list]
+            tails.append(tail)
+        with np.errstate(over="ignore"):  # a float64 beyond float32's range becomes inf, as in _fill_tail
+            out[:, k:] = tails
+        return out
+
     def transform_record(self, record: Mapping[str, Any]) -> np.ndarray:
-        """One record (field -> scalar) as a 1-row matrix, through the same `transform`."""
-        return self.transform({name: [record[name]] if name in record else None for name in self.feature_names_in_})
+        """One record (field -> scalar; an absent field is missing) as a 1-row matrix, through `transform`."""
+        return self.transform([record])
 
     @staticmethod
     def _columns(X: Any, names: Sequence[str]) -> tuple[dict[str, Any], int]:

@@ -223,6 +223,58 @@ def test_batch_equals_one_record_at_a_time(fitted: FeaturePipeline, recs: list[d
 
 
 @HYP
+@given(recs=RECORDS, absent=st.sets(st.sampled_from(NULLABLE_NUMERIC)))
+def test_records_give_the_same_matrix_as_columns(fitted: FeaturePipeline, recs: list[dict], absent: set) -> None:
+    """A list of records (a request; <= 64 take the few-records path) is the column mapping's matrix,
+    and a nullable field left out of a record is missing, like None."""
+    cols = columns_of(recs)
+    for name in absent:
+        cols[name] = [None] * len(recs)
+    expected = fitted.transform(cols)
+    trimmed = [{k: v for k, v in r.items() if k not in absent} for r in recs]
+    np.testing.assert_array_equal(fitted.transform(trimmed), expected)
+    np.testing.assert_array_equal(np.vstack([fitted.transform([r]) for r in trimmed]), expected)
+    np.testing.assert_array_equal(fitted.transform(trimmed[:3]), expected[:3])
+
+
+EDGE = [0.0, -0.0, 1.0, -1.0, 1e-45, -1e-45, 1e-38, 3.4e38, -3.4e38, 0.1, 1 / 3, 7.0, np.inf, -np.inf, np.nan]
+
+
+@pytest.mark.parametrize("op", ["ratio", "zscore", "diff"])
+def test_scalar_derived_ops_match_the_array_ops_bit_for_bit(op: str) -> None:
+    from itertools import product
+
+    from fraudcore.pipeline import DERIVED_OPS, SCALAR_OPS
+    arity, array_fn = DERIVED_OPS[op]
+    edge32 = np.array(EDGE, dtype=np.float32).astype(np.float64)  # inputs are float32 values, widened
+    combos = np.array(list(product(edge32, repeat=arity)))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        expected = array_fn(*combos.T).astype(np.float32)
+        got = np.array([SCALAR_OPS[op](*row) for row in combos.tolist()], dtype=np.float32)
+    same = (expected.view(np.uint32) == got.view(np.uint32)) | (np.isnan(expected) & np.isnan(got))
+    assert same.all(), combos[~same][:5]
+
+
+def test_records_with_an_op_without_scalar_form_use_the_array_tail(frame: pd.DataFrame) -> None:
+    p = FeaturePipeline(SCHEMA, derived=[{"name": "amount_log", "op": "log1p", "inputs": [FLOATS[0]]},
+                                         {"name": "r", "op": "ratio", "inputs": [FLOATS[0], FLOATS[1]]}]).fit(frame)
+    recs = records(frame, slice(0, 40))
+    expected = p.transform(columns_of(recs))
+    np.testing.assert_array_equal(np.vstack([p.transform([r]) for r in recs]), expected)
+    assert np.isfinite(expected[:, p.feature_names_out_.index("amount_log")]).any()
+
+
+def test_bad_records_are_named(fitted: FeaturePipeline, frame: pd.DataFrame) -> None:
+    recs = records(frame, slice(0, 3))
+    with pytest.raises(PipelineError, match=r"record 1 must be a mapping of field -> value; got list"):
+        fitted.transform([recs[0], [1, 2], recs[2]])
+    recs[2] = {**recs[2], FLOATS[0]: "lots"}
+    with pytest.raises(PipelineError, match=rf"column '{FLOATS[0]}' must hold float values .*got 'lots' \(first at row 2\)"):
+        fitted.transform(recs)
+    assert fitted.transform([]).shape == (0, fitted.n_features_out_)
+
+
+@HYP
 @given(recs=RECORDS, order=st.randoms(use_true_random=False))
 def test_column_order_does_not_matter(fitted: FeaturePipeline, recs: list[dict], order) -> None:
     df = pd.DataFrame(columns_of(recs))

@@ -77,6 +77,18 @@ def test_decide_bands_at_the_boundaries() -> None:
         decide([0.2, float("nan")], th)
 
 
+@given(scores=st.lists(st.sampled_from([0.0, 0.0999, 0.1, 0.5999, 0.6, 1.0, np.nextafter(0.1, 0)]) |
+                       st.floats(0, 1), min_size=1, max_size=40))
+@settings(max_examples=60, deadline=None)
+def test_decide_is_the_same_for_a_request_and_a_large_array(scores: list[float]) -> None:
+    """Up to 16 scores are compared in Python; the decisions equal the vectorised ones."""
+    th = Thresholds(review=0.1, decline=0.6, precision_floor=0.2, decline_precision=0.6)
+    big = decide(np.array(scores * 20), th)[:len(scores)]  # > 16 scores: the numpy path
+    small = [d for i in range(0, len(scores), 16) for d in decide(np.array(scores[i:i + 16]), th)]
+    assert small == big.tolist()
+    assert isinstance(decide(np.array(scores[:3]), th), np.ndarray)
+
+
 def test_round_trip_and_validation(validation) -> None:
     th = choose_thresholds(*validation)
     again = Thresholds.from_dict(json.loads(json.dumps(th.to_dict())))

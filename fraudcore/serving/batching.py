@@ -37,11 +37,11 @@ class Submission:
 
 def score_submissions(loaded: Loaded, subs: Sequence[Submission]) -> list[Results]:
     """Score the records of several requests in one pass; one result list per submission, in order."""
-    scorer, parser = loaded.scorer, loaded.parser
+    scorer = loaded.scorer
     records = [r for s in subs for r in s.records]
     bounds = list(accumulate((len(s.records) for s in subs), initial=0))
     explain_rows = {i for s, a, b in zip(subs, bounds, bounds[1:]) if s.explain_all for i in range(a, b)}
-    scored = scorer.predict(parser.columns(records), len(records), explain_rows=explain_rows)
+    scored = scorer.predict(records, explain_rows=explain_rows)
     reasons = scorer.explain(scored) if scored.need else {}
     results = scorer.results(scored, reasons)
     return [results[a:b] for a, b in zip(bounds, bounds[1:])]

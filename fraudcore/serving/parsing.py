@@ -184,7 +184,3 @@ class RequestParser:
             if bad is not None:
                 raise RequestError(400, bad[0], f"field '{where}{self.id_field}' {bad[1]}; "
                                    f"got {received_value(tid)!r}", field=self.id_field, received=tid, index=index)
-
-    def columns(self, records: list[dict[str, Any]]) -> dict[str, list[Any]]:
-        """Records as the column mapping `FeaturePipeline.transform` reads (absent -> None)."""
-        return {name: [r.get(name) for r in records] for name, _, _ in self._checks}

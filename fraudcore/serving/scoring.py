@@ -43,11 +43,14 @@ def example_record(bundle: Bundle) -> dict[str, Any]:
     return out
 
 
+Rows = list[Mapping[str, Any]] | Mapping[str, Sequence[Any]]  # records (a request) or columns
+
+
 @dataclass(frozen=True)
 class Scored:
     """Scores and decisions of one request, and which rows still need reasons."""
 
-    columns: Mapping[str, Sequence[Any]]
+    rows: Rows
     n: int
     X: np.ndarray
     scores: np.ndarray
@@ -71,16 +74,17 @@ class Scorer:
     def warm_up(self) -> None:
         """Compile the explainer and touch every code path once, before taking traffic."""
         rec = example_record(self.bundle)
-        cols = {name: [rec[name]] for name in self.feature_names}
-        self.score(cols, 1, explain_all=True)
+        self.score([rec], explain_all=True)
+        self.score({name: [rec[name]] for name in self.feature_names}, explain_all=True)
 
-    def predict(self, columns: Mapping[str, Sequence[Any]], n: int, explain_all: bool = False,
-                explain_rows: Collection[int] = ()) -> Scored:
-        """Transform, score and decide n records given as columns (the fast part of a request).
+    def predict(self, rows: Rows, explain_all: bool = False, explain_rows: Collection[int] = ()) -> Scored:
+        """Transform, score and decide records (a list of field -> value) or columns (the fast part
+        of a request).
 
         Reasons are due for every non-approve row, and also for `explain_rows` (or every row with
         `explain_all`): a micro-batch mixes requests that asked for all reasons with ones that did not."""
-        X = self.pipeline.transform(columns)
+        X = self.pipeline.transform(rows)
+        n = len(X)
         if n <= COMPILED_PREDICT_MAX:
             # the same arithmetic as predict_scores: sigmoid(float64 raw score + logit_offset), and
             # bit-identical raw scores (fastpredict walks the trees with LightGBM's rules and order)
@@ -89,16 +93,21 @@ class Scorer:
             scores = predict_scores(self.bundle.booster, X, self.bundle.logit_offset)
         decisions = self.bundle.decide(scores)
         need = [i for i in range(n) if explain_all or decisions[i] != APPROVE or i in explain_rows]
-        return Scored(columns, n, X, scores, decisions, need)
+        return Scored(rows, n, X, scores, decisions, need)
 
     def explain(self, scored: Scored) -> dict[int, list[dict[str, Any]]]:
         """Top reasons for the rows in `scored.need`. Releases the GIL in its compiled part."""
-        need, n, columns = scored.need, scored.n, scored.columns
+        need, n, rows = scored.need, scored.n, scored.rows
         if not need:
             return {}
-        rows = scored.X if len(need) == n else scored.X[need]
-        fc, fields = field_contributions(self.explainer.contributions(rows), self.pipeline)
-        raw = columns if len(need) == n else {k: [columns[k][i] for i in need] for k in self.feature_names}
+        X = scored.X if len(need) == n else scored.X[need]
+        fc, fields = field_contributions(self.explainer.contributions(X), self.pipeline)
+        if len(need) == n:
+            raw = rows
+        elif isinstance(rows, list):
+            raw = [rows[i] for i in need]
+        else:
+            raw = {k: [rows[k][i] for i in need] for k in self.feature_names}
         return dict(zip(need, top_reasons(fc, fields, raw, self.reasons_k)))
 
     def results(self, scored: Scored, reasons: Mapping[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -111,11 +120,11 @@ class Scorer:
             out.append(res)
         return out
 
-    def score(self, columns: Mapping[str, Sequence[Any]], n: int, explain_all: bool = False,
+    def score(self, rows: Rows, explain_all: bool = False,
               timings: dict[str, float] | None = None) -> list[dict[str, Any]]:
-        """Score n records given as columns; reasons for every non-approve row (all rows if asked)."""
+        """Score records or columns; reasons for every non-approve row (all rows if asked)."""
         t0 = time.perf_counter()
-        scored = self.predict(columns, n, explain_all)
+        scored = self.predict(rows, explain_all)
         t1 = time.perf_counter()
         reasons = self.explain(scored)
         if timings is not None:
@@ -129,8 +138,7 @@ def model_time_us(scorer: Scorer, records: list[dict[str, Any]], repeats: int = 
     out = []
     for _ in range(repeats):
         for rec in records:
-            cols = {k: [rec.get(k)] for k in scorer.feature_names}
             t = {}
-            scorer.score(cols, 1, explain_all=False, timings=t)
+            scorer.score([rec], explain_all=False, timings=t)
             out.append(t["model_s"] * 1e6)
     return np.asarray(out)

@@ -12,22 +12,31 @@ def _columns(frame, names, rows):
             for k in names}
 
 
+def _records(frame, names, rows):
+    cols = _columns(frame, names, rows)
+    return [{k: cols[k][i] for k in names} for i in range(len(rows))]
+
+
 def test_scores_alone_and_in_batches_equal_bundle_score(bundle_a, holdout):
     bundle = load_bundle(bundle_a)
     scorer = Scorer(bundle)
     names = scorer.feature_names
     expected = bundle.score(holdout.head(200))
-    batch = scorer.score(_columns(holdout, names, list(range(200))), 200)
+    batch = scorer.score(_columns(holdout, names, list(range(200))))
     small = [r for a in range(0, 200, COMPILED_PREDICT_MAX)  # micro-batch sizes take the compiled walk
-             for r in scorer.score(_columns(holdout, names, list(range(a, min(a + COMPILED_PREDICT_MAX, 200)))),
-                                   min(COMPILED_PREDICT_MAX, 200 - a))]
-    alone = [scorer.score(_columns(holdout, names, [i]), 1)[0] for i in range(200)]
+             for r in scorer.score(_columns(holdout, names, list(range(a, min(a + COMPILED_PREDICT_MAX, 200)))))]
+    alone = [scorer.score(_columns(holdout, names, [i]))[0] for i in range(200)]
     np.testing.assert_allclose([r["score"] for r in batch], expected, rtol=0, atol=1e-12)
     np.testing.assert_allclose([r["score"] for r in alone], expected, rtol=0, atol=1e-12)
     np.testing.assert_allclose([r["score"] for r in small], expected, rtol=0, atol=1e-12)
     assert [r["decision"] for r in alone] == list(bundle.decide(expected))
     for r in alone:
         assert ("reasons" in r) == (r["decision"] != "approve")
+    assert any("reasons" in r for r in alone)
+    # records, the way requests arrive: the same scores, decisions and reasons, bit for bit
+    assert [scorer.score(_records(holdout, names, [i]))[0] for i in range(200)] == alone
+    assert [r for a in range(0, 200, 5) for r in scorer.score(_records(holdout, names, list(range(a, a + 5))))] == \
+        [r for a in range(0, 200, 5) for r in scorer.score(_columns(holdout, names, list(range(a, a + 5))))]
 
 
 def test_model_time_is_measured_per_record(bundle_a, holdout):
