@@ -47,8 +47,9 @@ class Metrics:
         self.latency_sum_ms += latency_ms
         self.requests[status] += 1
         if decisions:
-            self.decisions.update(decisions)
-            self._window_decisions.update(decisions)
+            for d in decisions:  # a request's few rows: cheaper than Counter.update's generic path
+                self.decisions[d] += 1
+                self._window_decisions[d] += 1
         if failure is not None:
             self.failures[failure] += 1
         if 400 <= status < 500:

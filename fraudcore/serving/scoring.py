@@ -112,9 +112,8 @@ class Scorer:
 
     def results(self, scored: Scored, reasons: Mapping[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
         out = []
-        for i in range(scored.n):
-            res = {"score": float(scored.scores[i]), "decision": str(scored.decisions[i]),
-                   "model_version": self.version}
+        for i, (score, decision) in enumerate(zip(scored.scores.tolist(), scored.decisions)):
+            res = {"score": score, "decision": str(decision), "model_version": self.version}
             if i in reasons:
                 res["reasons"] = reasons[i]
             out.append(res)
