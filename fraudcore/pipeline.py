@@ -53,7 +53,8 @@ DERIVED_OPS = {"ratio": (2, _ratio), "zscore": (3, _zscore), "log1p": (1, _log1p
 # The same ops on one row's Python floats, for the few-record path (a request), where a numpy call
 # per op costs more than the arithmetic. Division and subtraction are IEEE-exact in both forms, so
 # the results are the same bits (tests/test_pipeline.py checks every op on edge values). log1p has no
-# scalar form: numpy's may be a SIMD implementation that differs from libm in the last place.
+# scalar form: numpy's may be a SIMD implementation that differs from libm in the last place, so
+# that path runs the array op once over the request's rows.
 _NAN = float("nan")
 SCALAR_OPS = {
     "ratio": lambda a, b: a / b if b > 0 else _NAN,
@@ -214,9 +215,8 @@ class FeaturePipeline(BaseEstimator):
         self._names_in = list(self.schema.feature_names)
         self._category_slots = [(i, table, missing, unseen) for _, i, table, missing, unseen in self._categorical]
         self._tail_nan = [np.nan] * (len(names) - len(features))
-        self._derived_scalar = None
-        if all(d["op"] in SCALAR_OPS for d in derived):
-            self._derived_scalar = [(SCALAR_OPS[d["op"]], [pos[x] for x in d["inputs"]]) for d in derived]
+        self._derived_rows = [(SCALAR_OPS.get(d["op"]), DERIVED_OPS[d["op"]][1], [pos[x] for x in d["inputs"]])
+                              for d in derived]
         self._indicator_src_list = self._indicator_src.tolist()
 
     # ---- transforming ------------------------------------------------------------------------
@@ -286,14 +286,20 @@ class FeaturePipeline(BaseEstimator):
             return self.transform({name: [r.get(name) for r in records] for name in self._names_in})
         if not tail_nan:
             return out
-        if self._derived_scalar is None:
-            return self._fill_tail(out)
         k = len(self._names_in)
-        tails = []
-        for row in out[:, :k].tolist():  # float32 values widened to Python floats, as astype(float64)
-            tail = [fn(*[row[j] for j in inputs]) for fn, inputs in self._derived_scalar]
+        base = out[:, :k].tolist()  # float32 values widened to Python floats, as astype(float64) does
+        tails: list[list[float]] = [[] for _ in base]
+        for scalar, array_fn, inputs in self._derived_rows:
+            if scalar is not None:
+                for row, tail in zip(base, tails):
+                    tail.append(scalar(*[row[j] for j in inputs]))
+                continue
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # the array op, once for all rows
+                values = array_fn(*(np.array([row[j] for row in base], dtype=np.float64) for j in inputs)).tolist()
+            for tail, v in zip(tails, values):
+                tail.append(v)
+        for row, tail in zip(base, tails):
             tail += [1.0 if row[j] != row[j] else 0.0 for j in self._indicator_src_list]
-            tails.append(tail)
         with np.errstate(over="ignore"):  # a float64 beyond float32's range becomes inf, as in _fill_tail
             out[:, k:] = tails
         return out

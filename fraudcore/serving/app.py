@@ -3,9 +3,10 @@
 The handler reads the body, lets `RequestParser` validate it and `Scorer` score it (through the
 `MicroBatcher` when batching is on: requests ready in the same loop iteration share one transform,
 predict and explain), then hands a capture record to the background writer. Scoring runs inline on
-the event loop, reasons included: ~0.1 ms, ~0.7-1 ms with reasons. A worker owns one core, so an explainer thread bought no
+the event loop, reasons included: about 0.15 ms of CPU a request under load, with exact reasons
+~0.2 ms more for a flagged one. A worker owns one core, so an explainer thread bought no
 parallelism; it only added a hand-off (flagged p50 1.5-1.8 ms with it, 1.3-1.4 ms inline, measured
-with benchmarks/latency.py at 500 and 1000 requests/s). Every expected failure is a
+with benchmarks/latency.py at 500 and 1000 requests/s when reasons cost ~1 ms). Every expected failure is a
 `RequestError` (4xx, counted by rule, captured); anything else is a bug, answered 500 and logged,
 and the worker keeps serving.
 """

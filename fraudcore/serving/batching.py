@@ -5,8 +5,11 @@ records go to `MicroBatcher.submit`, which returns a future; the first submissio
 flush with `loop.call_soon`. A callback scheduled that way runs after the handles already queued
 for this iteration, i.e. after the other request tasks that were ready, so the flush sees all of
 them and never waits on a timer: at low load a request is alone in its batch and pays one loop
-iteration (microseconds), under load the transform's and predict's per-call costs (~50 us of a
-one-row request, benchmarks/latency.py) are paid once per batch.
+iteration (microseconds), under load the per-call costs of transform, predict and explain are
+paid once per batch. With the few-records transform those costs are now small, and a batch mostly
+spreads bursts: at 6,000-7,000 requests/s batching on and off used the same CPU per request within
+a few percent (perf stat on the worker, driven by benchmarks/latency.py's open-loop generator),
+and batching on had the lower worst case (max 8 against 18 ms at 7,000/s).
 
 A flush groups submissions by the `Loaded` model they started on (a swap mid-flight does not move
 a request to the new model), caps a batch at `max_rows`, scores it with one `Scorer.predict`, one

@@ -18,10 +18,13 @@ import numpy as np
 import pandas as pd
 
 from fraudcore.bundle import predict_scores, write_bundle
-from fraudcore.pipeline import FeaturePipeline
+from fraudcore.config import load_train_config
 from fraudcore.profile import build_profile
 from fraudcore.schema import Schema
 from fraudcore.thresholds import choose_thresholds
+from fraudcore.train import make_pipeline
+
+ROOT = Path(__file__).resolve().parents[2]
 
 RUN_A = "1764000000000001"
 RUN_B = "1764000000000002"
@@ -32,7 +35,8 @@ def train_bundle(out: Path, frame: pd.DataFrame, schema: Schema, run_id: str, tr
     """Fit the pipeline, a LightGBM model, thresholds and profile; write a verified bundle."""
     n = len(frame)
     train, valid = frame.iloc[: int(n * 0.7)], frame.iloc[int(n * 0.7): int(n * 0.85)]
-    pipe = FeaturePipeline(schema).fit(train)
+    # the shipped config's features (ratios, z-score, log1p, diff), so the server is tested on every op
+    pipe = make_pipeline(load_train_config(ROOT / "config" / "train.toml"), schema).fit(train)
     ds = lgb.Dataset(pipe.transform(train), train[schema.label].to_numpy(),
                      feature_name=list(pipe.feature_names_out_), categorical_feature=pipe.categorical_indices_)
     params = {"objective": "binary", "num_leaves": leaves, "learning_rate": 0.1, "verbose": -1,
