@@ -225,7 +225,7 @@ def test_batch_equals_one_record_at_a_time(fitted: FeaturePipeline, recs: list[d
 @HYP
 @given(recs=RECORDS, absent=st.sets(st.sampled_from(NULLABLE_NUMERIC)))
 def test_records_give_the_same_matrix_as_columns(fitted: FeaturePipeline, recs: list[dict], absent: set) -> None:
-    """A list of records (a request; <= 64 take the few-records path) is the column mapping's matrix,
+    """A list of records (a request; <= 8 take the few-records path) is the column mapping's matrix,
     and a nullable field left out of a record is missing, like None."""
     cols = columns_of(recs)
     for name in absent:
