@@ -68,7 +68,8 @@ def _raw_value(X_raw: Any, field: str, row: int) -> Any:
 
 
 def top_reasons(field_contribs: np.ndarray, fields: Sequence[str],
-                X_raw: pd.DataFrame | Mapping[str, Any] | list[Mapping[str, Any]], k: int = 3) -> list[list[dict[str, Any]]]:
+                X_raw: pd.DataFrame | Mapping[str, Any] | list[Mapping[str, Any]],
+                k: int = 3) -> list[list[dict[str, Any]]]:
     """Per row, up to k fields pushing the score up (contribution > 0), largest first."""
     if k < 1:
         raise ValueError(f"k must be >= 1; got {k!r}")

@@ -271,7 +271,7 @@ class FeaturePipeline(BaseEstimator):
             if not isinstance(r, Mapping):
                 raise PipelineError(f"record {i} must be a mapping of field -> value; got {type(r).__name__}")
         if not records or len(records) > _FEW_RECORDS:
-            return self.transform({name: [r.get(name) for r in records] for name in self._names_in})
+            return self.transform(self._records_as_columns(records))
         # A request: the whole matrix in one numpy conversion of the rows (features in schema order,
         # category codes in place, NaN placeholders for the tail), then the tail in Python floats.
         # Under load every numpy call costs microseconds of cold cache; this path makes four.
@@ -286,7 +286,7 @@ class FeaturePipeline(BaseEstimator):
         try:
             out = np.array(rows, dtype=np.float32)
         except (TypeError, ValueError):  # a value that is not a number: the column path names the field
-            return self.transform({name: [r.get(name) for r in records] for name in self._names_in})
+            return self.transform(self._records_as_columns(records))
         if not tail_nan:
             return out
         k = len(self._names_in)
@@ -306,6 +306,9 @@ class FeaturePipeline(BaseEstimator):
         with np.errstate(over="ignore"):  # a float64 beyond float32's range becomes inf, as in _fill_tail
             out[:, k:] = tails
         return out
+
+    def _records_as_columns(self, records: list[Mapping[str, Any]]) -> dict[str, list[Any]]:
+        return {name: [r.get(name) for r in records] for name in self._names_in}
 
     def transform_record(self, record: Mapping[str, Any]) -> np.ndarray:
         """One record (field -> scalar; an absent field is missing) as a 1-row matrix, through `transform`."""

@@ -279,7 +279,8 @@ def test_bad_records_are_named(fitted: FeaturePipeline, frame: pd.DataFrame) -> 
     with pytest.raises(PipelineError, match=r"record 1 must be a mapping of field -> value; got list"):
         fitted.transform([recs[0], [1, 2], recs[2]])
     recs[2] = {**recs[2], FLOATS[0]: "lots"}
-    with pytest.raises(PipelineError, match=rf"column '{FLOATS[0]}' must hold float values .*got 'lots' \(first at row 2\)"):
+    bad = rf"column '{FLOATS[0]}' must hold float values .*got 'lots' \(first at row 2\)"
+    with pytest.raises(PipelineError, match=bad):
         fitted.transform(recs)
     assert fitted.transform([]).shape == (0, fitted.n_features_out_)
 
