@@ -210,16 +210,15 @@ class FeaturePipeline(BaseEstimator):
                 cats = self.categories_[f.name]
                 table = {c: k for k, c in enumerate(cats)}
                 self._categorical.append((f.name, i, table, len(cats), len(cats) + 1))
-        self._derived = [(pos[d["name"]], DERIVED_OPS[d["op"]][1], [pos[x] for x in d["inputs"]]) for d in derived]
+        # (output position, array op, scalar op or None, input positions)
+        self._derived = [(pos[d["name"]], DERIVED_OPS[d["op"]][1], SCALAR_OPS.get(d["op"]),
+                          [pos[x] for x in d["inputs"]]) for d in derived]
         self._categorical_idx = np.array([c[1] for c in self._categorical], dtype=np.intp)
         self._indicator_out = np.array([pos[n + MISSING_SUFFIX] for n in self.indicator_fields_], dtype=np.intp)
         self._indicator_src = np.array([pos[n] for n in self.indicator_fields_], dtype=np.intp)
         # the few-records path: schema features sit at output positions 0..k-1 in schema order
         self._names_in = list(self.schema.feature_names)
-        self._category_slots = [(i, table, missing, unseen) for _, i, table, missing, unseen in self._categorical]
         self._tail_nan = [np.nan] * (len(names) - len(features))
-        self._derived_rows = [(SCALAR_OPS.get(d["op"]), DERIVED_OPS[d["op"]][1], [pos[x] for x in d["inputs"]])
-                              for d in derived]
         self._indicator_src_list = self._indicator_src.tolist()
 
     # ---- transforming ------------------------------------------------------------------------
@@ -260,7 +259,7 @@ class FeaturePipeline(BaseEstimator):
         """Derived features and missing indicators, from the schema features already in `out`."""
         if self._derived:
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-                for i, fn, inputs in self._derived:
+                for i, fn, _, inputs in self._derived:
                     out[:, i] = fn(*(out[:, j].astype(np.float64) for j in inputs))
         if len(self._indicator_out):
             out[:, self._indicator_out] = np.isnan(out[:, self._indicator_src])
@@ -275,11 +274,11 @@ class FeaturePipeline(BaseEstimator):
         # A request: the whole matrix in one numpy conversion of the rows (features in schema order,
         # category codes in place, NaN placeholders for the tail), then the tail in Python floats.
         # Under load every numpy call costs microseconds of cold cache; this path makes four.
-        slots, tail_nan = self._category_slots, self._tail_nan
+        tail_nan = self._tail_nan
         rows = []
         for r in records:
             row = [r.get(name) for name in self._names_in]
-            for i, table, missing, unseen in slots:
+            for _, i, table, missing, unseen in self._categorical:
                 row[i] = _code_of(row[i], table, missing, unseen)
             row += tail_nan
             rows.append(row)
@@ -292,7 +291,7 @@ class FeaturePipeline(BaseEstimator):
         k = len(self._names_in)
         base = out[:, :k].tolist()  # float32 values widened to Python floats, as astype(float64) does
         tails: list[list[float]] = [[] for _ in base]
-        for scalar, array_fn, inputs in self._derived_rows:
+        for _, array_fn, scalar, inputs in self._derived:
             if scalar is not None:
                 for row, tail in zip(base, tails):
                     tail.append(scalar(*[row[j] for j in inputs]))

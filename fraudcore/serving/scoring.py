@@ -51,7 +51,6 @@ class Scored:
     """Scores and decisions of one request, and which rows still need reasons."""
 
     rows: Rows
-    n: int
     X: np.ndarray
     scores: np.ndarray
     decisions: Any
@@ -93,16 +92,17 @@ class Scorer:
             scores = predict_scores(self.bundle.booster, X, self.bundle.logit_offset)
         decisions = self.bundle.decide(scores)
         need = [i for i in range(n) if explain_all or decisions[i] != APPROVE or i in explain_rows]
-        return Scored(rows, n, X, scores, decisions, need)
+        return Scored(rows, X, scores, decisions, need)
 
     def explain(self, scored: Scored) -> dict[int, list[dict[str, Any]]]:
         """Top reasons for the rows in `scored.need`. Releases the GIL in its compiled part."""
-        need, n, rows = scored.need, scored.n, scored.rows
+        need, rows = scored.need, scored.rows
         if not need:
             return {}
-        X = scored.X if len(need) == n else scored.X[need]
+        every = len(need) == len(scored.X)
+        X = scored.X if every else scored.X[need]
         fc, fields = field_contributions(self.explainer.contributions(X), self.pipeline)
-        if len(need) == n:
+        if every:
             raw = rows
         elif isinstance(rows, list):
             raw = [rows[i] for i in need]
