@@ -41,9 +41,6 @@ class Submission:
 def score_submissions(loaded: Loaded, subs: Sequence[Submission]) -> list[Results]:
     """Score the records of several requests in one pass; one result list per submission, in order."""
     scorer = loaded.scorer
-    if len(subs) == 1:  # alone in its flush: the common case below saturation
-        scored = scorer.predict(subs[0].records, explain_all=subs[0].explain_all)
-        return [scorer.results(scored, scorer.explain(scored))]
     records = [r for s in subs for r in s.records]
     bounds = list(accumulate((len(s.records) for s in subs), initial=0))
     explain_rows = {i for s, a, b in zip(subs, bounds, bounds[1:]) if s.explain_all for i in range(a, b)}
