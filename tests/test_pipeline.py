@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from strategies import record_strategy
 
 from fraudcore.pipeline import MISSING_SUFFIX, FeaturePipeline, PipelineError, suggest_derived
 from fraudcore.schema import paylink_schema, schema_from_dict
-from fraudcore.strategies import record_strategy
 from fraudcore.synth import generate_frame
 
 SEED = 11
