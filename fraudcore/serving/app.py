@@ -40,6 +40,7 @@ from fraudcore.serving.config import ServeConfig
 from fraudcore.serving.holder import ModelHolder, ModelSpecError
 from fraudcore.serving.metrics import EmfEmitter, Metrics
 from fraudcore.serving.parsing import INSTANCES, RequestError
+from fraudcore.serving.scoring import ScorerOptions
 
 log = logging.getLogger("fraudcore.serving")
 JSON = "application/json"
@@ -118,7 +119,8 @@ class Service:
 
     def __init__(self, cfg: ServeConfig) -> None:
         self.cfg = cfg
-        self.holder = ModelHolder(cfg.model, reasons_k=cfg.reasons_k, max_batch=cfg.max_batch, pinned=cfg.pin)
+        options = ScorerOptions(cfg.reasons_k, compiled_walk=cfg.compiled_walk, compiled_reasons=cfg.compiled_reasons)
+        self.holder = ModelHolder(cfg.model, options, max_batch=cfg.max_batch, pinned=cfg.pin)
         self.metrics = Metrics()
         self.metrics.model_version = self.holder.scorer.version
         self.worker = worker_name()
@@ -317,8 +319,9 @@ def create_app(cfg: ServeConfig) -> ASGIApp:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(service.reload()))
-        log.warning("serving model %s from %s (worker %s)", service.holder.scorer.version,
-                    service.holder.scorer.bundle.path, service.worker)
+        log.warning("serving model %s from %s (worker %s; compiled walk %s, compiled reasons %s, one-write "
+                    "transport %s)", service.holder.scorer.version, service.holder.scorer.bundle.path,
+                    service.worker, *(_on_off(v) for v in (cfg.compiled_walk, cfg.compiled_reasons, cfg.one_write)))
         try:
             yield
         finally:
@@ -352,6 +355,10 @@ def create_app(cfg: ServeConfig) -> ASGIApp:
             await starlette(scope, receive, send)
 
     return app
+
+
+def _on_off(flag: bool) -> str:
+    return "on" if flag else "off"
 
 
 async def _method_not_allowed(request: Request) -> Response:
