@@ -3,10 +3,9 @@
 The handler reads the body, lets `RequestParser` validate it and `Scorer` score it (through the
 `MicroBatcher` when batching is on: requests ready in the same loop iteration share one transform,
 predict and explain), then hands a capture record to the background writer. Scoring runs inline on
-the event loop, reasons included: about 0.15 ms of CPU a request under load, with exact reasons
-~0.2 ms more for a flagged one. A worker owns one core, so an explainer thread bought no
-parallelism; it only added a hand-off (flagged p50 1.5-1.8 ms with it, 1.3-1.4 ms inline, measured
-with benchmarks/latency.py at 500 and 1000 requests/s when reasons cost ~1 ms). Every expected failure is a
+the event loop, reasons included. A worker owns one core, so an explainer thread bought no
+parallelism; it only added a hand-off, and flagged requests measured slower with it
+(docs/serving.md#where-the-time-goes-in-the-http-path). Every expected failure is a
 `RequestError` (4xx, counted by rule, captured); anything else is a bug, answered 500 and logged,
 and the worker keeps serving.
 """
@@ -54,9 +53,9 @@ def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) ->
 class _Invocation:
     """The raw ASGI view of one POST /invocations: headers, query, body, and one JSON answer.
 
-    /invocations is the hot path, so it skips Starlette's request, response and routing objects
-    (~15% of a worker's CPU at 3,000 requests/s, measured with py-spy); every other route is
-    Starlette's."""
+    /invocations is the hot path, so it skips Starlette's request, response and routing objects, a
+    visible share of a worker's CPU under load (docs/serving.md#where-the-time-goes-in-the-http-path);
+    every other route is Starlette's."""
 
     __slots__ = ("scope", "receive", "send", "headers")
 

@@ -96,9 +96,9 @@ def run(cfg: ServeConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # One OpenMP thread per worker: LightGBM's default thread pool turns a 0.2 ms one-row p95 into
-    # 8 ms when another core is busy (DESIGN.md). Set before LightGBM is loaded in this process or
-    # any worker it spawns.
+    # One OpenMP thread per worker: a worker owns one core, and LightGBM's default thread pool makes
+    # a one-row request wait for a busy core (docs/serving.md#where-the-time-goes-in-the-http-path).
+    # Set before LightGBM is loaded in this process or any worker it spawns.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         cfg = config_from_args(list(sys.argv[1:] if argv is None else argv))
