@@ -254,7 +254,9 @@ def test_relative_link_and_anchor_resolve(doc, target):
 def test_docs_sections_named_in_code_exist():
     """Comments point at the docs for figures (e.g. docs/serving.md#...): those sections must exist."""
     bad = []
-    for src in sorted(p for d in ("fraudcore", "deploy", "flows", "cards", "benchmarks") for p in (ROOT / d).rglob("*.py")):
+    sources = sorted(p for d in ("fraudcore", "deploy", "flows", "cards", "benchmarks")
+                     for p in (ROOT / d).rglob("*.py"))
+    for src in sources:
         for doc, anchor in CODE_DOC_REF.findall(src.read_text()):
             if not (ROOT / doc).exists() or anchor not in anchors(ROOT / doc):
                 bad.append(f"{src.relative_to(ROOT)}: {doc}#{anchor}")
