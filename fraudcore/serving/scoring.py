@@ -7,8 +7,8 @@ function training used for its own scores), `Bundle.decide` applies the threshol
 
 The two compiled parts are fast paths with a switch each (`ScorerOptions`, `fraud serve
 --no-compiled-walk / --no-compiled-reasons`): off, scores come from `Booster.predict` and SHAP values
-from LightGBM's own `pred_contrib`, the reference both are tested against. Either way the scores,
-decisions and reasons are the same.
+from LightGBM's own `pred_contrib`, the reference both are tested against. Either way the scores and
+decisions are the same bits and the reasons the same fields (contributions equal to ~1e-13).
 """
 from __future__ import annotations
 
