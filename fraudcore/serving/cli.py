@@ -3,6 +3,7 @@
     fraud serve --model champion --port 8080
     fraud serve --model /path/to/bundle --capture capture/ --capture-sample 0.05
     fraud serve --model 1764345600123456 --pin
+    fraud serve --model champion --no-compiled-reasons   # LightGBM's own TreeSHAP for the reasons
 
 Swap models without a restart: `POST /admin/model {"model": "<run id | dir | champion>"}`,
 `POST /admin/rollback`, or SIGHUP to re-resolve the current spec (unless --pin).
@@ -13,6 +14,7 @@ import argparse
 import os
 import sys
 from dataclasses import fields, replace
+from typing import Any
 
 from fraudcore.serving.config import ENV_VAR, ServeConfig, ServeConfigError
 
@@ -48,6 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--graceful-timeout", dest="graceful_timeout_s", type=int,
                    default=_DEFAULTS["graceful_timeout_s"])
     p.add_argument("--log-level", default=_DEFAULTS["log_level"])
+    fast = p.add_argument_group("fast paths", "each defaults to on; off, the library code it is tested "
+                                "against runs instead, with the same scores, decisions and reasons")
+    fast.add_argument("--compiled-walk", action=argparse.BooleanOptionalAction, default=_DEFAULTS["compiled_walk"],
+                      help="score small batches with the compiled tree walk; off: LightGBM's Booster.predict "
+                           "(default: %(default)s)")
+    fast.add_argument("--compiled-reasons", action=argparse.BooleanOptionalAction,
+                      default=_DEFAULTS["compiled_reasons"],
+                      help="exact TreeSHAP reasons from the compiled explainer; off: LightGBM's pred_contrib "
+                           "(default: %(default)s)")
+    fast.add_argument("--one-write", action=argparse.BooleanOptionalAction, default=_DEFAULTS["one_write"],
+                      help="send each response's headers and body in one write; off: uvicorn's own httptools "
+                           "protocol (default: %(default)s)")
     return p
 
 
@@ -62,23 +76,29 @@ def config_from_args(argv: list[str]) -> ServeConfig:
     return ServeConfig.from_dict(args)
 
 
+def uvicorn_options(cfg: ServeConfig) -> dict[str, Any]:
+    """`uvicorn.run` keyword arguments for these settings."""
+    # One write per response (`transport.py`) unless switched off; no proxy-header rewriting
+    # (SageMaker's front end is the only client, and the admin loopback check must see the real peer)
+    # and no `server` header: per-request work nobody reads.
+    http = "fraudcore.serving.transport:OneWriteHttpToolsProtocol" if cfg.one_write else "httptools"
+    return {"factory": True, "host": cfg.host, "port": cfg.port, "workers": cfg.workers, "loop": "uvloop",
+            "http": http, "access_log": False, "proxy_headers": False, "server_header": False,
+            "log_level": cfg.log_level, "timeout_keep_alive": cfg.keep_alive_s,
+            "timeout_graceful_shutdown": cfg.graceful_timeout_s, "lifespan": "on"}
+
+
 def run(cfg: ServeConfig) -> None:
     os.environ[ENV_VAR] = cfg.to_json()
     import uvicorn
 
-    # One write per response (`transport.py`); no proxy-header rewriting (SageMaker's front end is
-    # the only client, and the admin loopback check must see the real peer) and no `server` header:
-    # per-request work nobody reads.
-    uvicorn.run("fraudcore.serving.app:create_app_from_env", factory=True, host=cfg.host, port=cfg.port,
-                workers=cfg.workers, loop="uvloop", http="fraudcore.serving.transport:OneWriteHttpToolsProtocol",
-                access_log=False, proxy_headers=False, server_header=False, log_level=cfg.log_level,
-                timeout_keep_alive=cfg.keep_alive_s, timeout_graceful_shutdown=cfg.graceful_timeout_s, lifespan="on")
+    uvicorn.run("fraudcore.serving.app:create_app_from_env", **uvicorn_options(cfg))
 
 
 def main(argv: list[str] | None = None) -> int:
-    # One OpenMP thread per worker: LightGBM's default thread pool turns a 0.2 ms one-row p95 into
-    # 8 ms when another core is busy (DESIGN.md). Set before LightGBM is loaded in this process or
-    # any worker it spawns.
+    # One OpenMP thread per worker: a worker owns one core, and LightGBM's default thread pool makes
+    # a one-row request wait for a busy core (docs/serving.md#where-the-time-goes-in-the-http-path).
+    # Set before LightGBM is loaded in this process or any worker it spawns.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         cfg = config_from_args(list(sys.argv[1:] if argv is None else argv))

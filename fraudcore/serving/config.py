@@ -32,6 +32,11 @@ class ServeConfig:
     keep_alive_s: int = 60
     graceful_timeout_s: int = 25        # SageMaker sends SIGKILL 30 s after SIGTERM
     log_level: str = "warning"
+    # Fast paths (docs/serving.md#fast-paths-and-their-switches); off, each falls back to the library
+    # code it is tested against, with the same scores, decisions and reasons.
+    compiled_walk: bool = True          # fastpredict's tree walk; off: LightGBM's Booster.predict
+    compiled_reasons: bool = True       # fastshap's TreeSHAP; off: LightGBM's pred_contrib
+    one_write: bool = True              # transport.py; off: uvicorn's own httptools protocol
 
     def __post_init__(self) -> None:
         checks = [
