@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from fraudcore.errors import FraudError
 from fraudcore.schema import Schema, schema_from_dict
 
 STATE_KIND = "fraudcore.FeaturePipeline"
@@ -30,7 +31,7 @@ _SMALL = 64
 _FEW_RECORDS = 8
 
 
-class PipelineError(ValueError):
+class PipelineError(FraudError, ValueError):
     """Input or state that the pipeline cannot use; the message names the field and the rule."""
 
 

@@ -15,7 +15,7 @@ from fraudcore.monitoring.config import (
     load_monitor_config,
     monitor_config_from_dict,
 )
-from fraudcore.monitoring.config import QualitySettings
+from fraudcore.monitoring.config import QualityConfig
 from fraudcore.monitoring.quality import LabelError, expected_arrived, load_labels
 from fraudcore.monitoring.signals import Signal, verdict
 from fraudcore.synth.scenarios import SCENARIOS, scenario, simulate_label_arrival
@@ -76,8 +76,8 @@ def test_labels_arrive_late_with_the_configured_median():
     assert (delay > 0).all()
     assert 19 < delay.median() < 23
     # the monitor's maturity curve agrees with what the simulator produces
-    assert expected_arrived(21.0, QualitySettings()) == pytest.approx(0.5)
-    assert np.mean(delay <= 45) == pytest.approx(float(expected_arrived(45.0, QualitySettings())), abs=0.03)
+    assert expected_arrived(21.0, QualityConfig()) == pytest.approx(0.5)
+    assert np.mean(delay <= 45) == pytest.approx(float(expected_arrived(45.0, QualityConfig())), abs=0.03)
 
 
 def test_labels_file_is_checked(tmp_path):

@@ -1,4 +1,8 @@
-"""`fraud data generate | validate | difficulty | schema-doc`."""
+"""`fraud data generate | validate | difficulty | schema-doc`.
+
+Exit codes (docs/runbook.md): 0 done, 1 invalid data (DataValidationError, reported by `fraud`),
+2 bad arguments or config, 3 `validate` quarantined rows, 4 `difficulty` missed the spec.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,8 +11,12 @@ import sys
 import time
 from pathlib import Path
 
-from fraudcore.data import DataValidationError, load_dataset
+from fraudcore.data import load_dataset
+from fraudcore.errors import EXIT_OK
 from fraudcore.schema import load_schema
+
+EXIT_QUARANTINED = 3   # `validate`: the data is usable, but some rows were quarantined
+EXIT_SPEC_MISSED = 4   # `difficulty`: the data misses the difficulty spec
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -28,17 +36,13 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     schema = load_schema(args.schema)
-    try:
-        loaded = load_dataset(schema, args.path, on_error=args.on_error, time_order=args.time_order)
-    except DataValidationError as err:
-        print(f"invalid data: {err}", file=sys.stderr)
-        return 1
+    loaded = load_dataset(schema, args.path, on_error=args.on_error, time_order=args.time_order)
     print(json.dumps(loaded.report.to_dict(), indent=2) if args.json else loaded.report.to_text())
     if args.quarantine_out and len(loaded.quarantine):
         Path(args.quarantine_out).parent.mkdir(parents=True, exist_ok=True)
         loaded.quarantine.to_csv(args.quarantine_out, index=False)
         print(f"quarantined rows written to {args.quarantine_out}", file=sys.stderr)
-    return 0 if loaded.report.rows_quarantined == 0 else 3
+    return EXIT_OK if loaded.report.rows_quarantined == 0 else EXIT_QUARANTINED
 
 
 def _difficulty(args: argparse.Namespace) -> int:
@@ -52,7 +56,7 @@ def _difficulty(args: argparse.Namespace) -> int:
         frame = generate_frame(args.rows, args.seed, schema=schema)
     result = measure_difficulty(schema, frame, holdout_months=args.holdout_months)
     print(json.dumps(result, indent=2))
-    return 0 if all(result["spec"].values()) else 4
+    return EXIT_OK if all(result["spec"].values()) else EXIT_SPEC_MISSED
 
 
 def _schema_doc(args: argparse.Namespace) -> int:
