@@ -89,7 +89,8 @@ class EndpointConfig:
         need(bool(_NAME.match(self.name)) and len(self.name) <= MAX_ENDPOINT_NAME, "endpoint.name",
              f"must be letters, digits and '-' (not leading/trailing), at most {MAX_ENDPOINT_NAME} chars", self.name)
         _match("endpoint.variant_name", self.variant_name, _NAME, "letters, digits and '-' (not leading/trailing)")
-        _match("endpoint.instance_type", self.instance_type, _INSTANCE, "a SageMaker instance type such as 'ml.c5.large'")
+        _match("endpoint.instance_type", self.instance_type, _INSTANCE,
+               "a SageMaker instance type such as 'ml.c5.large'")
         _between("endpoint.initial_instance_count", self.initial_instance_count, 1, 100)
 
 
@@ -156,8 +157,8 @@ class AlarmsConfig:
     def __post_init__(self) -> None:
         check_types(self, "alarms")
         p = self.period_seconds
-        need(p in (10, 30) or (p >= 60 and p % 60 == 0), "alarms.period_seconds", "must be 10, 30 or a multiple of 60",
-             p)
+        need(p in (10, 30) or (p >= 60 and p % 60 == 0), "alarms.period_seconds",
+             "must be 10, 30 or a multiple of 60", p)
         _between("alarms.evaluation_periods", self.evaluation_periods, 1, 100)
         _between("alarms.datapoints_to_alarm", self.datapoints_to_alarm, 1, 100)
         for key in ("error_5xx_rate", "invalid_input_rate", "missing_rate_shift"):
@@ -165,8 +166,8 @@ class AlarmsConfig:
         need(0 < self.model_latency_p99_ms <= 60000, "alarms.model_latency_p99_ms",
              "must be in (0, 60000] ms (the 60 s invocation limit)", self.model_latency_p99_ms)
         m = self.monitoring_period_seconds
-        need(60 <= m <= 86400 and m % 60 == 0, "alarms.monitoring_period_seconds", "must be a multiple of 60 up to 86400",
-             m)
+        need(60 <= m <= 86400 and m % 60 == 0, "alarms.monitoring_period_seconds",
+             "must be a multiple of 60 up to 86400", m)
         need(self.drift_max_psi > 0, "alarms.drift_max_psi", "must be > 0", self.drift_max_psi)
         need(self.alert_rate_ratio_high > 1, "alarms.alert_rate_ratio_high", "must be > 1", self.alert_rate_ratio_high)
         need(0 < self.alert_rate_ratio_low < 1, "alarms.alert_rate_ratio_low", "must be in (0, 1)",
