@@ -194,6 +194,8 @@ class ConfigFile:
     @classmethod
     def load(cls: type[C], path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> C:
         """Read `path` (default config/<FILE>), lay the nested `overrides` over it, and build."""
+        if path is None and not cls.FILE:
+            raise ConfigError(f"{cls.__name__} has no default file under config/; give a path")
         p = Path(path) if path is not None else CONFIG_DIR / cls.FILE
         return cls.from_dict(_merge(read_toml(p), overrides or {}), str(p))
 

@@ -11,12 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+from fraudcore.config import DataConfig, SplitConfig
 from fraudcore.data import load_dataset
 from fraudcore.errors import EXIT_OK
 from fraudcore.schema import load_schema
 
 EXIT_QUARANTINED = 3   # `validate`: the data is usable, but some rows were quarantined
 EXIT_SPEC_MISSED = 4   # `difficulty`: the data misses the difficulty spec
+_DATA = DataConfig()   # the flags' defaults are the config's
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -71,22 +73,22 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--schema", default=None, help="schema file (default: config/schema.toml)")
     sub = parser.add_subparsers(dest="cmd", required=True)
     g = sub.add_parser("generate", help="write the synthetic PayLink dataset as monthly parquet partitions")
-    g.add_argument("--rows", type=int, default=2_000_000)
-    g.add_argument("--seed", type=int, default=7)
+    g.add_argument("--rows", type=int, default=_DATA.synthetic_rows)
+    g.add_argument("--seed", type=int, default=_DATA.synthetic_seed)
     g.add_argument("--out", type=Path, required=True)
     g.set_defaults(func=_generate)
     v = sub.add_parser("validate", help="check a parquet/CSV dataset against the schema and report")
     v.add_argument("path")
-    v.add_argument("--on-error", choices=["quarantine", "reject"], default="quarantine")
-    v.add_argument("--time-order", choices=["reject", "sort"], default="reject")
+    v.add_argument("--on-error", choices=["quarantine", "reject"], default=_DATA.on_error)
+    v.add_argument("--time-order", choices=["reject", "sort"], default=_DATA.time_order)
     v.add_argument("--json", action="store_true")
     v.add_argument("--quarantine-out", default=None, help="CSV file for quarantined rows with their reason")
     v.set_defaults(func=_validate)
     d = sub.add_parser("difficulty", help="oracle and logistic-regression PR-AUC on the last months")
     d.add_argument("--path", default=None, help="a dataset with the oracle column (default: generate)")
     d.add_argument("--rows", type=int, default=1_000_000)
-    d.add_argument("--seed", type=int, default=7)
-    d.add_argument("--holdout-months", type=int, default=3)
+    d.add_argument("--seed", type=int, default=_DATA.synthetic_seed)
+    d.add_argument("--holdout-months", type=int, default=SplitConfig().holdout_months)
     d.set_defaults(func=_difficulty)
     s = sub.add_parser("schema-doc", help="print the feature table (Markdown) derived from the schema")
     s.set_defaults(func=_schema_doc)
