@@ -44,9 +44,9 @@ setup(
         "console_scripts": ["fraud=fraudcore.cli:main"],
         # `fraud <name> ...` dispatches to these; each module exposes main(argv) -> int.
         "fraud.commands": [
-            "data = fraudcore.data_cli:main",
+            "data = fraudcore.data.cli:main",
             "models = fraudcore.registry_cli:main",
-            "evaluate = fraudcore.evaluate_cli:main",
+            "evaluate = fraudcore.evaluation.cli:main",
             "serve = fraudcore.serving.cli:main",
             "deploy = deploy.cli:main",
             "monitor = fraudcore.monitoring.cli:main",

@@ -21,6 +21,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from fraudcore.errors import FraudError
 from fraudcore.pipeline_records import FEW_ROWS, SCALAR_OPS, RequestPaths
 from fraudcore.schema import Schema, schema_from_dict
 
@@ -32,7 +33,7 @@ MISSING_SUFFIX = "__missing"
 _FACTORIZE_ABOVE = 64
 
 
-class PipelineError(ValueError):
+class PipelineError(FraudError, ValueError):
     """Input or state that the pipeline cannot use; the message names the field and the rule."""
 
 

@@ -31,13 +31,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Protocol, TypeVar
 
+from fraudcore.errors import FraudError
+
 SEQUENCE_DIGITS = 9
 APPEND_ATTEMPTS = 10
 _TAKEN = ("PreconditionFailed", "ConditionalRequestConflict")  # 412, and 409 for a write still in flight
 _T = TypeVar("_T")
 
 
-class RegistryError(ValueError):
+class RegistryError(FraudError, ValueError):
     """A registry operation that cannot be done; the message names the run, the rule and what was found."""
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 from fraudcore.bundle import predict_scores
 from fraudcore.config import TrainConfig
 from fraudcore.pipeline import FeaturePipeline
-from fraudcore.prepare import PreparedData, iter_batches, load_part, negative_rate
+from fraudcore.prepare import PreparedData, RowDraw, iter_batches, load_part, negative_rate
 from fraudcore.schema import Schema
 from fraudcore.split import PARTS, SplitPlan
 
@@ -81,7 +81,7 @@ def build_matrices(cfg: TrainConfig, schema: Schema, prepared: PreparedData, pla
     s = cfg.sampling
     r_train = negative_rate(counts, train_parts, s.max_train_rows, s.negative_rate)
     r_valid = negative_rate(counts, ["validation"], s.max_valid_rows, 1.0)
-    train = load_part(prepared, schema, plan, train_parts, cols, r_train, seed=cfg.seed)
+    train = load_part(prepared, schema, plan, train_parts, cols, RowDraw(r_train, cfg.seed))
     pipeline = make_pipeline(cfg, schema).fit(train)
     X = pipeline.transform(train)
     y = train[schema.label].to_numpy(dtype=np.float32)
@@ -95,7 +95,7 @@ def build_matrices(cfg: TrainConfig, schema: Schema, prepared: PreparedData, pla
     ds.save_binary(str(out / TRAIN_BIN))
     n_train, pos_train = len(y), int(y.sum())
     del ds, X
-    valid = load_part(prepared, schema, plan, ["validation"], cols, r_valid, seed=cfg.seed + 1)
+    valid = load_part(prepared, schema, plan, ["validation"], cols, RowDraw(r_valid, cfg.seed + 1))
     Xv = pipeline.transform(valid)
     yv = valid[schema.label].to_numpy(dtype=np.float32)
     wv = np.where(yv == 1, 1.0, 1.0 / r_valid)
@@ -181,7 +181,7 @@ def refit_train_val(cfg: TrainConfig, schema: Schema, prepared: PreparedData, pl
     """
     parts = ("train", "validation")
     rate = negative_rate(counts, parts, cfg.sampling.max_train_rows, cfg.sampling.negative_rate)
-    frame = load_part(prepared, schema, plan, parts, feature_columns(schema), rate, seed=cfg.seed + 5)
+    frame = load_part(prepared, schema, plan, parts, feature_columns(schema), RowDraw(rate, cfg.seed + 5))
     X = pipeline.transform(frame)
     y = frame[schema.label].to_numpy(dtype=np.float32)
     hl = cfg.final.recency_half_life_days

@@ -4,6 +4,7 @@
     fraud serve --model /path/to/bundle --capture capture/ --capture-sample 0.05
     fraud serve --model 1764345600123456 --pin
     fraud serve --model champion --no-compiled-reasons   # LightGBM's own TreeSHAP for the reasons
+    fraud serve --config serve.toml --port 9000       # keys of ServeConfig; flags override the file
 
 Swap models without a restart: `POST /admin/model {"model": "<run id | dir | champion>"}`,
 `POST /admin/rollback`, or SIGHUP to re-resolve the current spec (unless --pin).
@@ -14,9 +15,11 @@ import argparse
 import os
 import sys
 from dataclasses import fields, replace
+from pathlib import Path
 from typing import Any
 
-from fraudcore.serving.config import ENV_VAR, ServeConfig, ServeConfigError
+from fraudcore.config_loader import read_toml
+from fraudcore.serving.config import ENV_VAR, ServeConfig
 
 _DEFAULTS = {f.name: f.default for f in fields(ServeConfig)}
 
@@ -24,6 +27,8 @@ _DEFAULTS = {f.name: f.default for f in fields(ServeConfig)}
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fraud serve", description="Serve a fraud model bundle over HTTP "
                                 "(SageMaker contract: GET /ping, POST /invocations).")
+    p.add_argument("--config", type=Path, default=None,
+                   help="TOML file of ServeConfig keys (fraudcore/serving/config.py); flags given override it")
     p.add_argument("--model", default=_DEFAULTS["model"],
                    help="bundle directory, TrainFlow run id, or 'champion' (default: %(default)s)")
     p.add_argument("--host", default=_DEFAULTS["host"])
@@ -70,7 +75,14 @@ def in_sagemaker() -> bool:
 
 
 def config_from_args(argv: list[str]) -> ServeConfig:
-    args = vars(build_parser().parse_args(argv))
+    """The file given with --config (else the defaults), with the flags given on the command line over it."""
+    parser = build_parser()
+    known, _ = parser.parse_known_args(argv)
+    if known.config is not None:  # only the keys the file sets: the others keep the flags' own defaults
+        given = ServeConfig.load(known.config).to_dict()
+        parser.set_defaults(**{k: given[k] for k in read_toml(known.config)})
+    args = vars(parser.parse_args(argv))
+    args.pop("config")
     if args["emf"] is None:
         args["emf"] = in_sagemaker()
     return ServeConfig.from_dict(args)
@@ -100,20 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     # a one-row request wait for a busy core (docs/serving.md#where-the-time-goes-in-the-http-path).
     # Set before LightGBM is loaded in this process or any worker it spawns.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    try:
-        cfg = config_from_args(list(sys.argv[1:] if argv is None else argv))
-    except ServeConfigError as err:
-        print(f"fraud serve: {err}", file=sys.stderr)
-        return 2
+    cfg = config_from_args(list(sys.argv[1:] if argv is None else argv))
     from fraudcore.serving.holder import resolve_bundle_dir
 
-    try:
-        # Resolve once here so a bad spec fails fast with its message; a pinned server keeps the
-        # resolved directory, so no worker (or SIGHUP) can re-resolve `champion` to another run.
-        bundle_dir = resolve_bundle_dir(cfg.model)
-    except ValueError as err:
-        print(f"fraud serve: {err}", file=sys.stderr)
-        return 2
+    # Resolve once here so a bad spec fails fast with its message (ModelSpecError, reported by `fraud`);
+    # a pinned server keeps the resolved directory, so no worker (or SIGHUP) can re-resolve `champion`.
+    bundle_dir = resolve_bundle_dir(cfg.model)
     if cfg.pin:
         cfg = replace(cfg, model=str(bundle_dir))
     run(cfg)
@@ -121,4 +125,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from fraudcore.cli import run_command
+
+    sys.exit(run_command("serve", main, sys.argv[1:]))

@@ -65,6 +65,7 @@ import lightgbm as lgb
 import numpy as np
 from numba import njit
 
+from fraudcore.errors import FraudError
 from fraudcore.serving.simd import LANES, get, prefetch, put, vadd, vdiv, vfma, vload, vmul, vsplat, vstore
 
 MISSING_TYPES = {"None": 0, "Zero": 1, "NaN": 2}
@@ -72,7 +73,7 @@ ZERO_THRESHOLD = 1e-35  # LightGBM's kZeroThreshold
 VALUE_LIMIT = 1e300  # LightGBM clamps feature values to +-VALUE_LIMIT
 
 
-class UnsupportedModelError(ValueError):
+class UnsupportedModelError(FraudError, ValueError):
     """A model this explainer cannot reproduce exactly (e.g. linear trees, multiclass)."""
 
 

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from fraudcore.bundle import load_bundle
+from fraudcore.errors import FraudError
 from fraudcore.serving.parsing import RequestParser
 from fraudcore.serving.scoring import Scorer, ScorerOptions
 
 SAGEMAKER_MODEL_DIR = "/opt/ml/model"
 
 
-class ModelSpecError(ValueError):
+class ModelSpecError(FraudError, ValueError):
     """A model spec that names no loadable bundle; the message says what was tried."""
 
 
