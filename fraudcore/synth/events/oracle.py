@@ -21,12 +21,16 @@ the data (manifest.json) with the month's ramp and decay, so the oracle is a fun
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fraudcore.synth.events.codes import Codes
 from fraudcore.synth.events.reference import sigmoid
 from fraudcore.synth.events.spec import EventSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CATEGORY_EFFECT = {"gift_cards": 0.7, "digital_goods": 0.5, "electronics": 0.4, "gaming": 0.3, "travel": 0.2,
                    "grocery": -0.5, "utilities": -0.7, "restaurants": -0.4, "health": -0.3}
@@ -137,3 +141,21 @@ def draw_labels(rng: np.random.Generator, spec: EventSpec, b0: float, z: np.ndar
     fraud = rng.random(len(z)) < p
     u = rng.random(len(z))
     return np.where(fraud, u >= spec.missed_chargeback_rate, u < spec.false_review_rate)
+
+
+def from_features(spec: EventSpec, c: Codes, frame: "pd.DataFrame", terms: Mapping[str, Mapping[str, float]],
+                  time_column: str = "event_time") -> np.ndarray:
+    """The oracle recomputed from a feature table (e.g. the feature engine's output) and the manifest's
+    per-month terms: equals the stored `fraud_probability` when the features are the ones the labels saw."""
+    months = frame[time_column].dt.strftime("%Y-%m").to_numpy()
+    f = as_codes(c, frame)
+    out = np.full(len(frame), np.nan)
+    for label in np.unique(months):
+        if label not in terms:
+            raise ValueError(f"no oracle terms for month {label!r}; the manifest has {sorted(terms)}")
+        rows = months == label
+        t = terms[label]
+        z, exposure, effect = latent(spec, c, {k: v[rows] for k, v in f.items()}, t["wallet_progress"],
+                                     t["velocity_decay"], spec.novel_pattern_effect)
+        out[rows] = probability(spec, t["intercept"], z, exposure, effect)
+    return out
