@@ -125,12 +125,24 @@ def probability(spec: EventSpec, b0: float, z: np.ndarray, exposure: np.ndarray,
 
 
 def solve_intercept(spec: EventSpec, z: np.ndarray, exposure: np.ndarray, effect: np.ndarray) -> float:
-    """The intercept that makes the month's mean probability the spec's fraud rate (bisection)."""
+    """The intercept that makes the month's mean probability the spec's fraud rate.
+
+    Newton steps on a monotone function, kept inside a shrinking bracket (bisection when a step leaves it)."""
+    q, r = spec.missed_chargeback_rate, spec.false_review_rate
+    target = spec.fraud_rate
     lo, hi = -25.0, 10.0
-    for _ in range(45):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if probability(spec, mid, z, exposure, effect).mean() < spec.fraud_rate else (lo, mid)
-    return 0.5 * (lo + hi)
+    b = -5.0
+    for _ in range(60):
+        s1, s0 = sigmoid(b + z + effect), sigmoid(b + z)
+        p = exposure * s1 + (1 - exposure) * s0
+        gap = ((1 - q) * p + r * (1 - p)).mean() - target
+        if abs(gap) < 1e-13:
+            break
+        lo, hi = (b, hi) if gap < 0 else (lo, b)
+        slope = (1 - q - r) * (exposure * s1 * (1 - s1) + (1 - exposure) * s0 * (1 - s0)).mean()
+        step = b - gap / slope if slope > 0 else 0.5 * (lo + hi)
+        b = step if lo < step < hi else 0.5 * (lo + hi)
+    return b
 
 
 def draw_labels(rng: np.random.Generator, spec: EventSpec, b0: float, z: np.ndarray, exposure: np.ndarray,
