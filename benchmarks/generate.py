@@ -62,8 +62,9 @@ def child(step: str, rows: int, seed: int, out: Path, frames: bool) -> dict[str,
         frame = compute_features(EventLog.from_dir(out), load_feature_set(ROOT / "config" / "features.toml"))
         extra["feature_rows"] = len(frame)
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {"step": step, "seconds": round(time.perf_counter() - t0, 2), "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), **extra}
+    return {"step": step, "seconds": round(time.perf_counter() - t0, 2),
+            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            **extra}
 
 
 def run_step(step: str, rows: int, seed: int, out: Path, frames: bool) -> dict[str, object]:
@@ -85,7 +86,8 @@ def run_size(rows: int, seed: int, frames: bool) -> dict[str, object]:
         sizes = {}
         for table in sorted({p.relative_to(out).parts[0] for p in out.rglob("*.parquet")}):
             files = list(out.glob(f"{table}/**/*.parquet")) + list(out.glob(table))
-            sizes[table.removesuffix(".parquet")] = round(sum(f.stat().st_size for f in files if f.is_file()) / 2**20, 1)
+            size = sum(f.stat().st_size for f in files if f.is_file())
+            sizes[table.removesuffix(".parquet")] = round(size / 2**20, 1)
         result: dict[str, object] = {"rows": rows, "generate": gen, "parquet_mb": sizes,
                                      "rows_per_second": round(rows / gen["seconds"]) if "error" not in gen else None}
         if not frames:

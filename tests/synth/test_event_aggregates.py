@@ -72,8 +72,8 @@ def test_reference_and_derived_features_match_the_tables(events_200k, sample):
     for tx, r in rows.iterrows():
         got, t = feats.loc[tx], r.event_time
         cust, card = customers.loc[r.customer_id], cards.loc[r.card_id]
-        np.testing.assert_equal(got.merchant_risk_score,
-                                _latest_before(t_["merchant_risk"], "merchant_id", r.merchant_id, t, "merchant_risk_score"))
+        np.testing.assert_equal(got.merchant_risk_score, _latest_before(t_["merchant_risk"], "merchant_id",
+                                                                        r.merchant_id, t, "merchant_risk_score"))
         np.testing.assert_equal(got.merchant_chargeback_rate_90d,
                                 _latest_before(t_["merchant_risk"], "merchant_id", r.merchant_id, t,
                                                "merchant_chargeback_rate_90d"))

@@ -98,7 +98,8 @@ def test_wallet_pattern_drifts_in_and_velocity_fades(data, schema):
     late = data.fraud_probability[wallet & (data.month >= 15)].mean()
     assert early < mid < late
     burst = (data.ip_velocity >= 5) & ~data.card_present.astype(bool)
-    assert data.fraud_probability[burst & (data.month < 4)].mean() > data.fraud_probability[burst & (data.month >= 14)].mean()
+    fp = data.fraud_probability
+    assert fp[burst & (data.month < 4)].mean() > fp[burst & (data.month >= 14)].mean()
 
 
 def test_spec_constants_are_what_the_data_was_made_with(events_200k):

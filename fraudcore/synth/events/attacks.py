@@ -87,8 +87,9 @@ def card_testing(rng: np.random.Generator, c: Codes, pop: Population, spec: Even
     cs = card_session[out]
     cust = victim[out]
     merch = cash_pool[rng.integers(0, len(cash_pool), len(out))]
+    amount = base_amount(rng, pop, spec, cust, merch) * np.exp(rng.normal(1.4, 0.5, len(out)))
     cash = _rows(rng, c, pop, spec, s1, CARD_TESTING, last[out] + rng.integers(600, 6 * HOUR, len(out)), cust,
-                 merch, s_dev[cs], s_ip[cs], base_amount(rng, pop, spec, cust, merch) * np.exp(rng.normal(1.4, 0.5, len(out))))
+                 merch, s_dev[cs], s_ip[cs], amount)
     return _concat([tests, cash])
 
 

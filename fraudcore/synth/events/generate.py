@@ -74,7 +74,8 @@ def _month_events(s: Setup, k: int, ref: MonthReference) -> tuple[dict[str, np.n
     n = int(s.counts[k])
     progress, _ = month_terms(spec, k - clock.lead_in)
     ato, ato_logins = attacks.takeover(rng, c, pop, spec, clock, k, n)
-    parts = [attacks.card_testing(rng, c, pop, spec, clock, k, n), ato, attacks.new_account(rng, c, pop, spec, clock, k),
+    parts = [attacks.card_testing(rng, c, pop, spec, clock, k, n), ato,
+             attacks.new_account(rng, c, pop, spec, clock, k),
              attacks.wallet(rng, c, pop, spec, clock, k, n, progress),
              attacks.compromise(rng, c, pop, spec, clock, k, np.isnan(ref.merchant_risk)),
              attacks.novel(rng, c, pop, spec, clock, k, n)]
@@ -157,5 +158,5 @@ def _finish_month(s: Setup, k: int, a: dict[str, np.ndarray], logins: dict[str, 
     b0 = solve_intercept(s.spec, z, exposure, effect)
     oracle = probability(s.spec, b0, z, exposure, effect)
     y = draw_labels(np.random.default_rng(np.random.SeedSequence([s.seed, 4, k])), s.spec, b0, z, exposure, effect)
-    return Month(k, s.clock.label(k), dataset_month, a, logins, _labels(s, k, a, y), snapshots(s.pop, s.clock, k, ref),
-                 oracle, f, b0, progress, decay)
+    return Month(k, s.clock.label(k), dataset_month, a, logins, _labels(s, k, a, y),
+                 snapshots(s.pop, s.clock, k, ref), oracle, f, b0, progress, decay)

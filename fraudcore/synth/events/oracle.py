@@ -96,7 +96,8 @@ def latent(spec: EventSpec, c: Codes, f: Mapping[str, np.ndarray], progress: flo
     signal = (1.6 * f["proxy_score"] ** 1.5 * (1 + (f["ip_country_mismatch"] > 0)) + 2.0 * f["device_risk_score"] ** 2
               + 0.9 * (f["avs_result"] == av.no_match) + 0.3 * (f["avs_result"] == av.partial))
     history = 0.12 * np.minimum(f["declines_7d"], 8) + 0.3 * ~hist
-    protect = -1.3 * present - 0.7 * (f["three_ds_authenticated"] > 0) - 0.4 * (f["entry_mode"] == c.entry_mode.card_on_file)
+    protect = -1.3 * present - 0.7 * (f["three_ds_authenticated"] > 0) \
+        - 0.4 * (f["entry_mode"] == c.entry_mode.card_on_file)
     m_risk, m_cb = f["merchant_risk_score"], f["merchant_chargeback_rate_90d"]
     gap = np.isnan(m_risk) | np.isnan(m_cb)
     merchant = np.where(gap, 0.8, 1.5 * np.nan_to_num(m_risk) + 8.0 * np.nan_to_num(m_cb))

@@ -45,22 +45,24 @@ def month_reference(spec: EventSpec, pop: Population, clock: Clock, k: int, seed
 
 def as_of(pop: Population, clock: Clock, k: int, now: MonthReference, before: MonthReference | None,
           t: np.ndarray, merch: np.ndarray, bin_: np.ndarray, domain: np.ndarray) -> dict[str, np.ndarray]:
-    """The reference values an event at t (month k) sees: the snapshot of day ceil(t / DAY) - 1."""
+    """The reference values an event at t (month k) sees: the snapshot of day ceil(t / DAY) - 1, which is the
+    previous month's last snapshot for an event at exactly 00:00:00 on the 1st."""
     s0, _ = clock.window(k)
     snap_at = ((t - 1) // DAY) * DAY
     prev = snap_at < s0
-    def pick(cur: np.ndarray, old: np.ndarray | None, idx: np.ndarray) -> np.ndarray:
-        out = cur[idx].astype(np.float64)
+
+    def pick(field: str, idx: np.ndarray) -> np.ndarray:
+        out = getattr(now, field)[idx].astype(np.float64)
         if prev.any():
-            out[prev] = np.nan if old is None else old[idx[prev]]
+            out[prev] = np.nan if before is None else getattr(before, field)[idx[prev]]
         return out
+
     listed = pop.merch_onboarded[merch] <= snap_at
     return {
-        "merchant_risk_score": np.where(listed, pick(now.merchant_risk, before and before.merchant_risk, merch), np.nan),
-        "merchant_chargeback_rate_90d": np.where(listed, pick(now.merchant_cb_rate,
-                                                              before and before.merchant_cb_rate, merch), np.nan),
-        "card_bin_risk": pick(now.bin_risk, before and before.bin_risk, bin_),
-        "email_domain_risk": pick(now.domain_risk, before and before.domain_risk, domain),
+        "merchant_risk_score": np.where(listed, pick("merchant_risk", merch), np.nan),
+        "merchant_chargeback_rate_90d": np.where(listed, pick("merchant_cb_rate", merch), np.nan),
+        "card_bin_risk": pick("bin_risk", bin_),
+        "email_domain_risk": pick("domain_risk", domain),
     }
 
 
@@ -68,7 +70,6 @@ def snapshots(pop: Population, clock: Clock, k: int, ref: MonthReference) -> dic
     """The month's daily snapshot rows for the three reference tables (snapshot_at in seconds)."""
     s0, s1 = clock.window(k)
     days = np.arange(s0, s1, DAY, dtype=np.int64)
-    n_m = len(pop.merch_onboarded)
     listed = pop.merch_onboarded[None, :] <= days[:, None]
     d_idx, m_idx = np.nonzero(listed)
     n_b, n_d = len(pop.bin_risk), len(pop.domain_risk)
@@ -76,9 +77,10 @@ def snapshots(pop: Population, clock: Clock, k: int, ref: MonthReference) -> dic
         "merchant_risk": {"snapshot_at": days[d_idx], "merchant_id": m_idx.astype(np.int64) + 1,
                           "merchant_risk_score": ref.merchant_risk[m_idx],
                           "merchant_chargeback_rate_90d": ref.merchant_cb_rate[m_idx]},
-        "bin_risk": {"snapshot_at": np.repeat(days, n_b), "bin_id": np.tile(np.arange(n_b, dtype=np.int64) + 1, len(days)),
+        "bin_risk": {"snapshot_at": np.repeat(days, n_b),
+                     "bin_id": np.tile(np.arange(n_b, dtype=np.int64) + 1, len(days)),
                      "card_bin_risk": np.tile(ref.bin_risk, len(days))},
         "email_domain_risk": {"snapshot_at": np.repeat(days, n_d),
                               "email_domain_id": np.tile(np.arange(n_d, dtype=np.int64) + 1, len(days)),
                               "email_domain_risk": np.tile(ref.domain_risk, len(days))},
-    } if n_m else {}
+    }

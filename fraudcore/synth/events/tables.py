@@ -52,7 +52,8 @@ def entity_tables(s: Setup) -> dict[str, pa.Table]:
         "bins": pa.table({"bin_id": _ids(np.arange(len(pop.bin_country))),
                           "bin_country": category(pop.bin_country, countries)}),
         "devices": pa.table({"device_id": _ids(np.arange(len(pop.device_type)))}),
-        "ips": pa.table({"ip_id": _ids(np.arange(len(pop.ip_country))), "ip_country": category(pop.ip_country, countries)}),
+        "ips": pa.table({"ip_id": _ids(np.arange(len(pop.ip_country))),
+                         "ip_country": category(pop.ip_country, countries)}),
         "email_domains": pa.table({"email_domain_id": _ids(np.arange(n_dom))}),
     }
 
@@ -100,7 +101,8 @@ def labels(s: Setup, m: Month) -> tuple[pa.Table, np.ndarray]:
 def snapshot_tables(s: Setup, m: Month) -> dict[str, pa.Table]:
     out = {}
     for name, cols in m.snapshots.items():
-        out[name] = pa.table({k: timestamps(s.clock, v) if k == "snapshot_at" else pa.array(v) for k, v in cols.items()})
+        out[name] = pa.table({k: timestamps(s.clock, v) if k == "snapshot_at" else pa.array(v)
+                              for k, v in cols.items()})
     return out
 
 
