@@ -104,3 +104,25 @@ def test_wallet_pattern_drifts_in_and_velocity_fades(data, schema):
 
 def test_spec_constants_are_what_the_data_was_made_with(events_200k):
     assert events_200k.manifest["spec"] == EventSpec().as_dict()
+
+
+def test_logistic_regression_stays_well_below_the_oracle(data, schema, months_200k):
+    """The difficulty spec's second half at a test-sized sample, on the features the oracle reads (the full
+    check, every feature from the engine at 1M rows, is benchmarks/event_difficulty.py)."""
+    import dataclasses
+
+    from sklearn.metrics import average_precision_score
+
+    from fraudcore.baseline import fit_logistic_baseline, score_logistic_baseline
+
+    s, _ = months_200k
+    frame = data.copy()
+    for name in ("entry_mode", "avs_result", "payment_method", "device_type", "channel", "merchant_category"):
+        frame[name] = pd.Categorical.from_codes(frame[name].astype(int), s.codes.categories(name))
+    used = dataclasses.replace(schema, fields=tuple(f for f in schema.fields
+                                                    if f.role != "feature" or f.name in ORACLE_FEATURES))
+    hold = (frame.month >= 15).to_numpy()
+    lr = fit_logistic_baseline(used, frame[~hold])
+    lr_ap = average_precision_score(frame.is_fraud[hold], score_logistic_baseline(used, lr, frame[hold]))
+    oracle_ap = average_precision_score(frame.is_fraud[hold], frame.fraud_probability[hold])
+    assert oracle_ap - lr_ap >= 0.05
