@@ -39,8 +39,12 @@ def _connect(threads: int | None, memory_limit: str | None) -> duckdb.DuckDBPyCo
 
 
 def compute_partition(log: EventLog, fs: FeatureSet, part: Partition, threads: int | None = None,
-                      memory_limit: str | None = None) -> FeatureResult:
-    """The features of the target events in one partition, and what loading kept and dropped."""
+                      memory_limit: str | None = None, cast: bool = True) -> FeatureResult:
+    """The features of the target events in one partition, and what loading kept and dropped.
+
+    cast=False returns the engine's own values (float64, time as ns) for exact comparisons in tests.
+    """
+    finish = (lambda frame: to_schema_frame(fs, frame)) if cast else (lambda frame: frame)
     con = _connect(threads, memory_limit)
     try:
         report = stage(con, log, fs, part)
@@ -49,7 +53,7 @@ def compute_partition(log: EventLog, fs: FeatureSet, part: Partition, threads: i
         con.execute(f"CREATE TEMP TABLE tgt AS SELECT * FROM t_{fs.target} WHERE {lo} AND {hi}")
         span = con.execute("SELECT min(__t), max(__t) FROM tgt").fetchone()
         if span[0] is None:
-            return FeatureResult(to_schema_frame(fs, _empty(fs)), [report])
+            return FeatureResult(finish(_empty(fs)), [report])
         years = (int(month_of_ns(span[0])[:4]), int(month_of_ns(span[1])[:4]))
         con.execute(f"CREATE TEMP TABLE base AS {base_sql(fs, years)}")
         parts = ["base"]
@@ -63,7 +67,7 @@ def compute_partition(log: EventLog, fs: FeatureSet, part: Partition, threads: i
             con.execute(f"CREATE TEMP TABLE ref{n} AS {reference_sql(fs, table, feats)}")
             parts.append(f"ref{n}")
         frame = con.execute(_final_sql(fs, parts)).df()
-        return FeatureResult(to_schema_frame(fs, frame), [report])
+        return FeatureResult(finish(frame), [report])
     finally:
         con.close()
 
@@ -95,12 +99,12 @@ def _empty(fs: FeatureSet) -> pd.DataFrame:
 
 def compute_features_with_report(log: EventLog, fs: FeatureSet, months: Sequence[str] | None = None,
                                  threads: int | None = None, memory_limit: str | None = None,
-                                 progress=None) -> FeatureResult:
+                                 progress=None, cast: bool = True) -> FeatureResult:
     """months=None: the whole log in one pass; else one partition per month, concatenated in order."""
     plan = [whole_log(fs)] if months is None else plan_months(fs, months)
     frames, reports = [], []
     for i, part in enumerate(plan):
-        result = compute_partition(log, fs, part, threads, memory_limit)
+        result = compute_partition(log, fs, part, threads, memory_limit, cast)
         frames.append(result.frame)
         reports += result.reports
         if progress is not None:
