@@ -23,6 +23,7 @@ setup(
         "starlette>=0.40",
         "uvicorn[standard]>=0.30",
         "orjson>=3.9",
+        "duckdb>=1.1",
     ],
     extras_require={
         "dev": [
