@@ -57,7 +57,8 @@ def test_aggregates_match_a_per_transaction_loop(events_200k, sample):
         assert got.ip_velocity == ((ip.event_time < t) & (ip.event_time >= t - pd.Timedelta(hours=1))).sum(), tx
         assert got.failed_logins_24h == ((f.event_time < t) & (f.event_time >= t - DAY)).sum(), tx
         if not r.card_present:
-            assert got.is_new_device == (not (before.device_id == r.device_id).any()), tx
+            in90 = before[before.event_time >= t - 90 * DAY]
+            assert got.is_new_device == (not (in90.device_id == r.device_id).any()), tx
 
 
 def test_reference_and_derived_features_match_the_tables(events_200k, sample):

@@ -23,8 +23,12 @@ COUNTS = ("transactions_24h", "ip_velocity", "declines_7d", "failed_logins_24h",
 
 @pytest.fixture(scope="module")
 def computed():
+    """The engine's own values (float64, cast=False): exact comparison needs no float32 rounding."""
     data = generate_events(40_000, 13)
-    frame = features.compute_features(features.EventLog(dict(data.tables)), features.load_feature_set(FEATURES_TOML))
+    log, fs = features.EventLog(dict(data.tables)), features.load_feature_set(FEATURES_TOML)
+    frame = features.compute_features_with_report(log, fs, cast=False).frame
+    if not pd.api.types.is_datetime64_any_dtype(frame["event_time"]):
+        frame["event_time"] = pd.to_datetime(frame["event_time"].to_numpy(dtype=np.int64), unit="ns")
     return data, attach_labels(frame, data.tables["labels"], data.oracle)
 
 
@@ -63,3 +67,12 @@ def test_missing_history_is_what_the_engine_reports(computed):
     body = frame[months >= "2025-05"]
     assert 0.015 <= body["avg_amount_30d"].isna().mean() <= 0.05
     assert 0.05 <= body["merchant_risk_score"].isna().mean() <= 0.11
+
+
+def test_training_dtypes_keep_the_oracle_within_float32_rounding(computed, schema):
+    """What training reads (compute_features: schema dtypes, float32) moves the oracle by rounding only."""
+    data, exact = computed
+    frame = features.compute_features(features.EventLog(dict(data.tables)), features.load_feature_set(FEATURES_TOML))
+    frame = attach_labels(frame, data.tables["labels"], data.oracle)
+    again = from_features(EventSpec(**data.manifest["spec"]), Codes(schema), frame, data.manifest["oracle_terms"])
+    np.testing.assert_allclose(again, frame["fraud_probability"].to_numpy(), rtol=1e-4)

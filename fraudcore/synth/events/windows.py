@@ -1,12 +1,12 @@
 """The point-in-time aggregates the oracle reads, computed from the generated events.
 
 These follow the contract's semantics exactly (issue14-contract.md): a window of length w counts events
-with t - w <= e < t, so ties at the same second are excluded; "new device" means no earlier authorisation
-for the (customer, device) pair. The feature engine computes the same values from the written tables;
+with t - w <= e < t, so ties at the same second are excluded; "new device" means no authorisation of the
+(customer, device) pair in the previous 90 days (config/features.toml). The feature engine computes the same values from the written tables;
 tests/synth check that the oracle computed from the engine's features equals the stored one.
 
-Each month needs the previous 30 days of authorisations, the previous day of logins and the set of
-(customer, device) pairs seen so far: `History` carries them from month to month.
+Each month needs the previous 30 days of authorisations, the previous day of logins and the previous 90 days
+of (customer, device) pairs: `History` carries them from month to month.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from fraudcore.synth.events.clock import DAY, HOUR
 KEY_SCALE = np.int64(1 << 27)    # seconds per key slot: ~4.2 years, more than any data span plus offset
 T_OFFSET = np.int64(1 << 24)     # keeps t - w non-negative for windows up to ~194 days
 LONGEST = 30 * DAY
+NEW_DEVICE_WINDOW = 90 * DAY
 
 
 def _combo(key: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -59,7 +60,7 @@ class History:
         self.auth = {k: np.empty(0, dtype=np.int64) for k in ("t", "cust", "ip", "cents")}
         self.auth["approved"] = np.empty(0, dtype=bool)
         self.failed = {"t": np.empty(0, dtype=np.int64), "cust": np.empty(0, dtype=np.int64)}
-        self.seen_pairs = np.empty(0, dtype=np.int64)
+        self.pairs = {"t": np.empty(0, dtype=np.int64), "pair": np.empty(0, dtype=np.int64)}
 
     def aggregates(self, a: dict[str, np.ndarray], logins: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The month's authorisations `a` (t, cust, ip, cents, approved, device, present) -> aggregates."""
@@ -88,16 +89,12 @@ class History:
         """Exact for card-not-present rows (personal devices); in-store rows use the merchant's terminal and
         are reported False here: the oracle reads this flag only on card-not-present rows."""
         online = ~a["present"]
-        pairs = self._pairs(a)[online]
         t = a["t"][online]
-        _, inverse = np.unique(pairs, return_inverse=True)
-        first = np.full(inverse.max() + 1 if len(inverse) else 0, np.iinfo(np.int64).max)
-        np.minimum.at(first, inverse, t)
-        pos = np.searchsorted(self.seen_pairs, pairs)
-        seen = (pos < len(self.seen_pairs)) & (self.seen_pairs[np.minimum(pos, len(self.seen_pairs) - 1)] == pairs) \
-            if len(self.seen_pairs) else np.zeros(len(pairs), bool)
+        pairs = self._pairs(a)[online]
+        _, dense = np.unique(np.concatenate([self.pairs["pair"], pairs]), return_inverse=True)
+        index = _Index(dense, np.concatenate([self.pairs["t"], t]))
         out = np.zeros(len(a["t"]), dtype=bool)
-        out[online] = ~seen & (t <= first[inverse])
+        out[online] = index.count(dense[len(self.pairs["pair"]):], t, NEW_DEVICE_WINDOW) == 0
         return out
 
     def advance(self, a: dict[str, np.ndarray], logins: dict[str, np.ndarray], month_end: int) -> None:
@@ -112,4 +109,8 @@ class History:
         f_c = np.concatenate([self.failed["cust"], logins["cust"][failed]])
         recent = f_t >= month_end - DAY
         self.failed = {"t": f_t[recent], "cust": f_c[recent]}
-        self.seen_pairs = np.union1d(self.seen_pairs, self._pairs(a)[~a["present"]])
+        online = ~a["present"]
+        t = np.concatenate([self.pairs["t"], a["t"][online]])
+        pair = np.concatenate([self.pairs["pair"], self._pairs(a)[online]])
+        recent = t >= month_end - NEW_DEVICE_WINDOW
+        self.pairs = {"t": t[recent], "pair": pair[recent]}
