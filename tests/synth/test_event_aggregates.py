@@ -22,8 +22,8 @@ def sample(events_200k, months_200k):
     auth = events_200k.tables["authorisations"]
     rng = np.random.default_rng(3)
     attacks = feats.index[feats.session > 0].to_numpy()
-    ids = np.concatenate([rng.choice(auth.transaction_id.to_numpy(), 250, replace=False),
-                          rng.choice(attacks, 150, replace=False)])
+    ids = np.concatenate([rng.choice(auth.transaction_id.to_numpy(), 150, replace=False),
+                          rng.choice(attacks, 100, replace=False)])
     return feats, ids
 
 

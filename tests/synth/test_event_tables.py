@@ -103,18 +103,18 @@ def test_fraud_rate_is_point_seven_percent(events_200k, months_200k):
 
 
 def test_generation_is_deterministic_and_chunk_independent():
-    full = list(iter_months(30_000, 11))
-    alone = next(iter_months(30_000, 11, months=[6]))
+    full = list(iter_months(20_000, 11))
+    alone = next(iter_months(20_000, 11, months=[6]))
     again = full[6]
     for key in again.auth:
         np.testing.assert_array_equal(alone.auth[key], again.auth[key], err_msg=key)
     np.testing.assert_array_equal(alone.oracle, again.oracle)
     np.testing.assert_array_equal(alone.labels["row"], again.labels["row"])
-    a = generate_events(30_000, 11)
-    b = generate_events(30_000, 11)
+    a = generate_events(20_000, 11)
+    b = generate_events(20_000, 11)
     for name in a.tables:
         pd.testing.assert_frame_equal(a.tables[name], b.tables[name])
-    other = generate_events(30_000, 12).tables["authorisations"]
+    other = generate_events(20_000, 12).tables["authorisations"]
     assert not np.array_equal(other.amount.to_numpy()[:1000], a.tables["authorisations"].amount.to_numpy()[:1000])
 
 
