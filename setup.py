@@ -45,6 +45,7 @@ setup(
             "serve = fraudcore.serving.cli:main",
             "deploy = deploy.cli:main",
             "monitor = fraudcore.monitoring.cli:main",
+            "features = fraudcore.features.cli:main",
         ],
     },
 )

@@ -1,7 +1,7 @@
 """Features from raw events: declarations (config/events.toml, config/features.toml) and the offline engine.
 
     fs = load_feature_set("config/features.toml")
-    log = EventLog.from_dir(root)            # or EventLog({"authorisations": frame, ...})
+    log = EventLog.from_dir(root)            # or EventLog({table_name: frame, ...})
     frame = compute_features(log, fs, months=None)
 
 No Metaflow or AWS imports here; flows call these functions.

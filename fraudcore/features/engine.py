@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from fraudcore.features.events import EventLog
 from fraudcore.features.featureset import FeatureSet
 from fraudcore.features.load import stage
-from fraudcore.features.output import to_schema_frame
+from fraudcore.features.output import frame_from_arrow, to_schema_frame, typed_expr
 from fraudcore.features.partitions import Partition, month_of_ns, plan_months, whole_log
 from fraudcore.features.report import ValidationReport
 from fraudcore.features.sql_aggregates import group_items, group_sql, q
@@ -44,16 +45,17 @@ def compute_partition(log: EventLog, fs: FeatureSet, part: Partition, threads: i
 
     cast=False returns the engine's own values (float64, time as ns) for exact comparisons in tests.
     """
-    finish = (lambda frame: to_schema_frame(fs, frame)) if cast else (lambda frame: frame)
     con = _connect(threads, memory_limit)
     try:
         report = stage(con, log, fs, part)
         lo = "TRUE" if part.start_ns is None else f"__t >= {part.start_ns}"
         hi = "TRUE" if part.end_ns is None else f"__t < {part.end_ns}"
-        con.execute(f"CREATE TEMP TABLE tgt AS SELECT * FROM t_{fs.target} WHERE {lo} AND {hi}")
+        kind = "VIEW" if part.start_ns is None and part.end_ns is None else "TEMP TABLE"
+        con.execute(f"CREATE {kind} tgt AS SELECT * FROM t_{fs.target} WHERE {lo} AND {hi}")
         span = con.execute("SELECT min(__t), max(__t) FROM tgt").fetchone()
         if span[0] is None:
-            return FeatureResult(finish(_empty(fs)), [report])
+            empty = _empty(fs)
+            return FeatureResult(to_schema_frame(fs, empty) if cast else empty, [report])
         years = (int(month_of_ns(span[0])[:4]), int(month_of_ns(span[1])[:4]))
         con.execute(f"CREATE TEMP TABLE base AS {base_sql(fs, years)}")
         parts = ["base"]
@@ -66,31 +68,42 @@ def compute_partition(log: EventLog, fs: FeatureSet, part: Partition, threads: i
         for n, (table, feats) in enumerate(sorted(refs.items())):
             con.execute(f"CREATE TEMP TABLE ref{n} AS {reference_sql(fs, table, feats)}")
             parts.append(f"ref{n}")
-        frame = con.execute(_final_sql(fs, parts)).df()
-        return FeatureResult(finish(frame), [report])
+        sql = _final_sql(fs, parts, cast)
+        if cast:      # sorting the ids in numpy beats sorting 40-column rows in SQL
+            table = con.sql(sql).to_arrow_table()
+            tt = fs.target_table
+            order = np.lexsort((table.column(tt.id).to_numpy(), table.column(tt.time).to_numpy()))
+            frame = frame_from_arrow(fs, table, order)
+        else:
+            frame = con.execute(sql + " ORDER BY __tt, __id").df()
+        return FeatureResult(frame, [report])
     finally:
         con.close()
 
 
-def _final_sql(fs: FeatureSet, parts: list[str]) -> str:
-    tid = q(fs.target_table.id)
-    cols = []
+def _final_sql(fs: FeatureSet, parts: list[str], cast: bool) -> str:
+    """Join the parts on the target id; target columns are renamed so no feature name can collide."""
+    tt = fs.target_table
+    own = sorted({name for name in fs.output_columns if name not in fs.schema.feature_names}
+                 | {f.column for f in fs.of_kind("request", "vendor")})
+    exprs = []
     for name in fs.output_columns:
         f = next((x for x in fs.features if x.name == name), None)
-        if f is None or f.kind in ("request", "vendor"):
-            src = name if f is None else f.column
-            cols.append(f"tgt.{q(src)} AS {q(name)}")
+        if name == tt.time:
+            expr = "__tt"
+        elif f is None or f.kind in ("request", "vendor"):
+            expr = q("__r_" + (name if f is None else f.column))
         elif f.kind == "aggregate" and f.null_without is not None:
-            cols.append(f"CASE WHEN {q('__h_' + name)} > 0 THEN {q(name)} END AS {q(name)}")
+            expr = f"CASE WHEN {q('__h_' + name)} > 0 THEN {q(name)} END"
         elif f.kind == "aggregate" and f.default is not None:
-            cols.append(f"coalesce({q(name)}, {f.default!r}) AS {q(name)}")
+            expr = f"coalesce({q(name)}, {f.default!r})"
         else:
-            cols.append(q(name))
-    time_col = fs.target_table.time
-    cols = [c if not c.startswith(f"tgt.{q(time_col)} ") else f"tgt.__t AS {q(time_col)}" for c in cols]
+            expr = q(name)
+        exprs.append(f"{typed_expr(fs.schema[name], expr) if cast else expr} AS {q(name)}")
+    renamed = ", ".join(f"{q(c)} AS {q('__r_' + c)}" for c in own)
     joins = " ".join(f"JOIN {p} USING (__id)" for p in parts)
-    return (f"SELECT {', '.join(cols)} FROM (SELECT *, {tid} AS __id FROM tgt) tgt {joins} "
-            f"ORDER BY tgt.__t, tgt.{tid}")
+    return (f"SELECT {', '.join(exprs)} FROM (SELECT {q(tt.id)} AS __id, __t AS __tt, {renamed} FROM tgt) tgt "
+            f"{joins}")
 
 
 def _empty(fs: FeatureSet) -> pd.DataFrame:

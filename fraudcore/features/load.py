@@ -117,7 +117,7 @@ def stage(con, log: EventLog, fs: FeatureSet, part: Partition) -> ValidationRepo
                         + ", ".join(f"NULL::{'BIGINT' if decl.columns[c] == 'timestamp' else 'VARCHAR'} AS {_q(c)}"
                                     for c in cols) + (", NULL::BIGINT AS __t" if decl.is_timed else "") + " LIMIT 0")
             continue
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS {raw_sql}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {raw} AS {raw_sql}")
         rep.rows_read = con.execute(f"SELECT count(*) FROM {raw}").fetchone()[0]
         where, unique, order = "TRUE", decl.key, "__file, __row"
         if decl.is_timed:
@@ -143,7 +143,7 @@ def stage(con, log: EventLog, fs: FeatureSet, part: Partition) -> ValidationRepo
             rep.first_duplicate = ", ".join(map(str, first))
         rep.kept = con.execute(f"SELECT count(*) FROM t_{name}").fetchone()[0]
         rep.duplicates_dropped = in_range - rep.kept
-        con.execute(f"DROP TABLE {raw}")
+        con.execute(f"DROP VIEW {raw}")
     for name in sorted(need):
         decl = fs.tables[name]
         for col, entity in decl.refs.items():

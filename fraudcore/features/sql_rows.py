@@ -25,7 +25,7 @@ def _derived_expr(fs: FeatureSet, f: DerivedFeature, years: tuple[int, int]) -> 
         days = holiday_days(f.calendar or "", *years) or [-1]
         return f"(tgt.__t // {NS_PER_DAY}) IN ({', '.join(map(str, days))})"
     if f.function == "days_since":            # whole days; an entity dated after the event is age 0
-        return f"greatest(0, (tgt.__t - {cols[0]}) // {NS_PER_DAY})"
+        return f"CASE WHEN {cols[0]} IS NOT NULL THEN greatest(0, (tgt.__t - {cols[0]}) // {NS_PER_DAY}) END"
     if f.function == "differs":               # unknown on either side is not a difference
         return f"coalesce(CAST({cols[0]} AS VARCHAR) <> CAST({cols[1]} AS VARCHAR), FALSE)"
     return cols[0]                            # lookup
