@@ -80,6 +80,9 @@ class EventSpec:
             value = getattr(self, name)
             if not value > 0:
                 raise ValueError(f"EventSpec.{name} must be > 0; got {value}")
+        if self.compromise_attacks_per_merchant < 0:
+            raise ValueError("EventSpec.compromise_attacks_per_merchant must be >= 0; "
+                             f"got {self.compromise_attacks_per_merchant}")
         if self.months < 4:
             raise ValueError(f"EventSpec.months must be >= 4; got {self.months}")
         if self.lead_in_months < 0:
