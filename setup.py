@@ -29,6 +29,7 @@ setup(
         # after tests/serving passes on the new one (or run with `fraud serve --no-one-write`).
         "uvicorn[standard]>=0.30,<0.56",
         "orjson>=3.9",
+        "duckdb>=1.1",
     ],
     extras_require={
         "dev": [
@@ -50,6 +51,7 @@ setup(
             "serve = fraudcore.serving.cli:main",
             "deploy = deploy.cli:main",
             "monitor = fraudcore.monitoring.cli:main",
+            "features = fraudcore.features.cli:main",
         ],
     },
 )

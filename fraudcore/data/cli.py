@@ -22,17 +22,27 @@ _DATA = DataConfig()   # the flags' defaults are the config's
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from fraudcore.synth import write_dataset
-
     schema = load_schema(args.schema)
     t0 = time.perf_counter()
+    if args.frames:
+        from fraudcore.synth import write_dataset
 
-    def progress(i: int, label: str, n: int) -> None:
-        print(f"  month {i + 1:2d}/18 {label}: {n:,} rows ({time.perf_counter() - t0:.1f}s)", file=sys.stderr)
+        def progress(i: int, label: str, n: int) -> None:
+            print(f"  month {i + 1:2d}/18 {label}: {n:,} rows ({time.perf_counter() - t0:.1f}s)", file=sys.stderr)
 
-    files = write_dataset(args.out, args.rows, args.seed, schema=schema, progress=progress)
-    print(json.dumps({"out": str(args.out), "rows": args.rows, "seed": args.seed, "files": len(files),
-                      "seconds": round(time.perf_counter() - t0, 2)}))
+        files = write_dataset(args.out, args.rows, args.seed, schema=schema, progress=progress)
+        print(json.dumps({"out": str(args.out), "rows": args.rows, "seed": args.seed, "files": len(files),
+                          "seconds": round(time.perf_counter() - t0, 2)}))
+        return 0
+    from fraudcore.synth.events import write_events
+
+    def month_done(m) -> None:  # noqa: ANN001 - a fraudcore.synth.events.generate.Month
+        print(f"  {m.label}{' (lead-in)' if m.lead_in else ''}: {len(m.auth['t']):,} authorisations, "
+              f"{len(m.logins['t']):,} logins ({time.perf_counter() - t0:.1f}s)", file=sys.stderr)
+
+    info = write_events(args.out, args.rows, args.seed, schema=schema, progress=month_done)
+    print(json.dumps({"out": str(args.out), "rows": args.rows, "seed": args.seed, "months": len(info["months"]),
+                      "lead_in_months": len(info["lead_in_months"]), "seconds": round(time.perf_counter() - t0, 2)}))
     return 0
 
 
@@ -72,10 +82,15 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="fraud data", description="Generate, validate and profile datasets.")
     parser.add_argument("--schema", default=None, help="schema file (default: config/schema.toml)")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    g = sub.add_parser("generate", help="write the synthetic PayLink dataset as monthly parquet partitions")
-    g.add_argument("--rows", type=int, default=_DATA.synthetic_rows)
+    g = sub.add_parser("generate", help="write the synthetic PayLink events (entities, authorisations, logins, "
+                                        "labels, reference snapshots) as monthly parquet partitions")
+    g.add_argument("--rows", type=int, default=_DATA.synthetic_rows,
+                   help="authorisations in the dataset months (events: a lead-in month is added)")
     g.add_argument("--seed", type=int, default=_DATA.synthetic_seed)
     g.add_argument("--out", type=Path, required=True)
+    g.add_argument("--frames", action="store_true",
+                   help="write the frame-level dataset instead (40 features sampled directly; until TrainFlow "
+                        "reads events)")
     g.set_defaults(func=_generate)
     v = sub.add_parser("validate", help="check a parquet/CSV dataset against the schema and report")
     v.add_argument("path")
