@@ -79,6 +79,18 @@ def _parquet_view(con, name: str, source: ParquetTable, part: Partition, read_fr
     return sql, bounds
 
 
+def _earlier_ids(source, raw: str, id_col: str, time_col: str, read_from: int) -> str:
+    """SQL listing the ids of events before `read_from`: a later copy of one of them is a duplicate even
+    though the earlier copy lies outside this partition (so partitions agree with one pass)."""
+    parts = [f"SELECT {_q(id_col)} AS __id FROM {raw} WHERE {_q(time_col)} < {read_from}"]
+    if isinstance(source, ParquetTable):
+        before = [f.path for f in source.files if f.month is not None and month_bounds(f.month)[1] <= read_from]
+        if before:
+            files = "[" + ", ".join(_lit(p) for p in before) + "]"
+            parts.append(f"SELECT {_q(id_col)} AS __id FROM read_parquet({files}, union_by_name = true)")
+    return " UNION ALL ".join(parts)
+
+
 def _check_times(con, name: str, raw: str, time_col: str, bounds: list[tuple[str, int, int]]) -> None:
     """Every event time is present, after the epoch, and inside the month its file promises."""
     t = f"r.{_q(time_col)}"
@@ -120,8 +132,9 @@ def stage(con, log: EventLog, fs: FeatureSet, part: Partition) -> ValidationRepo
         report.tables[name] = rep
         raw = f"raw_{name}"
         if not raw_sql:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE t_{name} AS SELECT "
-                        + ", ".join(f"NULL::{_SQL_TYPES[decl.columns[c]]} AS {_q(c)}" for c in cols) + (", NULL::BIGINT AS __t" if decl.is_timed else "") + " LIMIT 0")
+            empty = ", ".join(f"NULL::{_SQL_TYPES[decl.columns[c]]} AS {_q(c)}" for c in cols)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE t_{name} AS SELECT {empty}"
+                        + (", NULL::BIGINT AS __t" if decl.is_timed else "") + " LIMIT 0")
             continue
         con.execute(f"CREATE OR REPLACE TEMP VIEW {raw} AS {raw_sql}")
         where, unique, order = "TRUE", decl.key, "__file, __row"
@@ -135,18 +148,28 @@ def stage(con, log: EventLog, fs: FeatureSet, part: Partition) -> ValidationRepo
         select = f"SELECT * EXCLUDE (__file, __row){', ' + _q(decl.time) + ' AS __t' if decl.is_timed else ''}"
         rep.rows_read, in_range = con.execute(f"SELECT count(*), count(*) FILTER (WHERE {where}) FROM {raw}").fetchone()
         rep.outside_partition = rep.rows_read - in_range
+        if decl.kind == "stream" and read_from is not None:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE __earlier AS SELECT DISTINCT __id FROM "
+                        f"({_earlier_ids(source, raw, decl.id, decl.time, read_from)})")
+            late = con.execute(f"SELECT {_q(decl.id)} FROM {raw} WHERE {where} AND {_q(decl.id)} IN "
+                               f"(SELECT __id FROM __earlier) ORDER BY __file, __row LIMIT 1").fetchone()
+            if late is not None:
+                rep.first_duplicate = str(late[0])
+                where += f" AND {_q(decl.id)} NOT IN (SELECT __id FROM __earlier)"
         keys = [unique] if unique else [decl.key, decl.time]
         keylist = ", ".join(_q(k) for k in keys)
+        kept_rows = con.execute(f"SELECT count(*) FROM {raw} WHERE {where}").fetchone()[0] \
+            if rep.first_duplicate is not None else in_range
         distinct = con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {keylist} FROM {raw} WHERE {where})").fetchone()[0]
-        if distinct == in_range:
+        if distinct == kept_rows:
             con.execute(f"CREATE OR REPLACE TEMP TABLE t_{name} AS {select} FROM {raw} WHERE {where}")
-            rep.kept = in_range
+            rep.kept = kept_rows
         else:
             con.execute(f"CREATE OR REPLACE TEMP TABLE t_{name} AS {select} FROM {raw} WHERE {where} "
                         f"QUALIFY row_number() OVER (PARTITION BY {keylist} ORDER BY {order}) = 1")
             first = con.execute(f"SELECT {keylist} FROM {raw} WHERE {where} GROUP BY {keylist} HAVING count(*) > 1 "
                                 f"ORDER BY min(__file), min(__row) LIMIT 1").fetchone()
-            rep.first_duplicate = ", ".join(map(str, first))
+            rep.first_duplicate = rep.first_duplicate or ", ".join(map(str, first))
             rep.kept = con.execute(f"SELECT count(*) FROM t_{name}").fetchone()[0]
         rep.duplicates_dropped = in_range - rep.kept
         con.execute(f"DROP VIEW {raw}")
