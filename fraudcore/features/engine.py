@@ -19,7 +19,7 @@ from fraudcore.features.load import stage
 from fraudcore.features.output import frame_from_arrow, to_schema_frame, typed_expr
 from fraudcore.features.partitions import Partition, month_of_ns, plan_months, whole_log
 from fraudcore.features.report import ValidationReport
-from fraudcore.features.sql_aggregates import group_items, group_sql, q, split_by_lookback
+from fraudcore.features.sql_aggregates import group_items, group_sql, q
 from fraudcore.features.sql_rows import base_sql, reference_sql
 
 
@@ -59,9 +59,7 @@ def compute_partition(log: EventLog, fs: FeatureSet, part: Partition, threads: i
         years = (int(month_of_ns(span[0])[:4]), int(month_of_ns(span[1])[:4]))
         con.execute(f"CREATE TEMP TABLE base AS {base_sql(fs, years)}")
         parts = ["base"]
-        queries = [(stream, keys, chunk) for (stream, keys), items in sorted(group_items(fs).items())
-                   for chunk in split_by_lookback(items, part)]
-        for n, (stream, keys, items) in enumerate(queries):
+        for n, ((stream, keys), items) in enumerate(sorted(group_items(fs).items())):
             con.execute(f"CREATE TEMP TABLE agg{n} AS {group_sql(fs, stream, keys, items, part)}")
             parts.append(f"agg{n}")
         refs: dict[str, list] = {}

@@ -72,17 +72,6 @@ def _expr(item: Item, is_event: str, keys: tuple[str, ...], window: str) -> str:
     }[item.op]
 
 
-def split_by_lookback(items: list[Item], part: Partition) -> list[list[Item]]:
-    """In a month partition, items with a short window need not be computed over the long lookback that
-    another item of the group reads: one query per window length. One pass keeps a single query."""
-    if part.start_ns is None:
-        return [items]
-    by_window: dict[int, list[Item]] = {}
-    for item in items:
-        by_window.setdefault(item.window_ns, []).append(item)
-    return [by_window[w] for w in sorted(by_window)]
-
-
 def group_sql(fs: FeatureSet, stream: str, keys: tuple[str, ...], items: list[Item], part: Partition) -> str:
     """SELECT __id, <one column per item> for the partition's target rows."""
     partition = ", ".join(q(k) for k in keys)
@@ -93,17 +82,14 @@ def group_sql(fs: FeatureSet, stream: str, keys: tuple[str, ...], items: list[It
     tid = q(fs.target_table.id)
     in_part = " AND ".join([f"__t >= {part.start_ns}"] if part.start_ns is not None else ["TRUE"]) + (
         f" AND __t < {part.end_ns}" if part.end_ns is not None else "")
-    source = f"t_{stream}"
-    if part.start_ns is not None:           # only what the longest window of these items can reach
-        source = f"(SELECT * FROM t_{stream} WHERE __t >= {part.start_ns - max(w for w, _ in frames)})"
     if stream == fs.target:
         exprs = ", ".join(f"{_expr(i, 'TRUE', keys, names[(i.window_ns, i.lag_ns)])} AS {q(i.alias)}" for i in items)
-        return (f"SELECT {tid} AS __id, {exprs} FROM {source} WINDOW {windows} QUALIFY {in_part}")
+        return (f"SELECT {tid} AS __id, {exprs} FROM t_{stream} WINDOW {windows} QUALIFY {in_part}")
     values = sorted({i.column for i in items if i.column} | {c.column for i in items for c in i.filters})
     key_cols = ", ".join(q(k) for k in keys)
     tgt_vals = "".join(f", NULL AS {q(v)}" for v in values)
     ev_vals = "".join(f", {q(v)}" for v in values)
     union = (f"SELECT {key_cols}, __t, {tid} AS __id, FALSE AS __ev{tgt_vals} FROM tgt UNION ALL BY NAME "
-             f"SELECT {key_cols}, __t, NULL AS __id, TRUE AS __ev{ev_vals} FROM {source}")
+             f"SELECT {key_cols}, __t, NULL AS __id, TRUE AS __ev{ev_vals} FROM t_{stream}")
     exprs = ", ".join(f"{_expr(i, '__ev', keys, names[(i.window_ns, i.lag_ns)])} AS {q(i.alias)}" for i in items)
     return f"SELECT __id, {exprs} FROM ({union}) WINDOW {windows} QUALIFY NOT __ev"
