@@ -17,6 +17,10 @@ from fraudcore.features.report import TableReport, ValidationReport
 from fraudcore.features.usage import needed_columns
 
 
+_SQL_TYPES = {"int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN", "category": "VARCHAR", "string": "VARCHAR",
+              "timestamp": "BIGINT"}
+
+
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -75,16 +79,31 @@ def _parquet_view(con, name: str, source: ParquetTable, part: Partition, read_fr
     return sql, bounds
 
 
+def _earlier_ids(source, raw: str, id_col: str, time_col: str, read_from: int) -> str:
+    """SQL listing the ids of events before `read_from`: a later copy of one of them is a duplicate even
+    though the earlier copy lies outside this partition (so partitions agree with one pass)."""
+    parts = [f"SELECT {_q(id_col)} AS __id FROM {raw} WHERE {_q(time_col)} < {read_from}"]
+    if isinstance(source, ParquetTable):
+        before = [f.path for f in source.files if f.month is not None and month_bounds(f.month)[1] <= read_from]
+        if before:
+            files = "[" + ", ".join(_lit(p) for p in before) + "]"
+            parts.append(f"SELECT {_q(id_col)} AS __id FROM read_parquet({files}, union_by_name = true)")
+    return " UNION ALL ".join(parts)
+
+
 def _check_times(con, name: str, raw: str, time_col: str, bounds: list[tuple[str, int, int]]) -> None:
     """Every event time is present, after the epoch, and inside the month its file promises."""
-    con.execute("CREATE OR REPLACE TEMP TABLE __bounds (f VARCHAR, lo BIGINT, hi BIGINT)")
+    t = f"r.{_q(time_col)}"
     if bounds:
+        con.execute("CREATE OR REPLACE TEMP TABLE __bounds (f VARCHAR, lo BIGINT, hi BIGINT)")
         con.executemany("INSERT INTO __bounds VALUES (?, ?, ?)", bounds)
-    bad = con.execute(
-        f"SELECT r.__file, r.__row, r.{_q(time_col)}, b.lo, b.hi FROM {raw} r LEFT JOIN __bounds b ON b.f = r.__file "
-        f"WHERE r.{_q(time_col)} IS NULL OR r.{_q(time_col)} < 0 "
-        f"OR (b.lo IS NOT NULL AND (r.{_q(time_col)} < b.lo OR r.{_q(time_col)} >= b.hi)) "
-        f"ORDER BY r.__file, r.__row LIMIT 1").fetchone()
+        bad = con.execute(
+            f"SELECT r.__file, r.__row, {t}, b.lo, b.hi FROM {raw} r LEFT JOIN __bounds b ON b.f = r.__file "
+            f"WHERE {t} IS NULL OR {t} < 0 OR (b.lo IS NOT NULL AND ({t} < b.lo OR {t} >= b.hi)) "
+            f"ORDER BY r.__file, r.__row LIMIT 1").fetchone()
+    else:
+        bad = con.execute(f"SELECT r.__file, r.__row, {t}, NULL, NULL FROM {raw} r WHERE {t} IS NULL OR {t} < 0 "
+                          f"ORDER BY r.__file, r.__row LIMIT 1").fetchone()
     if bad is None:
         return
     file, row, value, lo, hi = bad
@@ -113,12 +132,11 @@ def stage(con, log: EventLog, fs: FeatureSet, part: Partition) -> ValidationRepo
         report.tables[name] = rep
         raw = f"raw_{name}"
         if not raw_sql:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE t_{name} AS SELECT "
-                        + ", ".join(f"NULL::{'BIGINT' if decl.columns[c] == 'timestamp' else 'VARCHAR'} AS {_q(c)}"
-                                    for c in cols) + (", NULL::BIGINT AS __t" if decl.is_timed else "") + " LIMIT 0")
+            empty = ", ".join(f"NULL::{_SQL_TYPES[decl.columns[c]]} AS {_q(c)}" for c in cols)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE t_{name} AS SELECT {empty}"
+                        + (", NULL::BIGINT AS __t" if decl.is_timed else "") + " LIMIT 0")
             continue
         con.execute(f"CREATE OR REPLACE TEMP VIEW {raw} AS {raw_sql}")
-        rep.rows_read = con.execute(f"SELECT count(*) FROM {raw}").fetchone()[0]
         where, unique, order = "TRUE", decl.key, "__file, __row"
         if decl.is_timed:
             _check_times(con, name, raw, decl.time, bounds)
@@ -128,20 +146,31 @@ def stage(con, log: EventLog, fs: FeatureSet, part: Partition) -> ValidationRepo
             unique = decl.id if decl.kind == "stream" else None
             order = f"{_q(decl.time)}, __file, __row"
         select = f"SELECT * EXCLUDE (__file, __row){', ' + _q(decl.time) + ' AS __t' if decl.is_timed else ''}"
-        in_range = con.execute(f"SELECT count(*) FROM {raw} WHERE {where}").fetchone()[0]
+        rep.rows_read, in_range = con.execute(f"SELECT count(*), count(*) FILTER (WHERE {where}) FROM {raw}").fetchone()
         rep.outside_partition = rep.rows_read - in_range
+        if decl.kind == "stream" and read_from is not None:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE __earlier AS SELECT DISTINCT __id FROM "
+                        f"({_earlier_ids(source, raw, decl.id, decl.time, read_from)})")
+            late = con.execute(f"SELECT {_q(decl.id)} FROM {raw} WHERE {where} AND {_q(decl.id)} IN "
+                               f"(SELECT __id FROM __earlier) ORDER BY __file, __row LIMIT 1").fetchone()
+            if late is not None:
+                rep.first_duplicate = str(late[0])
+                where += f" AND {_q(decl.id)} NOT IN (SELECT __id FROM __earlier)"
         keys = [unique] if unique else [decl.key, decl.time]
         keylist = ", ".join(_q(k) for k in keys)
+        kept_rows = con.execute(f"SELECT count(*) FROM {raw} WHERE {where}").fetchone()[0] \
+            if rep.first_duplicate is not None else in_range
         distinct = con.execute(f"SELECT count(*) FROM (SELECT DISTINCT {keylist} FROM {raw} WHERE {where})").fetchone()[0]
-        if distinct == in_range:
+        if distinct == kept_rows:
             con.execute(f"CREATE OR REPLACE TEMP TABLE t_{name} AS {select} FROM {raw} WHERE {where}")
+            rep.kept = kept_rows
         else:
             con.execute(f"CREATE OR REPLACE TEMP TABLE t_{name} AS {select} FROM {raw} WHERE {where} "
                         f"QUALIFY row_number() OVER (PARTITION BY {keylist} ORDER BY {order}) = 1")
             first = con.execute(f"SELECT {keylist} FROM {raw} WHERE {where} GROUP BY {keylist} HAVING count(*) > 1 "
                                 f"ORDER BY min(__file), min(__row) LIMIT 1").fetchone()
-            rep.first_duplicate = ", ".join(map(str, first))
-        rep.kept = con.execute(f"SELECT count(*) FROM t_{name}").fetchone()[0]
+            rep.first_duplicate = rep.first_duplicate or ", ".join(map(str, first))
+            rep.kept = con.execute(f"SELECT count(*) FROM t_{name}").fetchone()[0]
         rep.duplicates_dropped = in_range - rep.kept
         con.execute(f"DROP VIEW {raw}")
     for name in sorted(need):

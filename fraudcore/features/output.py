@@ -72,9 +72,11 @@ def to_schema_frame(fs: FeatureSet, raw: pd.DataFrame) -> pd.DataFrame:
         if f.dtype == "timestamp":
             out[name] = pd.to_datetime(s.to_numpy(dtype=np.int64), utc=True)
         elif f.dtype == "category":
+            cats = list(f.categories or ())
+            known = set(cats)
             values = s.astype(object).where(s.notna(), None)
-            out[name] = pd.Categorical([None if v is None else str(v) for v in values],
-                                       categories=list(f.categories or ()))
+            out[name] = pd.Categorical([str(v) if v is not None and str(v) in known else None for v in values],
+                                       categories=cats)
         elif f.dtype == "bool":
             out[name] = s.fillna(False).astype(bool).to_numpy() if not f.nullable else s.astype("float32").to_numpy()
         elif f.dtype == "float" or (f.dtype == "int" and f.nullable):

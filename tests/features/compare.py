@@ -19,7 +19,7 @@ def exact_columns(fs: FeatureSet) -> set[str]:
     return out
 
 
-def mismatches(fs: FeatureSet, got: pd.DataFrame, want: pd.DataFrame) -> list[str]:
+def mismatches(fs: FeatureSet, got: pd.DataFrame, want: pd.DataFrame, rel: float = REL) -> list[str]:
     """Human-readable differences, empty when the frames agree."""
     if len(got) != len(want):
         return [f"row count {len(got)} != {len(want)}"]
@@ -39,7 +39,7 @@ def mismatches(fs: FeatureSet, got: pd.DataFrame, want: pd.DataFrame) -> list[st
         else:
             x, y = a.to_numpy(dtype=np.float64), b.to_numpy(dtype=np.float64)
             scale = np.maximum(np.maximum(np.abs(x), np.abs(y)), 1e-300)
-            bad = np.abs(x - y) > REL * scale + 1e-9 * (col.find("std") >= 0) * np.maximum(scale, 1.0)
+            bad = np.abs(x - y) > rel * scale + 1e-9 * (col.find("std") >= 0) * np.maximum(scale, 1.0)
         if np.any(bad):
             i = int(np.argmax(bad))
             problems.append(f"{col}: {int(np.sum(bad))} rows differ, first {a.iloc[i]!r} vs {b.iloc[i]!r}")

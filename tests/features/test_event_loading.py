@@ -104,3 +104,19 @@ def test_files_on_disk_give_the_same_features_as_frames(fs, tables, tmp_path):
     on_disk = compute_features(EventLog.from_dir(root), fs, months=MONTHS)
     in_memory = compute_features(EventLog(tables), fs)
     pd.testing.assert_frame_equal(on_disk, in_memory)
+
+
+def test_a_duplicate_whose_first_copy_is_before_the_lookback_is_still_dropped(fs, tables):
+    """Partitions agree with one pass even when the copies are further apart than any window."""
+    target = fs.target_table
+    stream = tables[fs.target]
+    first = stream.sort_values(target.time).iloc[[0]].copy()
+    late = first.copy()
+    late[target.time] = pd.Timestamp("2025-07-15")                # beyond every lookback of July's partition
+    assert fs.max_window_ns() < (pd.Timestamp("2025-07-01") - first[target.time].iloc[0]).value
+    log = EventLog({**tables, fs.target: pd.concat([stream, late], ignore_index=True)})
+    by_month = compute_features_with_report(log, fs, months=MONTHS + ["2025-07"])
+    assert by_month.frame[target.id].is_unique and len(by_month.frame) == len(stream)
+    july = by_month.reports[2].tables[fs.target]
+    assert july.duplicates_dropped == 1 and july.first_duplicate == str(first[target.id].iloc[0])
+    pd.testing.assert_frame_equal(by_month.frame, compute_features(log, fs))
