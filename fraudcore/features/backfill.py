@@ -27,15 +27,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from fraudcore.features.engine import compute_partition
-from fraudcore.features.errors import EventDataError
+from fraudcore.features.errors import EventDataError, FeatureConfigError
 from fraudcore.features.events import EventLog, ParquetTable
-from fraudcore.features.featureset import FeatureSet, load_feature_set
+from fraudcore.features.featureset import FeatureSet, LabelSource, load_feature_set
 from fraudcore.features.partitions import plan_months
 
 MANIFEST = "_backfill.json"
 EVENTS_MANIFEST = "manifest.json"      # written by the synthetic generator: data months vs lead-in months
-LABELS = "labels"
-ORACLE = "oracle"
 _CHUNK = 1 << 22
 
 
@@ -116,19 +114,26 @@ def _read_table(root: Path, name: str, columns: list[str], month: str | None = N
     return pd.concat([pq.read_table(f, columns=columns).to_pandas() for f in files], ignore_index=True)
 
 
+def _label_source(fs: FeatureSet) -> LabelSource:
+    if fs.outcomes is None:
+        raise FeatureConfigError("outcomes: the features file must declare where outcomes come from to build a "
+                                 "training table, e.g. outcomes = { stream = ..., key = ..., column = ... }")
+    return fs.outcomes
+
+
 def label_frame(fs: FeatureSet, features: pd.DataFrame, events_root: str | Path, month: str) -> pd.DataFrame:
     """`features` plus the schema's label (1 when any recorded outcome says fraud) and, if kept, the oracle."""
-    schema, root = fs.schema, Path(events_root)
+    schema, root, src = fs.schema, Path(events_root), _label_source(fs)
     ids = features[schema.id].to_numpy()
-    labels = _read_table(root, LABELS, [schema.id, "known_at", "is_fraud"])
+    labels = _read_table(root, src.stream, [src.key, src.column])
     out = features.copy()
     fraud = np.zeros(len(out), dtype=np.int8)
     if labels is not None:
-        fraud_ids = labels.loc[labels["is_fraud"].to_numpy() == 1, schema.id].to_numpy()
+        fraud_ids = labels.loc[labels[src.column].to_numpy() == 1, src.key].to_numpy()
         fraud = np.isin(ids, fraud_ids).astype(np.int8)
     out[schema.label] = fraud
-    if schema.oracle:
-        oracle = _read_table(root, ORACLE, [schema.id, schema.oracle], month)
+    if schema.oracle and src.oracle_table:
+        oracle = _read_table(root, src.oracle_table, [schema.id, schema.oracle], month)
         if oracle is not None:
             prob = oracle.set_index(schema.id)[schema.oracle]
             out[schema.oracle] = prob.reindex(ids).to_numpy(dtype=np.float64)
@@ -173,11 +178,12 @@ def finish_backfill(plan: BackfillPlan, results: Sequence[MonthResult]) -> Path:
     return Path(plan.out)
 
 
-def labels_known_at(events_root: str | Path, id_field: str, ids: np.ndarray) -> pd.Series:
+def labels_known_at(fs: FeatureSet, events_root: str | Path, ids: np.ndarray) -> pd.Series:
     """Per transaction, when its fraud outcome first became known (NaT: never recorded as fraud)."""
-    labels = _read_table(Path(events_root), LABELS, [id_field, "known_at", "is_fraud"])
+    src = _label_source(fs)
+    labels = _read_table(Path(events_root), src.stream, [src.key, src.known_at, src.column])
     if labels is None:
         return pd.Series(pd.NaT, index=range(len(ids)), dtype="datetime64[ns]")
-    fraud = labels[labels["is_fraud"].to_numpy() == 1]
-    first = fraud.groupby(id_field)["known_at"].min()
+    fraud = labels[labels[src.column].to_numpy() == 1]
+    first = fraud.groupby(src.key)[src.known_at].min()
     return pd.Series(pd.to_datetime(first.reindex(ids).to_numpy()))

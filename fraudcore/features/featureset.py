@@ -22,7 +22,8 @@ from fraudcore.features.tables import EventTables, load_tables
 from fraudcore.schema import Schema, load_schema
 
 DEFAULT_FEATURES_PATH = Path(__file__).resolve().parents[2] / "config" / "features.toml"
-_TOP_KEYS = {"schema", "events", "target", "features"}
+_TOP_KEYS = {"schema", "events", "target", "features", "outcomes"}
+_LABEL_KEYS = {"stream", "key", "column", "oracle_table"}
 _KEYS = {
     "request": {"kind", "column"},
     "vendor": {"kind", "column"},
@@ -36,6 +37,17 @@ _ACCEPTS = {"int": {"int"}, "float": {"float", "int"}, "bool": {"bool"}, "catego
 
 
 @dataclass(frozen=True)
+class LabelSource:
+    """The outcome stream: a row per recorded outcome, counted from its time column (when it became known)."""
+
+    stream: str
+    key: str                  # the stream's column holding the target event's id
+    column: str               # 1 = fraud
+    known_at: str             # the stream's time column
+    oracle_table: str | None  # synthetic data only: <root>/<table>/ holds the id and the schema's oracle column
+
+
+@dataclass(frozen=True)
 class FeatureSet:
     """The validated declarations: schema, event tables, the target stream and one definition per feature."""
 
@@ -43,6 +55,7 @@ class FeatureSet:
     tables: EventTables
     target: str
     features: tuple[Feature, ...]          # in the schema's feature order
+    outcomes: LabelSource | None = None    # where outcomes come from (training only)
 
     @property
     def target_table(self):
@@ -71,7 +84,8 @@ class FeatureSet:
         return {"target": self.target,
                 "tables": {n: {"kind": t.kind, "columns": dict(t.columns), "key": t.key, "id": t.id,
                                "time": t.time, "refs": dict(t.refs)} for n, t in self.tables.tables.items()},
-                "features": [asdict(f) for f in self.features]}
+                "features": [asdict(f) for f in self.features],
+                "outcomes": None if self.outcomes is None else asdict(self.outcomes)}
 
     def fingerprint(self) -> str:
         """sha256 of the declarations (not of the file text), for reuse of a backfill by content hash."""
@@ -280,7 +294,23 @@ def feature_set_from_dict(data: Mapping[str, Any], schema: Schema, tables: Event
             raise FeatureConfigError(f"features.{name}: can be missing (no event or snapshot in reach) but the "
                                      f"schema field is not nullable; declare a default")
         out.append(feat)
-    return FeatureSet(schema=schema, tables=tables, target=target, features=tuple(out))
+    labels = _labels(data["outcomes"], tables, target) if "outcomes" in data else None
+    return FeatureSet(schema=schema, tables=tables, target=target, features=tuple(out), outcomes=labels)
+
+
+def _labels(raw: object, tables: EventTables, target: str) -> LabelSource:
+    if not isinstance(raw, Mapping) or not {"stream", "key", "column"} <= set(raw) or set(raw) - _LABEL_KEYS:
+        raise FeatureConfigError(f"outcomes: must be {{stream, key, column[, oracle_table]}}; got {raw!r}")
+    t = tables.tables.get(raw["stream"]) if isinstance(raw["stream"], str) else None
+    if t is None or t.kind != "stream":
+        raise FeatureConfigError(f"outcomes.stream: must name a stream table; got {raw['stream']!r}")
+    for name in ("key", "column"):
+        if raw[name] not in t.columns:
+            raise FeatureConfigError(f"outcomes.{name}: table {raw['stream']!r} has no column {raw[name]!r}; "
+                                     f"columns are {sorted(t.columns)}")
+    if t.columns[raw["key"]] != tables[target].columns[tables[target].id]:
+        raise FeatureConfigError(f"outcomes.key: {raw['key']!r} must have the dtype of {target}.{tables[target].id}")
+    return LabelSource(raw["stream"], raw["key"], raw["column"], t.time, raw.get("oracle_table"))
 
 
 def load_feature_set(path: str | Path | None = None, schema: Schema | None = None,

@@ -65,6 +65,6 @@ def test_known_at_is_the_first_fraud_outcome(events):
     labels = pd.read_parquet(events / "labels")
     fraud = labels[labels["is_fraud"] == 1]
     ids = np.array([fraud["transaction_id"].iloc[0], -1])
-    known = labels_known_at(events, "transaction_id", ids)
+    known = labels_known_at(load_feature_set(FEATURES), events, ids)
     assert known.iloc[0] == fraud.loc[fraud["transaction_id"] == ids[0], "known_at"].min()
     assert pd.isna(known.iloc[1])
