@@ -27,7 +27,7 @@ class EvaluateFlow(FlowSpec):
 
     @step
     def start(self):
-        from fraudcore.registry import resolve
+        from fraudcore.registry.lookup import resolve
 
         self.model_run_id = resolve(self.model)
         self.challenger_run_id = resolve(self.challenger) if self.challenger else ""

@@ -160,7 +160,7 @@ class TrainFlow(FlowSpec):
 
     @step
     def end(self):
-        from fraudcore.registry import tag_gate
+        from fraudcore.registry.lookup import tag_gate
 
         tag_gate(current.run_id, self.gate["passed"])
         h = self.headline

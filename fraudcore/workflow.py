@@ -65,7 +65,8 @@ def fit_final(cfg: TrainConfig, schema: Schema, prepared: PreparedData, plan: Sp
 def _champion(schema: Schema) -> tuple[str, Any] | None:
     """The current champion's id and loaded bundle, if there is one whose fields this data has."""
     from fraudcore.bundle import load_bundle
-    from fraudcore.registry import champion_run_id, materialize_bundle
+    from fraudcore.registry.lookup import champion_run_id
+    from fraudcore.registry.store import materialize_bundle
 
     rid = champion_run_id()
     if rid is None:
@@ -183,7 +184,7 @@ def evaluation_window(cfg: TrainConfig, schema: Schema, model_run_id: str, data_
         lo = start or prepared.first_time
         hi = end or (pd.Timestamp(prepared.last_time) + pd.Timedelta(microseconds=1)).isoformat()
         return prepared, str(lo), str(hi)
-    from fraudcore.registry import get_run
+    from fraudcore.registry.lookup import get_run
 
     run = get_run(model_run_id)
     prepared = PreparedData.from_dict(run.data.prepared)
@@ -193,15 +194,16 @@ def evaluation_window(cfg: TrainConfig, schema: Schema, model_run_id: str, data_
 
 
 def evaluate_models(cfg: TrainConfig, model: str, challenger: str = "", data_path: str = "", start: str = "",
-                    end: str = "", dest_root: str | Path | None = None) -> dict[str, Any]:
+                    end: str = "") -> dict[str, Any]:
     """Champion (or any run) against an optional challenger on one window; the EvaluateFlow/CLI core."""
     from fraudcore.bundle import load_bundle
-    from fraudcore.registry import materialize_bundle, resolve
+    from fraudcore.registry.lookup import resolve
+    from fraudcore.registry.store import materialize_bundle
 
     names = {"model": resolve(model)}
     if challenger:
         names["challenger"] = resolve(challenger)
-    bundles = {n: load_bundle(materialize_bundle(rid, dest_root)) for n, rid in names.items()}
+    bundles = {n: load_bundle(materialize_bundle(rid)) for n, rid in names.items()}
     schema = bundles["model"].schema
     prepared, lo, hi = evaluation_window(cfg, schema, names["model"], data_path, start, end)
     result = E.compare_bundles(bundles, prepared, schema, lo, hi, cfg.evaluation)

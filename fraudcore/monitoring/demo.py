@@ -27,10 +27,10 @@ from typing import Any
 import pandas as pd
 
 from fraudcore.bundle import Bundle
-from fraudcore.monitoring.bundles import resolve_bundle
 from fraudcore.monitoring.config import load_monitor_config
 from fraudcore.monitoring.demo_bundle import train_small_bundle
-from fraudcore.monitoring.report import MonitorReport, run_monitor
+from fraudcore.monitoring.report import MonitorReport, MonitorWindow, run_monitor
+from fraudcore.registry.store import resolve_bundle
 from fraudcore.synth import generate_window
 from fraudcore.synth.scenarios import scenario, simulate_label_arrival
 
@@ -152,7 +152,7 @@ def run_demo(name: str, *, rows: int, seed: int, out: Path, bundle: str | None =
     reports = {}
     for when, as_of in (("now", datetime.now(timezone.utc)),
                         (f"{MATURE_AFTER_DAYS} days later", started + timedelta(days=MATURE_AFTER_DAYS))):
-        report = run_monitor(str(capture_root), b, labels, cfg, as_of=as_of, window_days=0)
+        report = run_monitor(str(capture_root), b, labels, cfg, MonitorWindow(as_of=as_of, days=0))
         reports[when] = report
         path = out / f"report-{'now' if when == 'now' else 'mature'}.json"
         path.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=False, default=str) + "\n")

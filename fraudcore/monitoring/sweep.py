@@ -21,7 +21,7 @@ from fraudcore.bundle import Bundle, load_bundle
 from fraudcore.monitoring.capture import CaptureWindow
 from fraudcore.monitoring.config import MonitorConfig
 from fraudcore.monitoring.demo_bundle import train_small_bundle
-from fraudcore.monitoring.report import MonitorReport, analyse
+from fraudcore.monitoring.report import MonitorReport, Traffic, analyse
 from fraudcore.synth import generate_window
 from fraudcore.synth.scenarios import SCENARIOS, scenario, simulate_label_arrival
 
@@ -61,7 +61,7 @@ def analyse_window(frame: pd.DataFrame, bundle: Bundle, cfg: MonitorConfig, seed
     reports = []
     for days in (EARLY_DAYS, MATURE_DAYS):
         as_of: datetime = (end + pd.Timedelta(days=days)).floor("s").to_pydatetime()
-        reports.append(analyse(window, bundle, labels, cfg, as_of))
+        reports.append(analyse(Traffic(window), bundle, labels, cfg, as_of))
     return reports[0], reports[1]
 
 

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     except ServeConfigError as err:
         print(f"fraud serve: {err}", file=sys.stderr)
         return 2
-    from fraudcore.serving.holder import resolve_bundle_dir
+    from fraudcore.registry.store import resolve_bundle_dir
 
     try:
         # Resolve once here so a bad spec fails fast with its message; a pinned server keeps the

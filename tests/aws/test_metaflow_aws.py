@@ -153,10 +153,10 @@ def _fast_deploy_config(root: Path) -> Path:
 
 
 def test_deployflow_refuses_a_failed_gate_and_changes_nothing(mf, monkeypatch):
-    from fraudcore import registry
+    from fraudcore.registry import lookup
 
     _client_env(mf, monkeypatch)
-    registry.tag_gate(mf.train_run_id, passed=False)  # the run's gate result, as TrainFlow records it
+    lookup.tag_gate(mf.train_run_id, passed=False)  # the run's gate result, as TrainFlow records it
     try:
         before = mf.clients.sagemaker.describe_endpoint(EndpointName=mf.cfg.endpoint.name)
         out = mf.run(str(ROOT / "flows" / "deploy.py"), "--no-pylint", "--config", "settings",
@@ -171,7 +171,7 @@ def test_deployflow_refuses_a_failed_gate_and_changes_nothing(mf, monkeypatch):
         assert after["LastModifiedTime"] == before["LastModifiedTime"]
         assert len(read_history(mf.clients.s3, mf.cfg)) == 1
     finally:
-        registry.tag_gate(mf.train_run_id, passed=True)
+        lookup.tag_gate(mf.train_run_id, passed=True)
 
 
 def test_weekly_retraining_on_step_functions(mf):
@@ -225,7 +225,7 @@ def test_cli_forced_deploy_of_a_failed_run_records_why(mf, aws_emulator, monkeyp
     from deploy.cli import main
     from deploy.runs import fetch_bundle_files, write_bundle_files
     from deploy.sagemaker import smoke_requests
-    from fraudcore import registry
+    from fraudcore.registry import lookup
 
     _client_env(mf, monkeypatch)
     monkeypatch.setenv("METAFLOW_USER", "paylink-dev")
@@ -234,7 +234,7 @@ def test_cli_forced_deploy_of_a_failed_run_records_why(mf, aws_emulator, monkeyp
     answers = expected_answers(bundle, smoke_requests(schema_of(bundle), mf.cfg.rollout.smoke_requests))
     aws_emulator.queue_invoke_results([json.dumps({"model_version": mf.train_run_id, "score": s, "decision": d})
                                        for s, d in answers])
-    registry.tag_gate(mf.train_run_id, passed=False)
+    lookup.tag_gate(mf.train_run_id, passed=False)
     try:
         assert main(["--config", config, "sagemaker", "--run-id", mf.train_run_id]) == 1
         assert "must carry the tag 'gate:passed'" in capsys.readouterr().err
@@ -244,7 +244,7 @@ def test_cli_forced_deploy_of_a_failed_run_records_why(mf, aws_emulator, monkeyp
                      "--reason", "hotfix: the failed gate is a known holdout artefact"]) == 0
         record = json.loads(capsys.readouterr().out)
     finally:
-        registry.tag_gate(mf.train_run_id, passed=True)
+        lookup.tag_gate(mf.train_run_id, passed=True)
     assert record["forced"] is True and record["reason"].startswith("hotfix")
     assert record["detail"] == "unchanged"  # the run was already live: no update was sent
     assert read_history(mf.clients.s3, mf.cfg)[-1].forced
