@@ -145,7 +145,7 @@ def write_bundle(out_dir: str | Path, *, booster: lgb.Booster, pipeline: Feature
 
 
 def verify_bundle(path: str | Path) -> dict[str, Any]:
-    """Check the manifest, its own digest, the format and lightgbm versions and every file's sha256."""
+    """Check the manifest, its own digest, the run id, the format and lightgbm versions and every file's sha256."""
     root = Path(path)
     if not root.is_dir():
         raise BundleError(f"bundle directory {root} does not exist or is not a directory")
@@ -163,6 +163,10 @@ def verify_bundle(path: str | Path) -> dict[str, Any]:
     if manifest.get("manifest_sha256") != digest:
         raise BundleError(f"bundle {root}: {MANIFEST} was modified: recorded manifest_sha256 "
                           f"{manifest.get('manifest_sha256')!r}, content hashes to {digest}")
+    run_id = manifest.get("run_id")
+    if not isinstance(run_id, str) or not run_id:
+        raise BundleError(f"bundle {root}: {MANIFEST} 'run_id' must be a non-empty string (the model version); "
+                          f"got {run_id!r}")
     files = manifest.get("files", {})
     for name in FILES:
         if name not in files:

@@ -62,12 +62,16 @@ def train_flow() -> Any:
 
 
 def get_run(run_id: str) -> Any:
+    """The TrainFlow run `run_id`; RegistryError naming it when there is none."""
     from metaflow.exception import MetaflowNotFound
 
-    flow = train_flow()
+    try:
+        flow = train_flow()
+    except RegistryError as err:
+        raise RegistryError(f"run id {run_id!r}: cannot be resolved: {err}") from err
     try:
         return flow[str(run_id)]
-    except MetaflowNotFound as err:
+    except (MetaflowNotFound, KeyError) as err:  # Flow[id] raises KeyError for an unknown run of a known flow
         raise RegistryError(f"run id {run_id!r}: no {TRAIN_FLOW} run with that id in "
                             f"{_metaflow().get_metadata()}") from err
 

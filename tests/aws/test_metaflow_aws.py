@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from deploy.bundle import verify_bundle
 from deploy.config import DeployConfig, load_deploy_config
 from deploy.history import read_history
 from deploy.sagemaker import AwsClients
+from fraudcore.bundle import load_bundle
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,27 +100,26 @@ def test_trainflow_on_the_s3_datastore_and_bundle_read_back(mf, monkeypatch, tmp
     assert keys > 0
     _client_env(mf, monkeypatch)
     script = ("import sys, metaflow; metaflow.namespace(None); "
-              "from deploy.runs import fetch_bundle_files, write_bundle_files; "
-              f"write_bundle_files(fetch_bundle_files({mf.train_run_id!r}), sys.argv[1]); "
+              "from fraudcore.registry.store import bundle_files, write_bundle_files; "
+              f"write_bundle_files(bundle_files({mf.train_run_id!r}), sys.argv[1]); "
               f"print(metaflow.Flow('TrainFlow')[{mf.train_run_id!r}]['end'].task.metadata_dict.get('ds-type'))")
     out = subprocess.run([PY, "-c", script, str(tmp_path / "bundle")], env=mf.env, capture_output=True, text=True,
                          timeout=TIMEOUT, cwd=mf.root)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "s3"
-    bundle = verify_bundle(tmp_path / "bundle")
-    assert bundle.run_id == mf.train_run_id
+    bundle = load_bundle(tmp_path / "bundle")
+    assert bundle.version == mf.train_run_id
 
 
 def test_deployflow_puts_the_latest_passed_run_live(mf, aws_emulator, monkeypatch):
     """No run id given: DeployFlow picks the gate:passed run, deploys it and tags it champion."""
-    from deploy.bundle import expected_answers, schema_of, verify_bundle as verify
-    from deploy.runs import fetch_bundle_files, write_bundle_files
-    from deploy.sagemaker import smoke_requests
+    from deploy.smoke import expected_answers, smoke_requests
+    from fraudcore.registry.store import bundle_files, write_bundle_files
 
     # What the endpoint's container would answer (moto has none): the bundle's own scores.
     _client_env(mf, monkeypatch)
-    bundle = verify(write_bundle_files(fetch_bundle_files(mf.train_run_id), mf.root / "expected-bundle"))
-    answers = expected_answers(bundle, smoke_requests(schema_of(bundle), mf.cfg.rollout.smoke_requests))
+    bundle = load_bundle(write_bundle_files(bundle_files(mf.train_run_id), mf.root / "expected-bundle"))
+    answers = expected_answers(bundle, smoke_requests(bundle.schema, mf.cfg.rollout.smoke_requests))
     aws_emulator.queue_invoke_results([json.dumps({"model_version": mf.train_run_id, "score": s, "decision": d})
                                        for s, d in answers])
 
@@ -221,17 +220,16 @@ def test_weekly_retraining_on_step_functions(mf):
 
 
 def test_cli_forced_deploy_of_a_failed_run_records_why(mf, aws_emulator, monkeypatch, capsys):
-    from deploy.bundle import expected_answers, schema_of
     from deploy.cli import main
-    from deploy.runs import fetch_bundle_files, write_bundle_files
-    from deploy.sagemaker import smoke_requests
+    from deploy.smoke import expected_answers, smoke_requests
     from fraudcore.registry import lookup
+    from fraudcore.registry.store import bundle_files, write_bundle_files
 
     _client_env(mf, monkeypatch)
     monkeypatch.setenv("METAFLOW_USER", "paylink-dev")
     config = str(_fast_deploy_config(mf.root))
-    bundle = verify_bundle(write_bundle_files(fetch_bundle_files(mf.train_run_id), mf.root / "cli-bundle"))
-    answers = expected_answers(bundle, smoke_requests(schema_of(bundle), mf.cfg.rollout.smoke_requests))
+    bundle = load_bundle(write_bundle_files(bundle_files(mf.train_run_id), mf.root / "cli-bundle"))
+    answers = expected_answers(bundle, smoke_requests(bundle.schema, mf.cfg.rollout.smoke_requests))
     aws_emulator.queue_invoke_results([json.dumps({"model_version": mf.train_run_id, "score": s, "decision": d})
                                        for s, d in answers])
     lookup.tag_gate(mf.train_run_id, passed=False)

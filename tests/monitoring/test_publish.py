@@ -7,9 +7,9 @@ import boto3
 import pytest
 from monitor_helpers import capture_records, labels_for, window_for, write_capture
 
+from aws.emulator import start_emulator
 from deploy.alarms import MONITORING_NAMESPACE, alarm_specs, ensure_alarms
 from deploy.config import load_deploy_config
-from deploy.emulator import start_emulator
 from fraudcore.monitoring.config import load_monitor_config
 from fraudcore.monitoring.publish import cloudwatch_client, publish_report
 from fraudcore.monitoring.report import MonitorWindow, run_monitor
