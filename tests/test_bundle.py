@@ -6,6 +6,7 @@ import io
 import json
 import math
 import tarfile
+from dataclasses import fields, replace
 from pathlib import Path
 
 import lightgbm as lgb
@@ -15,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.special import expit
 
-from fraudcore.bundle import (FILES, MANIFEST, BundleError, _manifest_digest, load_bundle, package_bundle,
-                              predict_scores, unpack_bundle, write_bundle)
+from fraudcore.bundle import (FILES, MANIFEST, BundleError, BundleRecord, ModelParts, _manifest_digest, load_bundle,
+                              package_bundle, predict_scores, unpack_bundle, write_bundle)
 from fraudcore.metrics import evaluate
 from fraudcore.pipeline import FeaturePipeline
 from fraudcore.profile import build_profile
@@ -47,13 +48,14 @@ def trained():
 
 
 def write(trained, out: Path, **overrides) -> Path:
-    kwargs = dict(booster=trained["booster"], pipeline=trained["pipe"], thresholds=trained["thresholds"],
-                  schema=SCHEMA, profile=trained["profile"], metrics=trained["metrics"],
-                  config={"trees": 50, "seed": SEED}, run_id="1764345600123456",
-                  data_fingerprint={"rows": 20000, "sha256": "ab" * 32}, logit_offset=OFFSET,
-                  extra={"note": "test"})
-    kwargs.update(overrides)
-    return write_bundle(out, **kwargs)
+    """A bundle of the trained model; `overrides` replace fields of its ModelParts or BundleRecord."""
+    model = ModelParts(trained["booster"], trained["pipe"], trained["thresholds"], SCHEMA, logit_offset=OFFSET)
+    record = BundleRecord("1764345600123456", trained["profile"], trained["metrics"], config={"trees": 50, "seed": SEED},
+                          data_fingerprint={"rows": 20000, "sha256": "ab" * 32}, extra={"note": "test"})
+    parts = {f.name for f in fields(ModelParts)}
+    model = replace(model, **{k: v for k, v in overrides.items() if k in parts})
+    record = replace(record, **{k: v for k, v in overrides.items() if k not in parts})
+    return write_bundle(out, model, record)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 
-from fraudcore.bundle import predict_scores, write_bundle
+from fraudcore.bundle import BundleRecord, ModelParts, predict_scores, write_bundle
 from fraudcore.metrics import evaluate
 from fraudcore.pipeline import FeaturePipeline
 from fraudcore.profile import build_profile
@@ -60,8 +60,8 @@ def train_small_bundle(out_dir: str | Path, *, rows: int = 60_000, seed: int = 7
         m.pop("pr_curve", None)
     metrics = {"holdout": holdout, "validation": validation,
                "train": {"pr_auc": evaluate(train[y].to_numpy(), s_train, thresholds.review)["pr_auc"]}}
-    return write_bundle(out_dir, booster=booster, pipeline=pipeline, thresholds=thresholds, schema=schema,
-                        profile=profile, metrics=metrics,
-                        config={"rows": rows, "seed": seed, "rounds": rounds, "params": params},
-                        run_id=run_id, data_fingerprint={"generator": {"rows": rows, "seed": seed}},
-                        flow="monitoring-demo")
+    return write_bundle(out_dir, ModelParts(booster, pipeline, thresholds, schema),
+                        BundleRecord(run_id, profile, metrics,
+                                     config={"rows": rows, "seed": seed, "rounds": rounds, "params": params},
+                                     data_fingerprint={"generator": {"rows": rows, "seed": seed}},
+                                     flow="monitoring-demo"))

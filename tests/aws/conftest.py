@@ -14,7 +14,7 @@ from aws.emulator import Emulator, start_emulator
 from deploy.config import DeployConfig, load_deploy_config
 from deploy.sagemaker import AwsClients
 from deploy.smoke import expected_answers, smoke_requests
-from fraudcore.bundle import load_bundle, predict_scores, write_bundle
+from fraudcore.bundle import BundleRecord, ModelParts, load_bundle, predict_scores, write_bundle
 from fraudcore.pipeline import FeaturePipeline
 from fraudcore.profile import build_profile
 from fraudcore.schema import paylink_schema
@@ -102,8 +102,7 @@ def make_bundle(tiny_model: dict[str, Any], tmp_path: Path) -> Callable[..., Pat
         m, out = tiny_model, tmp_path / f"bundle-{run_id}-{logit_offset}"
         if out.exists():  # the same bundle again (a bundle is written once)
             return out
-        return write_bundle(out, booster=m["booster"],
-                            pipeline=m["pipeline"], thresholds=m["thresholds"], schema=m["schema"],
-                            profile=m["profile"], metrics={"gate": "passed"}, config={"rounds": 10},
-                            run_id=run_id, data_fingerprint={"rows": 5000, "seed": 3}, logit_offset=logit_offset)
+        return write_bundle(out, ModelParts(m["booster"], m["pipeline"], m["thresholds"], m["schema"], logit_offset),
+                            BundleRecord(run_id, m["profile"], metrics={"gate": "passed"}, config={"rounds": 10},
+                                         data_fingerprint={"rows": 5000, "seed": 3}))
     return make
