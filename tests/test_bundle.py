@@ -190,3 +190,24 @@ def test_any_valid_record_scores_the_same_alone_and_in_a_batch(trained, bundle_d
     alone = np.array([b.score({k: [v] for k, v in r.items()})[0] for r in recs])
     np.testing.assert_array_equal(batch, alone)
     assert ((batch >= 0) & (batch <= 1)).all()
+
+
+def test_a_manifest_must_name_its_run(trained, tmp_path: Path) -> None:
+    out = write(trained, tmp_path / "no-run-id", run_id="")
+    with pytest.raises(BundleError, match="'run_id' must be a non-empty string"):
+        load_bundle(out)
+
+
+def test_one_resolver_for_a_directory_and_an_archive(bundle_dir: Path, tmp_path: Path) -> None:
+    from fraudcore.registry.store import ModelSpecError, resolve_bundle, resolve_bundle_dir
+
+    assert resolve_bundle_dir(bundle_dir) == bundle_dir
+    tar = tmp_path / "model.tar.gz"
+    package_bundle(bundle_dir, tar)
+    assert resolve_bundle_dir(tar, tmp_path / "work") == tmp_path / "work" / "bundle"
+    assert resolve_bundle(str(tar)).version == load_bundle(bundle_dir).version
+    for missing in (tmp_path / "missing" / "bundle", tmp_path / "missing.tar.gz"):
+        with pytest.raises(ModelSpecError, match="looks like a path but is not a directory or a model.tar.gz"):
+            resolve_bundle_dir(missing)
+    with pytest.raises(ModelSpecError, match="model spec is empty"):
+        resolve_bundle_dir("")

@@ -64,11 +64,11 @@ def _sweep(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from fraudcore.monitoring.config import load_monitor_config
-    from fraudcore.monitoring.sweep import summarize, sweep
+    from fraudcore.monitoring.sweep import SweepPlan, summarize, sweep
 
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    results = sweep(seeds, args.months, args.rows, load_monitor_config(args.config), scenarios=names,
+    seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip())
+    names = tuple(s.strip() for s in args.scenarios.split(",") if s.strip())
+    results = sweep(SweepPlan(seeds, args.months, args.rows, scenarios=names), load_monitor_config(args.config),
                     on_result=lambda r: print(f"seed {r.seed} {r.scenario:<16} month +{r.months_after}: "
                                               f"{r.early_verdict:>11} early, {r.mature_verdict:>11} mature  "
                                               f"{', '.join(r.signals) or '-'}", flush=True))
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         from fraudcore.monitoring.demo import run_demo
 
         report = run_demo(args.scenario, rows=args.rows, seed=args.seed, out=Path(args.out), bundle=args.bundle,
-                          publish=args.publish, say=print)
+                          publish=args.publish)
         return 0 if report is not None else 1
     except (BundleError, CaptureError, MonitorConfigError, LabelError, MonitorError, FileNotFoundError) as err:
         print(f"fraud monitor: {err}", file=sys.stderr)
