@@ -12,7 +12,8 @@ raw rows in, calibrated probabilities out. (The one-request scorer of the servic
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 import lightgbm as lgb
@@ -23,7 +24,7 @@ from fraudcore import metrics as M
 from fraudcore.baseline import fit_logistic_baseline, score_logistic_baseline
 from fraudcore.config import EvaluationConfig
 from fraudcore.explain import contributions, field_contributions, field_importance, group_importance, reason_codes
-from fraudcore.bundle import predict_scores
+from fraudcore.bundle import ModelParts, predict_scores
 from fraudcore.pipeline import FeaturePipeline, encode_category
 from fraudcore.prepare import PreparedData, iter_batches
 from fraudcore.schema import Schema
@@ -98,7 +99,7 @@ class EvaluationResult:
     BUNDLE_METRICS = ("holdout", "validation", "baseline", "oracle", "champion", "gate", "headline")
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EvaluationResult:
@@ -167,12 +168,13 @@ def oracle_figures(y: np.ndarray, oracle: np.ndarray, floor: float) -> dict[str,
             "recall_at_precision": M.recall_at_precision(y, oracle, floor), "pr_curve": M.pr_curve(y, oracle)}
 
 
-def explain_sample(booster: lgb.Booster, pipeline: FeaturePipeline, schema: Schema, sample: pd.DataFrame,
-                   scores: np.ndarray, thresholds: Thresholds, examples: int) -> dict[str, Any]:
-    """Global SHAP (per raw field and per group) on a sample, and reason codes for flagged rows.
+def explain_sample(model: ModelParts, sample: pd.DataFrame, scores: np.ndarray, examples: int) -> dict[str, Any]:
+    """Global SHAP (per raw field and per group) on a sample, and reason codes for its `examples` highest
+    scores at or above the review threshold.
 
     The beeswarm needs each field's value on a numeric scale: categories are their integer codes.
     """
+    booster, pipeline, schema, thresholds = model.booster, model.pipeline, model.schema, model.thresholds
     X = pipeline.transform(sample)
     fc, fields = field_contributions(contributions(booster, X), pipeline)
     values = np.empty((len(sample), len(fields)), dtype=np.float64)

@@ -17,7 +17,7 @@ import lightgbm as lgb
 import numpy as np
 
 from fraudcore import evaluation as E
-from fraudcore import metrics as M
+from fraudcore.bundle import ModelParts
 from fraudcore.config import TrainConfig
 from fraudcore.context import TrainContext
 from fraudcore.evaluation import EvaluationResult, booster_scorer, score_window
@@ -134,7 +134,8 @@ def evaluate_run(ctx: TrainContext, model: FinalModel) -> EvaluationResult:
     sample = load_part(prepared, schema, plan, ["holdout"], [schema.id, *schema.feature_names],
                        min(1.0, ev.shap_rows / rows), seed=cfg.seed + 3, uniform=True)
     sample_scores = scorers["model"].score(sample)
-    explain = E.explain_sample(booster, pipeline, schema, sample, sample_scores, thr, ev.reason_examples)
+    explain = E.explain_sample(ModelParts(booster, pipeline, thr, schema, offset), sample, sample_scores,
+                               ev.reason_examples)
     # ids and in-flow scores of a few holdout rows: a bundle loaded later must reproduce them bit for bit
     parity = {"ids": sample[schema.id].head(200).tolist(), "scores": sample_scores[:200].tolist()}
     vrows = max(1, counts["validation"]["rows"])
@@ -164,7 +165,7 @@ def make_bundle(ctx: TrainContext, model: FinalModel, result: EvaluationResult, 
                 tuning: Mapping[str, Any], run_id: str) -> tuple[dict[str, bytes], str, str]:
     """Write and verify the bundle under the run's work folder, package model.tar.gz; return
     ({file: bytes}, tar sha256, tar path)."""
-    from fraudcore.bundle import BundleRecord, ModelParts, load_bundle, package_bundle, write_bundle
+    from fraudcore.bundle import BundleRecord, load_bundle, package_bundle, write_bundle
 
     booster, pipeline = model.load()
     workdir = Path(ctx.cfg.data.work_root) / str(run_id)

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fraudcore.registry import RegistryError, champion, lookup, store
+from fraudcore.registry import RegistryError, champion, lookup
+from fraudcore.registry.store import materialize_bundle
 from fraudcore.bundle import FILES, load_bundle, unpack_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +56,7 @@ def test_run_leaves_small_artifacts_and_a_verified_bundle(first_run, store) -> N
     big = [a.id for a in first_run["features"].task.artifacts if a.size > 5_000_000]
     assert big == []
     assert set(data.bundle) == {*FILES, "manifest.json"}
-    path = store.materialize_bundle(first_run.id, store.root / "cache")
+    path = materialize_bundle(first_run.id, store.root / "cache")
     bundle = load_bundle(path)
     assert bundle.version == first_run.id
     # the final model is refit on train + validation: its own sample, its own offset
@@ -69,7 +70,7 @@ def test_fresh_bundle_reproduces_in_flow_scores_bit_for_bit(first_run, store) ->
 
     from fraudcore.prepare import PreparedData, iter_batches
 
-    bundle = load_bundle(store.materialize_bundle(first_run.id, store.root / "cache"))
+    bundle = load_bundle(materialize_bundle(first_run.id, store.root / "cache"))
     parity = first_run.data.result["parity"]
     prepared = PreparedData.from_dict(first_run.data.prepared)
     ids = set(parity["ids"])
