@@ -67,9 +67,9 @@ def _print(data: Any, as_json: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     from deploy.config import DeployConfigError, load_deploy_config
     from deploy.history import HistoryError, read_history
+    from deploy.sagemaker import AwsClients, DeployError, endpoint_status, rollback
     from fraudcore.bundle import BundleError
     from fraudcore.registry import RegistryError
-    from deploy.sagemaker import AwsClients, DeployError, endpoint_status, rollback
 
     try:
         args = _parser().parse_args(argv)
