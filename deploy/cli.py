@@ -6,7 +6,8 @@
     fraud deploy history [--json]                             every deploy and rollback
     fraud deploy status [--json]                              what the endpoint serves now
 
-Exit status: 0 done, 1 refused or failed (the message says why and what is live), 2 usage error.
+Exit status (docs/runbook.md, "Exit codes"): 0 done, 1 refused or failed (the message says why and
+what is live), 2 bad arguments or config.
 AWS settings come from config/deploy.toml (--config), credentials and endpoints from the environment.
 """
 from __future__ import annotations
@@ -65,18 +66,14 @@ def _print(data: Any, as_json: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from deploy.config import DeployConfigError, load_deploy_config
-    from deploy.history import HistoryError, read_history
+    """Errors (FraudError) are reported by `fraud` (fraudcore/cli.py); AWS failures become DeployError."""
+    from deploy.config import load_deploy_config
+    from deploy.history import read_history
     from deploy.sagemaker import AwsClients, DeployError, endpoint_status, rollback
-    from fraudcore.bundle import BundleError
-    from fraudcore.registry import RegistryError
 
+    args = _parser().parse_args(argv)
+    cfg = load_deploy_config(args.config)
     try:
-        args = _parser().parse_args(argv)
-    except SystemExit as exit_:  # argparse already printed the usage error or the help
-        return int(exit_.code or 0)
-    try:
-        cfg = load_deploy_config(args.config)
         clients = AwsClients.create(cfg)
         if args.command == "sagemaker":
             _print(_deploy(args, cfg, clients), as_json=True)
@@ -91,15 +88,12 @@ def main(argv: list[str] | None = None) -> int:
             _print([asdict(r) for r in read_history(clients.s3, cfg)], args.json)
         else:
             _print(endpoint_status(clients, cfg), args.json)
-    except (BundleError, DeployConfigError, DeployError, HistoryError, RegistryError, FileNotFoundError,
-            ValueError) as err:  # ValueError: also Metaflow's "Could not find directory .metaflow ..."
-        print(f"fraud deploy {args.command}: {err}", file=sys.stderr)
-        return 1
     except (ClientError, BotoCoreError) as err:
-        print(f"fraud deploy {args.command}: AWS call failed: {err}", file=sys.stderr)
-        return 1
+        raise DeployError(f"{args.command}: AWS call failed: {err}") from err
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from fraudcore.cli import run_command
+
+    sys.exit(run_command("deploy", main, sys.argv[1:]))

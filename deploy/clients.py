@@ -12,8 +12,10 @@ import boto3
 
 from deploy.config import DeployConfig
 
+from fraudcore.errors import FraudError
 
-class DeployError(RuntimeError):
+
+class DeployError(FraudError, RuntimeError):
     """A deployment step failed; the message says which step, on what, and what is live now."""
 
 

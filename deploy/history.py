@@ -15,6 +15,8 @@ from typing import Any
 
 from deploy.config import DeployConfig
 
+from fraudcore.errors import FraudError
+
 EVENTS = ("deploy", "rollback")
 SOURCES = ("run", "bundle")
 # "live": the run now serves traffic. The others record an attempt that left the previous run live:
@@ -23,7 +25,7 @@ SOURCES = ("run", "bundle")
 OUTCOMES = ("live", "auto-rolled-back", "reverted", "failed")
 
 
-class HistoryError(RuntimeError):
+class HistoryError(FraudError, RuntimeError):
     """The deploy history cannot answer the question asked (for example, nothing to roll back to)."""
 
 

@@ -22,8 +22,12 @@ TARGETS = ("sagemaker", "local")
 
 
 class DeployFlow(FlowSpec):
-    settings = Config("settings", default=str(ROOT / "config" / "deploy.toml"), parser="tomllib.loads",
-                      help="deploy settings (TOML); keys: deploy/config.py")
+    """Put a TrainFlow run live and make it the champion: resolve and check the run, fetch and verify its
+    bundle, package it, deploy it (blue/green canary on SageMaker, or a local model.tar.gz), smoke test it,
+    and move the champion tag."""
+
+    settings = Config("settings", default=str(ROOT / "config" / "deploy.toml"),
+                      parser="deploy.config.parse_deploy_toml", help="deploy config (TOML); keys: deploy/config.py")
     # Metaflow reserves the parameter name "run_id", hence "train_run".
     train_run = Parameter("train_run", default="", help="TrainFlow run id; empty: the latest run tagged gate:passed")
     target = Parameter("target", default="sagemaker", help="sagemaker | local")
@@ -33,10 +37,10 @@ class DeployFlow(FlowSpec):
                           help="target=local: where model.tar.gz is written")
 
     def _aws(self):
-        from deploy.config import deploy_config_from_dict
+        from deploy.config import DeployConfig
         from deploy.sagemaker import AwsClients
 
-        cfg = deploy_config_from_dict(self.settings.to_dict())
+        cfg = DeployConfig.from_dict(self.settings.to_dict())
         return cfg, AwsClients.create(cfg)
 
     def _release(self):
@@ -51,6 +55,7 @@ class DeployFlow(FlowSpec):
 
     @step
     def start(self):
+        """Resolve the run (default: the newest tagged gate:passed) and refuse it unless it may be deployed."""
         from dataclasses import asdict
 
         from deploy.release import plan_release
@@ -66,6 +71,7 @@ class DeployFlow(FlowSpec):
 
     @step
     def fetch(self):
+        """Copy the run's bundle files out of its artifacts."""
         from fraudcore.registry.store import bundle_files
 
         self.bundle_files = bundle_files(self.train_run_id)
@@ -73,12 +79,14 @@ class DeployFlow(FlowSpec):
 
     @step
     def verify(self):
+        """Check the bundle's checksums and that its manifest names the run it came from."""
         with tempfile.TemporaryDirectory() as tmp:
             self.manifest = self._bundle(tmp).manifest
         self.next(self.package)
 
     @step
     def package(self):
+        """Write model.tar.gz: locally, or to S3 as a SageMaker model."""
         from dataclasses import asdict
 
         with tempfile.TemporaryDirectory() as tmp:
@@ -96,6 +104,7 @@ class DeployFlow(FlowSpec):
 
     @step
     def deploy(self):
+        """On SageMaker, start the blue/green canary update of the endpoint; remember the previous champion."""
         from dataclasses import asdict
 
         from fraudcore.registry.lookup import champion_run_id
@@ -111,6 +120,8 @@ class DeployFlow(FlowSpec):
 
     @step
     def smoke(self):
+        """Send smoke requests and compare the answers with the bundle's own scores; on SageMaker, finish
+        (or roll back) the rollout and record it in the deploy history."""
         from dataclasses import asdict
 
         self.history, self.record = [], None
@@ -133,6 +144,7 @@ class DeployFlow(FlowSpec):
 
     @step
     def champion(self):
+        """Move the champion tag to the deployed run (recorded in the registry log)."""
         from deploy.release import move_champion
 
         self.champion_event = move_champion(self._release())
@@ -141,6 +153,7 @@ class DeployFlow(FlowSpec):
     @card(type="blank", id="deploy")
     @step
     def end(self):
+        """Draw the deploy card: what is live, what it replaced, the rollout and the smoke answers."""
         from deploy.card import deploy_card
         from fraudcore.identity import who
 

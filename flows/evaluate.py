@@ -17,7 +17,10 @@ sys.path.insert(0, str(ROOT))
 
 @project(name="paylink_fraud")
 class EvaluateFlow(FlowSpec):
-    config = Config("config", default=str(ROOT / "config" / "train.toml"), parser="tomllib.loads",
+    """Back-test a TrainFlow run (or the champion), optionally against a challenger, on any labelled window:
+    the same figures as TrainFlow's evaluate step, computed on the same rows for every model, and a card."""
+
+    config = Config("config", default=str(ROOT / "config" / "train.toml"), parser="fraudcore.config.parse_train_toml",
                     help="config whose [evaluation] and [data] sections apply")
     model = Parameter("model", default="champion", help="TrainFlow run id, or 'champion'")
     challenger = Parameter("challenger", default="", help="a second TrainFlow run id to compare")
@@ -27,16 +30,19 @@ class EvaluateFlow(FlowSpec):
 
     @step
     def start(self):
+        """Resolve the model and challenger specs ('champion' or a run id) to run ids, once, for the record."""
         from fraudcore.registry.lookup import resolve
 
         self.model_run_id = resolve(self.model)
         self.challenger_run_id = resolve(self.challenger) if self.challenger else ""
         self.next(self.evaluate)
 
-    @resources(cpu=2, memory=16000)
+    @resources(**config.resources.data_steps)
     @card(type="blank", id="evaluation")
     @step
     def evaluate(self):
+        """Score every model on the window (fraudcore.workflow.evaluate_models, shared with `fraud evaluate`)
+        and draw the comparison card."""
         from cards.evaluate_card import evaluate_card
         from fraudcore.config import TrainConfig
         from fraudcore.workflow import evaluate_models
@@ -52,6 +58,7 @@ class EvaluateFlow(FlowSpec):
 
     @step
     def end(self):
+        """Print each model's headline figures."""
         for name, s in self.summary.items():
             print(f"{name} {self.result['versions'][name]}: " + ", ".join(f"{k} {v:.4f}" for k, v in s.items()))
 

@@ -28,7 +28,11 @@ def _on_aws() -> bool:
 @project(name="paylink_fraud")
 @schedule(daily=True)
 class MonitorFlow(FlowSpec):
-    config = Config("config", default=str(ROOT / "config" / "monitor.toml"), parser="tomllib.loads",
+    """Judge the live model from its capture: operations, drift against the bundle's reference profile,
+    and quality once labels have matured; the verdict (ok, investigate, retrain) tags the run."""
+
+    config = Config("config", default=str(ROOT / "config" / "monitor.toml"),
+                    parser="fraudcore.monitoring.config.parse_monitor_toml",
                     help="monitor config (TOML); keys and defaults: fraudcore/monitoring/config.py")
     capture = Parameter("capture", default="capture", help="capture folder or s3://bucket/prefix")
     bundle = Parameter("bundle", default="champion", help="bundle directory, model.tar.gz, TrainFlow run id or "
@@ -45,15 +49,16 @@ class MonitorFlow(FlowSpec):
     @card(type="blank", id="monitor")
     @step
     def start(self):
+        """Read the capture window and the labels, compute the figures and signals, and draw the card."""
         from cards.monitor_card import monitor_card
         from fraudcore.monitoring.capture import parse_time
-        from fraudcore.monitoring.config import monitor_config_from_dict
+        from fraudcore.monitoring.config import MonitorConfig
         from fraudcore.monitoring.publish import report_metrics
         from fraudcore.monitoring.report import MonitorJob, MonitorWindow, monitor
 
         if self.publish not in PUBLISH_CHOICES:
             raise ValueError(f"--publish must be one of {PUBLISH_CHOICES}; got {self.publish!r}")
-        cfg = monitor_config_from_dict(self.config.to_dict())
+        cfg = MonitorConfig.from_dict(self.config.to_dict())
         window = MonitorWindow(as_of=parse_time(self.as_of) if self.as_of else None,
                                days=None if self.window_days < 0 else self.window_days)
         report = monitor(MonitorJob(self.capture, self.bundle, self.labels, window), cfg)
@@ -69,18 +74,20 @@ class MonitorFlow(FlowSpec):
 
     @step
     def publish_metrics(self):
-        from fraudcore.monitoring.config import monitor_config_from_dict
+        """Send the figures to CloudWatch (with --publish yes, or on AWS), where deploy's alarms watch them."""
+        from fraudcore.monitoring.config import MonitorConfig
         from fraudcore.monitoring.publish import cloudwatch_client, publish_metrics
 
         self.published = []
         if self.publish == "yes" or (self.publish == "auto" and _on_aws()):
-            cfg = monitor_config_from_dict(self.config.to_dict())
+            cfg = MonitorConfig.from_dict(self.config.to_dict())
             self.published = publish_metrics(cloudwatch_client(), self.metrics, cfg.publish)
             print(f"published {len(self.published)} metrics to {cfg.publish.namespace}")
         self.next(self.end)
 
     @step
     def end(self):
+        """Tag the run verdict:<verdict>; with --retrain, a 'retrain' verdict launches TrainFlow."""
         from metaflow import Run, namespace
 
         namespace(None)

@@ -28,7 +28,15 @@ def _maybe_fail(name):
 @project(name="paylink_fraud")
 @schedule(weekly=True)
 class TrainFlow(FlowSpec):
-    config = Config("config", default=str(ROOT / "config" / "train.toml"), parser="tomllib.loads",
+    """Train the fraud model: validate the data, split it out of time, tune LightGBM, refit, pick the
+    thresholds, evaluate on the holdout against the yardsticks and the champion, and gate.
+
+    The result is a model bundle (docs/contracts.md) kept as an artifact and tagged gate:passed or
+    gate:failed; DeployFlow and `fraud serve --model champion` take it from there. The config is checked
+    when the flow is launched (Metaflow Config parser), before any step runs.
+    """
+
+    config = Config("config", default=str(ROOT / "config" / "train.toml"), parser="fraudcore.config.parse_train_toml",
                     help="training config (TOML); keys and defaults: fraudcore/config.py")
     data = Parameter("data", default="", help="dataset path (parquet/CSV file or directory); empty: synthetic default")
     rows = Parameter("rows", default=0, type=int, help="rows of the synthetic default; 0: data.synthetic_rows")
@@ -64,19 +72,20 @@ class TrainFlow(FlowSpec):
 
         return FinalModel(self.model_text, self.pipeline_state, self.final, self.thresholds, self.validation_metrics)
 
-    @resources(cpu=2, memory=16000)
+    @resources(**config.resources.data_steps)
     @step
     def start(self):
+        """Apply the run's overrides to the config, then validate the dataset (or generate the synthetic one)
+        against the schema: bad rows are quarantined with their reason, and the data is fingerprinted."""
         from fraudcore.config import TrainConfig
         from fraudcore.prepare import prepare_from_config
         from fraudcore.schema import load_schema
 
-        cfg = TrainConfig.from_dict(self.config.to_dict())
+        cfg = TrainConfig.from_dict(self.config.to_dict())  # checked already by the Config parser
         overrides = {"data.path": self.data or None, "data.synthetic_rows": self.rows or None,
                      "tuning.trials_per_branch": self.trials or None, "seed": None if self.seed < 0 else self.seed}
         cfg = cfg.replace(**{k: v for k, v in overrides.items() if v is not None})
         schema = load_schema(cfg.data.schema or None)
-        cfg.evaluation.check_fields(schema)
         self.cfg, self.schema = cfg.to_dict(), schema.to_dict()
         prepared = prepare_from_config(cfg.data, schema)
         self.prepared = prepared.to_dict()
@@ -84,9 +93,11 @@ class TrainFlow(FlowSpec):
         print(f"data: {prepared.rows:,} valid rows in {len(prepared.files)} files from {prepared.source}")
         self.next(self.features)
 
-    @resources(cpu=2, memory=16000)
+    @resources(**config.resources.data_steps)
     @step
     def features(self):
+        """Split out of time, fit the feature pipeline on the training months, and write the binned,
+        negative-downsampled training and validation sets that every tuning branch reuses."""
         from fraudcore.prepare import count_split
         from fraudcore.split import check_counts, plan_split
         from fraudcore.train import build_matrices, pack_matrices
@@ -104,10 +115,11 @@ class TrainFlow(FlowSpec):
         self.branches = list(range(cfg.tuning.branches))
         self.next(self.tune, foreach="branches")
 
-    @resources(cpu=1, memory=8000)
+    @resources(**config.resources.tune)
     @retry(times=1)
     @step
     def tune(self):
+        """One tuning branch: a seeded Optuna TPE study with pruning, early-stopped on validation PR-AUC."""
         from fraudcore.tuning import run_branch
 
         self.branch = self.input
@@ -117,6 +129,7 @@ class TrainFlow(FlowSpec):
 
     @step
     def join_tuning(self, inputs):
+        """Merge the branches' trials and keep the best parameters and number of rounds."""
         from fraudcore.tuning import merge_trials, summarize
 
         self.merge_artifacts(inputs, exclude=["branch", "trials_run"])
@@ -125,9 +138,11 @@ class TrainFlow(FlowSpec):
               f"{self.tuning['best_iteration']} rounds; {self.tuning['best_params']}")
         self.next(self.train)
 
-    @resources(cpu=2, memory=16000)
+    @resources(**config.resources.data_steps)
     @step
     def train(self):
+        """Fit the final model with the best parameters (refit on train + validation unless configured
+        otherwise) and choose the review and decline thresholds on validation."""
         from fraudcore.workflow import fit_final
 
         _maybe_fail("train")
@@ -138,9 +153,11 @@ class TrainFlow(FlowSpec):
         print(f"final model: {self.final}")
         self.next(self.evaluate)
 
-    @resources(cpu=2, memory=16000)
+    @resources(**config.resources.data_steps)
     @step
     def evaluate(self):
+        """Score the holdout: PR-AUC, recall at the precision floor, slices, the logistic baseline, the
+        oracle, the champion on the same rows, reasons and the drift reference; then apply the gate."""
         from fraudcore.workflow import evaluate_run
 
         _maybe_fail("evaluate")
@@ -153,6 +170,7 @@ class TrainFlow(FlowSpec):
     @card(type="blank", id="report")
     @step
     def report(self):
+        """Write the model bundle (an artifact and model.tar.gz) and draw the training card."""
         from cards.train_card import train_card
         from fraudcore.evaluation import EvaluationResult
         from fraudcore.workflow import make_bundle
@@ -166,6 +184,7 @@ class TrainFlow(FlowSpec):
 
     @step
     def end(self):
+        """Tag the run gate:passed or gate:failed and print the headline figures."""
         from fraudcore.registry.lookup import tag_gate
 
         tag_gate(current.run_id, self.gate["passed"])

@@ -27,6 +27,7 @@ import pandas as pd
 from scipy.special import expit
 
 import fraudcore
+from fraudcore.errors import FraudError
 from fraudcore.explain import reason_codes
 from fraudcore.pipeline import FeaturePipeline
 from fraudcore.schema import Schema, schema_from_dict
@@ -40,7 +41,7 @@ JSON_FILES = ("pipeline.json", "thresholds.json", "schema.json", "reference_prof
 FILES = (MODEL, *JSON_FILES)
 
 
-class BundleError(ValueError):
+class BundleError(FraudError, ValueError):
     """A bundle that cannot be written or trusted; the message names the file and what differed."""
 
 

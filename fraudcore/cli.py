@@ -4,12 +4,19 @@ Each group (`data`, `models`, `serve`, `deploy`, `monitor`, ...) is a module wit
 registered under the `fraud.commands` entry-point group in setup.py. A group is imported only when it
 is invoked, so `fraud data ...` never imports boto3, and `fraudcore` never imports `deploy/`: the
 dependency arrow keeps pointing from the edge to the core.
+
+Errors are caught here and only here: a `FraudError` (fraudcore/errors.py) prints `fraud COMMAND:
+message` on stderr, without a traceback, and exits with the error's `exit_code`. The exit codes are
+tabled in docs/runbook.md ("Exit codes"). Anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from importlib import import_module
 from importlib.metadata import entry_points
+
+from fraudcore.errors import EXIT_USAGE, FraudError
 
 GROUP = "fraud.commands"
 
@@ -34,10 +41,22 @@ def main(argv: list[str] | None = None) -> int:
     name, rest = args[0], args[1:]
     if name not in commands:
         print(f"fraud: unknown command {name!r}; expected one of {sorted(commands)}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     module_name, _, func = commands[name].partition(":")
     handler = getattr(import_module(module_name), func or "main")
-    return int(handler(rest) or 0)
+    return run_command(name, handler, rest)
+
+
+def run_command(name: str, handler: Callable[[list[str]], int | None], argv: list[str]) -> int:
+    """Run one command group; its FraudError becomes a one-line message and the error's exit code."""
+    try:
+        return int(handler(argv) or 0)
+    except FraudError as err:
+        print(f"fraud {name}: {err}", file=sys.stderr)
+        return err.exit_code
+    except SystemExit as exit_:  # argparse printed the usage error (2) or the help (0)
+        code = exit_.code
+        return 0 if code is None else code if isinstance(code, int) else EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -6,16 +6,14 @@ error, and every range is checked on construction, so a typo fails before any da
 """
 from __future__ import annotations
 
-import dataclasses
 import math
-import tomllib
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from fraudcore.config_loader import ConfigError, ConfigFile, check_types, need
 from fraudcore.schema import Schema
 
 SPLIT_MODES = ("months", "dates")
@@ -25,15 +23,6 @@ TUNABLE = {"learning_rate": False, "num_leaves": True, "min_child_samples": True
            "feature_fraction": False, "bagging_fraction": False, "lambda_l1": False, "lambda_l2": False,
            "min_gain_to_split": False, "max_depth": True, "cat_smooth": False, "cat_l2": False,
            "max_cat_threshold": True, "scale_pos_weight": False, "path_smooth": False}
-
-
-class ConfigError(ValueError):
-    """The config cannot be used; the message names the key, the rule and the value received."""
-
-
-def _need(ok: bool, key: str, rule: str, value: Any) -> None:
-    if not ok:
-        raise ConfigError(f"config key '{key}' {rule}; got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -51,11 +40,12 @@ class DataConfig:
     column_map: tuple[tuple[str, str], ...] = ()  # your column name -> schema field name
 
     def __post_init__(self) -> None:
-        _need(self.synthetic_rows >= 1000, "data.synthetic_rows", "must be an int >= 1000", self.synthetic_rows)
-        _need(self.workers >= 1, "data.workers", "must be an int >= 1", self.workers)
-        _need(self.on_error in ("quarantine", "reject"), "data.on_error", "must be 'quarantine' or 'reject'",
+        check_types(self, "data")
+        need(self.synthetic_rows >= 1000, "data.synthetic_rows", "must be an int >= 1000", self.synthetic_rows)
+        need(self.workers >= 1, "data.workers", "must be an int >= 1", self.workers)
+        need(self.on_error in ("quarantine", "reject"), "data.on_error", "must be 'quarantine' or 'reject'",
               self.on_error)
-        _need(self.time_order in ("reject", "sort"), "data.time_order", "must be 'reject' or 'sort'", self.time_order)
+        need(self.time_order in ("reject", "sort"), "data.time_order", "must be 'reject' or 'sort'", self.time_order)
 
 
 @dataclass(frozen=True)
@@ -72,23 +62,24 @@ class SplitConfig:
     holdout: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        _need(self.mode in SPLIT_MODES, "split.mode", f"must be one of {SPLIT_MODES}", self.mode)
+        check_types(self, "split")
+        need(self.mode in SPLIT_MODES, "split.mode", f"must be one of {SPLIT_MODES}", self.mode)
         if self.mode == "months":
-            _need(self.validation_months >= 1, "split.validation_months", "must be an int >= 1", self.validation_months)
-            _need(self.holdout_months >= 1, "split.holdout_months", "must be an int >= 1", self.holdout_months)
-            _need(0 <= self.gap_days <= 365, "split.gap_days", "must be an int in [0, 365]", self.gap_days)
+            need(self.validation_months >= 1, "split.validation_months", "must be an int >= 1", self.validation_months)
+            need(self.holdout_months >= 1, "split.holdout_months", "must be an int >= 1", self.holdout_months)
+            need(0 <= self.gap_days <= 365, "split.gap_days", "must be an int in [0, 365]", self.gap_days)
             return
         for key in ("train", "validation", "holdout"):
             rng = getattr(self, key)
-            _need(len(rng) == 2, f"split.{key}", "must be [start, end] (ISO dates) in dates mode", list(rng))
+            need(len(rng) == 2, f"split.{key}", "must be [start, end] (ISO dates) in dates mode", list(rng))
             try:
                 start, end = (date.fromisoformat(str(x)) for x in rng)
             except ValueError as err:
                 raise ConfigError(f"config key 'split.{key}' must hold ISO dates YYYY-MM-DD; got {list(rng)!r}") from err
-            _need(start < end, f"split.{key}", "must have start < end", list(rng))
-        _need(str(self.train[1]) <= str(self.validation[0]), "split.validation",
+            need(start < end, f"split.{key}", "must have start < end", list(rng))
+        need(str(self.train[1]) <= str(self.validation[0]), "split.validation",
               "must start on or after split.train ends", list(self.validation))
-        _need(str(self.validation[1]) <= str(self.holdout[0]), "split.holdout",
+        need(str(self.validation[1]) <= str(self.holdout[0]), "split.holdout",
               "must start on or after split.validation ends", list(self.holdout))
 
 
@@ -99,7 +90,8 @@ class PipelineConfig:
     derived: tuple[Mapping[str, Any], ...] = ()  # extra {name, op, inputs[, field]} declarations
 
     def __post_init__(self) -> None:
-        _need(0.0 <= self.missing_indicator_min_rate <= 1.0, "pipeline.missing_indicator_min_rate",
+        check_types(self, "pipeline")
+        need(0.0 <= self.missing_indicator_min_rate <= 1.0, "pipeline.missing_indicator_min_rate",
               "must be a number in [0, 1]", self.missing_indicator_min_rate)
 
 
@@ -115,9 +107,10 @@ class SamplingConfig:
     negative_rate: float = 0.25         # measured on 2M rows: 0.1, 0.3 and 1.0 gave the same holdout PR-AUC
 
     def __post_init__(self) -> None:
-        _need(self.max_train_rows >= 1000, "sampling.max_train_rows", "must be an int >= 1000", self.max_train_rows)
-        _need(self.max_valid_rows >= 1000, "sampling.max_valid_rows", "must be an int >= 1000", self.max_valid_rows)
-        _need(0.0 < self.negative_rate <= 1.0, "sampling.negative_rate", "must be in (0, 1]", self.negative_rate)
+        check_types(self, "sampling")
+        need(self.max_train_rows >= 1000, "sampling.max_train_rows", "must be an int >= 1000", self.max_train_rows)
+        need(self.max_valid_rows >= 1000, "sampling.max_valid_rows", "must be an int >= 1000", self.max_valid_rows)
+        need(0.0 < self.negative_rate <= 1.0, "sampling.negative_rate", "must be in (0, 1]", self.negative_rate)
 
 
 @dataclass(frozen=True)
@@ -125,6 +118,9 @@ class SearchRange:
     low: float
     high: float
     log: bool = False
+
+    def __post_init__(self) -> None:
+        check_types(self, "tuning.space")
 
 
 _DEFAULT_SPACE = {
@@ -154,24 +150,25 @@ class TuningConfig:
                                                               "min_data_per_group": 50, "max_cat_to_onehot": 8})
 
     def __post_init__(self) -> None:
+        check_types(self, "tuning")
         for key in ("branches", "trials_per_branch", "max_rounds"):
-            _need(getattr(self, key) >= 1, f"tuning.{key}", "must be an int >= 1", getattr(self, key))
-        _need(self.early_stopping_rounds >= 1, "tuning.early_stopping_rounds", "must be an int >= 1",
+            need(getattr(self, key) >= 1, f"tuning.{key}", "must be an int >= 1", getattr(self, key))
+        need(self.early_stopping_rounds >= 1, "tuning.early_stopping_rounds", "must be an int >= 1",
               self.early_stopping_rounds)
-        _need(self.pruning_warmup_rounds >= 0, "tuning.pruning_warmup_rounds", "must be an int >= 0",
+        need(self.pruning_warmup_rounds >= 0, "tuning.pruning_warmup_rounds", "must be an int >= 0",
               self.pruning_warmup_rounds)
-        _need(self.startup_trials >= 0, "tuning.startup_trials", "must be an int >= 0", self.startup_trials)
-        _need(self.num_threads >= 1, "tuning.num_threads", "must be an int >= 1", self.num_threads)
+        need(self.startup_trials >= 0, "tuning.startup_trials", "must be an int >= 0", self.startup_trials)
+        need(self.num_threads >= 1, "tuning.num_threads", "must be an int >= 1", self.num_threads)
         for name, rng in self.space.items():
-            _need(name in TUNABLE, f"tuning.space.{name}", f"must name a tunable LightGBM parameter {sorted(TUNABLE)}",
+            need(name in TUNABLE, f"tuning.space.{name}", f"must name a tunable LightGBM parameter {sorted(TUNABLE)}",
                   name)
-            _need(rng.low <= rng.high, f"tuning.space.{name}", "must have low <= high", (rng.low, rng.high))
-            _need(not rng.log or rng.low > 0, f"tuning.space.{name}", "must have low > 0 when log = true", rng.low)
+            need(rng.low <= rng.high, f"tuning.space.{name}", "must have low <= high", (rng.low, rng.high))
+            need(not rng.log or rng.low > 0, f"tuning.space.{name}", "must have low > 0 when log = true", rng.low)
             if TUNABLE[name]:
-                _need(float(rng.low).is_integer() and float(rng.high).is_integer(), f"tuning.space.{name}",
+                need(float(rng.low).is_integer() and float(rng.high).is_integer(), f"tuning.space.{name}",
                       "must have integer low and high", (rng.low, rng.high))
         clash = sorted(set(self.fixed) & set(self.space))
-        _need(not clash, "tuning.fixed", "must not repeat a parameter of tuning.space", clash)
+        need(not clash, "tuning.fixed", "must not repeat a parameter of tuning.space", clash)
 
 
 @dataclass(frozen=True)
@@ -185,9 +182,10 @@ class FinalConfig:
     num_threads: int = 1
 
     def __post_init__(self) -> None:
-        _need(self.num_threads >= 1, "final.num_threads", "must be an int >= 1", self.num_threads)
-        _need(self.refit in REFIT_MODES, "final.refit", f"must be one of {REFIT_MODES}", self.refit)
-        _need(self.recency_half_life_days >= 0 and math.isfinite(self.recency_half_life_days),
+        check_types(self, "final")
+        need(self.num_threads >= 1, "final.num_threads", "must be an int >= 1", self.num_threads)
+        need(self.refit in REFIT_MODES, "final.refit", f"must be one of {REFIT_MODES}", self.refit)
+        need(self.recency_half_life_days >= 0 and math.isfinite(self.recency_half_life_days),
               "final.recency_half_life_days", "must be a finite number >= 0", self.recency_half_life_days)
 
 
@@ -197,9 +195,10 @@ class ThresholdConfig:
     decline_precision: float = 0.60
 
     def __post_init__(self) -> None:
-        _need(0.0 < self.precision_floor <= 1.0, "thresholds.precision_floor", "must be in (0, 1]",
+        check_types(self, "thresholds")
+        need(0.0 < self.precision_floor <= 1.0, "thresholds.precision_floor", "must be in (0, 1]",
               self.precision_floor)
-        _need(self.precision_floor <= self.decline_precision <= 1.0, "thresholds.decline_precision",
+        need(self.precision_floor <= self.decline_precision <= 1.0, "thresholds.decline_precision",
               "must be in [precision_floor, 1]", self.decline_precision)
 
 
@@ -210,8 +209,9 @@ class GateConfig:
     max_pr_auc_drop: float = 0.02       # vs the champion scored on the same holdout
 
     def __post_init__(self) -> None:
+        check_types(self, "gate")
         for key in ("min_pr_auc", "min_recall_at_precision", "max_pr_auc_drop"):
-            _need(0.0 <= getattr(self, key) <= 1.0, f"gate.{key}", "must be in [0, 1]", getattr(self, key))
+            need(0.0 <= getattr(self, key) <= 1.0, f"gate.{key}", "must be in [0, 1]", getattr(self, key))
 
 
 @dataclass(frozen=True)
@@ -219,6 +219,9 @@ class BelowSlice:
     name: str
     field: str
     below: float
+
+    def __post_init__(self) -> None:
+        check_types(self, "evaluation.below_slices")
 
 
 @dataclass(frozen=True)
@@ -234,9 +237,10 @@ class EvaluationConfig:
     reason_examples: int = 10
 
     def __post_init__(self) -> None:
+        check_types(self, "evaluation")
         for key in ("baseline_max_negatives", "chunk_rows", "shap_rows", "profile_rows"):
-            _need(getattr(self, key) >= 100, f"evaluation.{key}", "must be an int >= 100", getattr(self, key))
-        _need(self.reason_examples >= 0, "evaluation.reason_examples", "must be an int >= 0", self.reason_examples)
+            need(getattr(self, key) >= 100, f"evaluation.{key}", "must be an int >= 100", getattr(self, key))
+        need(self.reason_examples >= 0, "evaluation.reason_examples", "must be an int >= 0", self.reason_examples)
 
     def check_fields(self, schema: Schema) -> None:
         """Slices name schema fields; a config written for another schema fails here, by name."""
@@ -245,15 +249,41 @@ class EvaluationConfig:
         wanted += [("evaluation.below_slices", s.field, "numeric") for s in self.below_slices]
         for key, name, kind in wanted:
             f = schema.by_name.get(name)
-            _need(f is not None and f.role == "feature", key, f"must name a feature of schema '{schema.name}'", name)
+            need(f is not None and f.role == "feature", key, f"must name a feature of schema '{schema.name}'", name)
             if kind == "category":
-                _need(f.dtype == "category", key, "must name a category feature", f"{name} ({f.dtype})")
+                need(f.dtype == "category", key, "must name a category feature", f"{name} ({f.dtype})")
             if kind == "numeric":
-                _need(f.dtype in ("int", "float"), key, "must name a numeric feature", f"{name} ({f.dtype})")
+                need(f.dtype in ("int", "float"), key, "must name a numeric feature", f"{name} ({f.dtype})")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class StepResources:
+    """What one step asks AWS Batch (or Kubernetes) for; ignored by local runs."""
+
+    cpu: int = 2
+    memory: int = 16000                 # MB
+
+    def __post_init__(self) -> None:
+        check_types(self, "resources")
+        need(1 <= self.cpu <= 96, "resources.*.cpu", "must be an int in [1, 96]", self.cpu)
+        need(512 <= self.memory <= 786_432, "resources.*.memory", "must be MB in [512, 786432]", self.memory)
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    """@resources of the flow steps, read by Metaflow from the config when the flow is deployed."""
+
+    data_steps: StepResources = StepResources()  # steps reading the dataset: start, features, train, evaluate
+    tune: StepResources = StepResources(cpu=1, memory=8000)  # one tuning branch (tuning.num_threads threads)
+
+    def __post_init__(self) -> None:
+        check_types(self, "resources")
+
+
+@dataclass(frozen=True)
+class TrainConfig(ConfigFile):
+    FILE = "train.toml"
+
     seed: int = 7
     data: DataConfig = DataConfig()
     split: SplitConfig = SplitConfig()
@@ -264,102 +294,26 @@ class TrainConfig:
     thresholds: ThresholdConfig = ThresholdConfig()
     gate: GateConfig = GateConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    resources: ResourcesConfig = ResourcesConfig()
 
     def __post_init__(self) -> None:
-        _need(0 <= self.seed < 2**32, "seed", "must be an int in [0, 2**32)", self.seed)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> TrainConfig:
-        return _build(cls, data or {}, "")
-
-    def to_dict(self) -> dict[str, Any]:
-        return _plain(self)
-
-    def replace(self, **changes: Any) -> TrainConfig:
-        """A copy with dotted keys changed, e.g. replace(**{"data.path": "x", "seed": 3}); checked again."""
-        d = self.to_dict()
-        for dotted, value in changes.items():
-            node = d
-            *parents, leaf = dotted.split(".")
-            for p in parents:
-                node = node[p]
-            if leaf not in node:
-                raise ConfigError(f"config key '{dotted}' is not a known key")
-            node[leaf] = value
-        return TrainConfig.from_dict(d)
+        check_types(self, "")
+        need(0 <= self.seed < 2**32, "seed", "must be an int in [0, 2**32)", self.seed)
 
 
-def _plain(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj):
-        if isinstance(obj, DataConfig):
-            d = {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-            d["column_map"] = dict(obj.column_map)
-            return d
-        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, tuple | list):
-        return [_plain(v) for v in obj]
-    return obj
+def load_train_config(path: str | Path | None = None) -> TrainConfig:
+    """Read a training config file (None -> config/train.toml)."""
+    return TrainConfig.load(path)
 
 
-def _convert(tp: Any, value: Any, key: str) -> Any:
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        _need(isinstance(value, Mapping), key, "must be a table", value)
-        return _build(tp, value, key)
-    if origin is tuple:
-        args = typing.get_args(tp)
-        if args and args[0] is not Ellipsis and args[-1] is Ellipsis and typing.get_origin(args[0]) is tuple:
-            _need(isinstance(value, Mapping), key, "must be a table of name = value", value)
-            return tuple((str(k), str(v)) for k, v in value.items())
-        _need(isinstance(value, list | tuple), key, "must be a list", value)
-        return tuple(_convert(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
-    if origin is Mapping or tp is Mapping:
-        _need(isinstance(value, Mapping), key, "must be a table", value)
-        args = typing.get_args(tp)
-        inner = args[1] if args else Any
-        if inner is SearchRange:
-            return {k: _build(SearchRange, v, f"{key}.{k}") for k, v in value.items()}
-        return dict(value)
-    if tp is bool:
-        _need(isinstance(value, bool), key, "must be true or false", value)
-    elif tp is int:
-        _need(isinstance(value, int) and not isinstance(value, bool), key, "must be an int", value)
-    elif tp is float:
-        _need(isinstance(value, int | float) and not isinstance(value, bool), key, "must be a number", value)
-        return float(value)
-    elif tp is str:
-        _need(isinstance(value, str), key, "must be a string", value)
-    return value
+def parse_train_toml(text: str) -> dict[str, Any]:
+    """Metaflow `Config(parser=...)` for TrainFlow and EvaluateFlow: the file checked, every default filled in.
 
+    Runs when the flow is launched or deployed, so a bad key, or a slice naming no field of the schema the
+    config names, fails before any step starts.
+    """
+    from fraudcore.schema import load_schema
 
-def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        where = f"'{prefix}'" if prefix else "the top level"
-        raise ConfigError(f"config: unknown key(s) {unknown} in {where}; allowed: {names}")
-    kwargs = {}
-    for name in names:
-        if name in data:
-            key = f"{prefix}.{name}" if prefix else name
-            kwargs[name] = _convert(hints[name], data[name], key)
-    try:
-        return cls(**kwargs)
-    except TypeError as err:
-        raise ConfigError(f"config '{prefix or cls.__name__}': {err}") from err
-
-
-def load_train_config(path: str | Path | None) -> TrainConfig:
-    """Read a TOML config file (None -> all defaults)."""
-    if path is None:
-        return TrainConfig()
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file not found: {p}")
-    try:
-        return TrainConfig.from_dict(tomllib.loads(p.read_text()))
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"config file {p} is not valid TOML: {err}") from err
+    cfg = TrainConfig.from_toml(text, "the training config")
+    cfg.evaluation.check_fields(load_schema(cfg.data.schema or None))
+    return cfg.to_dict()

@@ -7,6 +7,9 @@ state in attributes ending in `_`) and its fitted state is plain JSON, saved bes
 Output columns, in order: every schema feature (numbers as float32 with NaN kept for LightGBM's own
 missing handling, bools as 0/1, categories as integer codes for LightGBM native categoricals), then
 the derived features, then the missing indicators.
+
+A request (a few records, or a column mapping of a few rows) takes the shortcuts in
+`pipeline_records.py`: the same layout, category tables and derived-feature list, the same bits.
 """
 from __future__ import annotations
 
@@ -18,19 +21,19 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from fraudcore.errors import FraudError
+from fraudcore.pipeline_records import FEW_ROWS, SCALAR_OPS, RequestPaths
 from fraudcore.schema import Schema, schema_from_dict
 
 STATE_KIND = "fraudcore.FeaturePipeline"
 STATE_VERSION = 1
 MISSING_SUFFIX = "__missing"
-# Below this many rows, a list comprehension over a dict beats pd.factorize's fixed cost (~20 us).
-_SMALL = 64
-# Up to this many records (a request), the row-wise path beats building columns: one row 8 against
-# 23 us, equal at 8 rows, and 82 against 57 us at 16 (its Python work grows by ~5 us a row).
-_FEW_RECORDS = 8
+# Up to this many values `encode_category` looks each one up in a dict: pd.factorize's fixed cost
+# is larger than that.
+_FACTORIZE_ABOVE = 64
 
 
-class PipelineError(ValueError):
+class PipelineError(FraudError, ValueError):
     """Input or state that the pipeline cannot use; the message names the field and the rule."""
 
 
@@ -50,20 +53,9 @@ def _diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a - b
 
 
-# op name -> (number of inputs, function on float64 arrays); NaN in, NaN out.
+# op name -> (number of inputs, function on float64 arrays); NaN in, NaN out. Their scalar forms,
+# for requests, are `pipeline_records.SCALAR_OPS`.
 DERIVED_OPS = {"ratio": (2, _ratio), "zscore": (3, _zscore), "log1p": (1, _log1p), "diff": (2, _diff)}
-
-# The same ops on one row's Python floats, for the few-record path (a request), where a numpy call
-# per op costs more than the arithmetic. Division and subtraction are IEEE-exact in both forms, so
-# the results are the same bits (tests/test_pipeline.py checks every op on edge values). log1p has no
-# scalar form: numpy's may be a SIMD implementation that differs from libm in the last place, so
-# that path runs the array op once over the request's rows.
-_NAN = float("nan")
-SCALAR_OPS = {
-    "ratio": lambda a, b: a / b if b > 0 else _NAN,
-    "zscore": lambda x, mean, std: (x - mean) / std if std > 0 else _NAN,
-    "diff": lambda a, b: a - b,
-}
 
 
 def suggest_derived(schema: Schema) -> list[dict[str, Any]]:
@@ -203,23 +195,20 @@ class FeaturePipeline(BaseEstimator):
         self.categorical_indices_ = [i for i, f in enumerate(features) if f.dtype == "category"]
         self.n_features_out_ = len(names)
         self._numeric = [(f.name, i) for i, f in enumerate(features) if f.dtype != "category"]
-        self._numeric_idx = np.array([i for _, i in self._numeric], dtype=np.intp)
         self._categorical = []
         for i, f in enumerate(features):
             if f.dtype == "category":
                 cats = self.categories_[f.name]
                 table = {c: k for k, c in enumerate(cats)}
                 self._categorical.append((f.name, i, table, len(cats), len(cats) + 1))
-        # (output position, array op, scalar op or None, input positions)
+        # (output position, array op, scalar op or None, input positions): the one list both paths use
         self._derived = [(pos[d["name"]], DERIVED_OPS[d["op"]][1], SCALAR_OPS.get(d["op"]),
                           [pos[x] for x in d["inputs"]]) for d in derived]
-        self._categorical_idx = np.array([c[1] for c in self._categorical], dtype=np.intp)
         self._indicator_out = np.array([pos[n + MISSING_SUFFIX] for n in self.indicator_fields_], dtype=np.intp)
         self._indicator_src = np.array([pos[n] for n in self.indicator_fields_], dtype=np.intp)
-        # the few-records path: schema features sit at output positions 0..k-1 in schema order
         self._names_in = list(self.schema.feature_names)
-        self._tail_nan = [np.nan] * (len(names) - len(features))
-        self._indicator_src_list = self._indicator_src.tolist()
+        self._requests = RequestPaths(self._names_in, self._numeric, self._categorical, self._derived,
+                                      self._indicator_src.tolist(), _code_of)
 
     # ---- transforming ------------------------------------------------------------------------
     def transform(self, X: pd.DataFrame | Mapping[str, Any] | list[Mapping[str, Any]]) -> np.ndarray:
@@ -231,23 +220,18 @@ class FeaturePipeline(BaseEstimator):
         """
         if not hasattr(self, "feature_names_out_"):
             raise NotFittedError("this FeaturePipeline is not fitted; call fit(X) or FeaturePipeline.from_state(state)")
-        if isinstance(X, list):
-            return self._transform_records(X)
+        if isinstance(X, list):  # records: a request (fraudcore/pipeline_records.py)
+            for i, r in enumerate(X):
+                if not isinstance(r, Mapping):
+                    raise PipelineError(f"record {i} must be a mapping of field -> value; got {type(r).__name__}")
+            matrix = self._requests.records_matrix(X)
+            if matrix is not None:
+                return matrix
+            X = self._requests.as_columns(X)
         cols, n = self._columns(X, self._names_in)
         out = np.empty((n, self.n_features_out_), dtype=np.float32)
-        if n <= _SMALL and not isinstance(X, pd.DataFrame):
-            # Few rows (a request): one numpy conversion of a flat list for all numeric fields and
-            # one for all category codes (~3 us each vs ~15 us field by field); the same values.
-            try:
-                flat = [v for c, _ in self._numeric for v in cols[c]]
-                out[:, self._numeric_idx] = np.array(flat, dtype=np.float32).reshape(len(self._numeric), n).T
-            except (TypeError, ValueError):
-                for name, i in self._numeric:  # re-run per field to name the bad one
-                    out[:, i] = self._to_float32(cols[name], name)
-            if self._categorical:
-                out[:, self._categorical_idx] = np.array(
-                    [[_code_of(v, table, missing, unseen) for v in cols[name]]
-                     for name, _, table, missing, unseen in self._categorical], dtype=np.float32).T
+        if n <= FEW_ROWS and not isinstance(X, pd.DataFrame):
+            self._requests.fill_few_columns(out, cols, self._to_float32)
         else:
             for name, i in self._numeric:
                 out[:, i] = self._to_float32(cols[name], name)
@@ -264,50 +248,6 @@ class FeaturePipeline(BaseEstimator):
         if len(self._indicator_out):
             out[:, self._indicator_out] = np.isnan(out[:, self._indicator_src])
         return out
-
-    def _transform_records(self, records: list[Any]) -> np.ndarray:
-        for i, r in enumerate(records):
-            if not isinstance(r, Mapping):
-                raise PipelineError(f"record {i} must be a mapping of field -> value; got {type(r).__name__}")
-        if not records or len(records) > _FEW_RECORDS:
-            return self.transform(self._records_as_columns(records))
-        # A request: the whole matrix in one numpy conversion of the rows (features in schema order,
-        # category codes in place, NaN placeholders for the tail), then the tail in Python floats.
-        # Under load every numpy call costs microseconds of cold cache; this path makes four.
-        tail_nan = self._tail_nan
-        rows = []
-        for r in records:
-            row = [r.get(name) for name in self._names_in]
-            for _, i, table, missing, unseen in self._categorical:
-                row[i] = _code_of(row[i], table, missing, unseen)
-            row += tail_nan
-            rows.append(row)
-        try:
-            out = np.array(rows, dtype=np.float32)
-        except (TypeError, ValueError):  # a value that is not a number: the column path names the field
-            return self.transform(self._records_as_columns(records))
-        if not tail_nan:
-            return out
-        k = len(self._names_in)
-        base = out[:, :k].tolist()  # float32 values widened to Python floats, as astype(float64) does
-        tails: list[list[float]] = [[] for _ in base]
-        for _, array_fn, scalar, inputs in self._derived:
-            if scalar is not None:
-                for row, tail in zip(base, tails):
-                    tail.append(scalar(*[row[j] for j in inputs]))
-                continue
-            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # the array op, once for all rows
-                values = array_fn(*(np.array([row[j] for row in base], dtype=np.float64) for j in inputs)).tolist()
-            for tail, v in zip(tails, values):
-                tail.append(v)
-        for row, tail in zip(base, tails):
-            tail += [1.0 if row[j] != row[j] else 0.0 for j in self._indicator_src_list]
-        with np.errstate(over="ignore"):  # a float64 beyond float32's range becomes inf, as in _fill_tail
-            out[:, k:] = tails
-        return out
-
-    def _records_as_columns(self, records: list[Mapping[str, Any]]) -> dict[str, list[Any]]:
-        return {name: [r.get(name) for r in records] for name in self._names_in}
 
     def transform_record(self, record: Mapping[str, Any]) -> np.ndarray:
         """One record (field -> scalar; an absent field is missing) as a 1-row matrix, through `transform`."""
@@ -419,7 +359,7 @@ def encode_category(col: Any, table: Mapping[str, int], missing: int, unseen: in
         col = col.array
     if isinstance(col, pd.Categorical):
         codes, uniques = col.codes, col.categories
-    elif len(col) <= _SMALL:
+    elif len(col) <= _FACTORIZE_ABOVE:
         return np.array([_code_of(v, table, missing, unseen) for v in col], dtype=np.float32)
     else:
         codes, uniques = pd.factorize(col if isinstance(col, pd.Series) else np.asarray(col, dtype=object))

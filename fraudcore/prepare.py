@@ -209,19 +209,20 @@ def _drop_cross_file_duplicates(schema: Schema, results: list[dict[str, Any]], o
     return dropped
 
 
-def prepare_dataset(schema: Schema, path: str | Path, *, on_error: str = "quarantine", time_order: str = "reject",
-                    column_map: Mapping[str, str] | None = None, prepared_root: str | Path = "data/prepared",
-                    synthetic: bool = False, workers: int = 1) -> PreparedData:
-    """Validate every file of `path` (file or directory of parquet/CSV) and summarise the dataset."""
+def prepare_dataset(schema: Schema, path: str | Path, data: DataConfig = DataConfig(), *,
+                    synthetic: bool = False) -> PreparedData:
+    """Validate every file of `path` (file or directory of parquet/CSV) and summarise the dataset.
+
+    From `data`: on_error, time_order, column_map, prepared_root and workers (its path is not read)."""
     files = _files(str(path))
-    jobs = [(schema, f, on_error, time_order, dict(column_map or {}), str(prepared_root), i)
+    jobs = [(schema, f, data.on_error, data.time_order, dict(data.column_map), data.prepared_root, i)
             for i, f in enumerate(files)]
-    if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+    if data.workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=data.workers) as pool:
             results = list(pool.map(_validate_one, jobs))
     else:
         results = [_validate_one(j) for j in jobs]
-    repeats = _drop_cross_file_duplicates(schema, results, on_error, str(prepared_root))
+    repeats = _drop_cross_file_duplicates(schema, results, data.on_error, data.prepared_root)
     months: dict[str, dict[str, int]] = {}
     for r in results:
         for m, c in r["months"].items():
@@ -278,23 +279,29 @@ def negative_rate(counts: Mapping[str, Mapping[str, int]], parts: Sequence[str],
     return float(min(cap, 1.0, max(budget - pos, 1) / neg))
 
 
-def load_part(prepared: PreparedData, schema: Schema, plan: SplitPlan, parts: Sequence[str], columns: Sequence[str],
-              rate: float = 1.0, seed: int = 0, batch_rows: int = 1_000_000, uniform: bool = False) -> pd.DataFrame:
-    """Rows of the named split parts, all positives and negatives kept with probability `rate`
-    (with `uniform`, every row kept with probability `rate`).
+@dataclasses.dataclass(frozen=True)
+class RowDraw:
+    """Which rows `load_part` keeps: all positives and negatives with probability `rate` (with `uniform`,
+    every row with probability `rate`). The draw for each batch comes from its own generator seeded by
+    (seed, file, batch), so the sample is the same whatever else was read before it."""
 
-    The draw for each batch comes from its own generator seeded by (seed, file, batch), so the sample
-    is the same whatever else was read before it.
-    """
+    rate: float = 1.0
+    seed: int = 0
+    uniform: bool = False
+
+
+def load_part(prepared: PreparedData, schema: Schema, plan: SplitPlan, parts: Sequence[str], columns: Sequence[str],
+              draw: RowDraw = RowDraw()) -> pd.DataFrame:
+    """Rows of the named split parts, sampled by `draw`, reading only `columns` (and time and label)."""
     codes_wanted = [PARTS.index(p) for p in parts]
     cols = list(dict.fromkeys([*columns, schema.time, schema.label]))
     out = []
-    for i, j, frame in iter_batches(prepared.files, cols, batch_rows):
+    for i, j, frame in iter_batches(prepared.files, cols):
         keep = np.isin(plan.assign(frame[schema.time]), codes_wanted)
-        if rate < 1.0:
-            rng = np.random.default_rng([seed, i, j])
-            drawn = rng.random(len(frame)) < rate
-            keep &= drawn if uniform else (frame[schema.label].to_numpy() == 1) | drawn
+        if draw.rate < 1.0:
+            rng = np.random.default_rng([draw.seed, i, j])
+            drawn = rng.random(len(frame)) < draw.rate
+            keep &= drawn if draw.uniform else (frame[schema.label].to_numpy() == 1) | drawn
         if keep.any():
             out.append(frame.loc[keep])
     if not out:
@@ -305,11 +312,10 @@ def load_part(prepared: PreparedData, schema: Schema, plan: SplitPlan, parts: Se
 def prepare_from_config(data: DataConfig, schema: Schema) -> PreparedData:
     """The configured dataset, or the synthetic default (generated once, then reused), validated."""
     if data.path:
-        return prepare_dataset(schema, data.path, on_error=data.on_error, time_order=data.time_order,
-                               column_map=dict(data.column_map), prepared_root=data.prepared_root, workers=data.workers)
+        return prepare_dataset(schema, data.path, data)
     if schema.oracle is None or data.schema:
         raise DataValidationError(f"data.path is required with schema '{schema.name}' ({data.schema}); the synthetic "
                                   "default exists only for the PayLink schema")
     root, _ = ensure_synthetic(data.synthetic_root, data.synthetic_rows, data.synthetic_seed, schema)
-    return prepare_dataset(schema, root, on_error="reject", time_order="reject", prepared_root=data.prepared_root,
-                           synthetic=True, workers=data.workers)
+    generated = dataclasses.replace(data, on_error="reject", time_order="reject", column_map=())
+    return prepare_dataset(schema, root, generated, synthetic=True)

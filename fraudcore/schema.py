@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fraudcore.errors import FraudError
+
 DTYPES = ("float", "int", "bool", "category", "string", "timestamp")
 ROLES = ("id", "time", "feature", "label", "oracle")
 GROUPS = ("transaction", "customer", "merchant", "time", "risk")
@@ -18,7 +20,7 @@ DEFAULT_SCHEMA_PATH = Path(__file__).resolve().parent.parent / "config" / "schem
 _FIELD_KEYS = {"name", "dtype", "role", "group", "nullable", "min", "max", "categories", "description"}
 
 
-class SchemaError(ValueError):
+class SchemaError(FraudError, ValueError):
     """The schema declaration itself is invalid."""
 
 
@@ -167,7 +169,7 @@ def load_schema(path: str | Path | None = None) -> Schema:
     """Load a schema from a TOML or JSON file (default: the PayLink schema)."""
     p = Path(path) if path is not None else DEFAULT_SCHEMA_PATH
     if not p.exists():
-        raise FileNotFoundError(f"schema file not found: {p}")
+        raise SchemaError(f"schema file not found: {p}")
     text = p.read_text()
     data = json.loads(text) if p.suffix == ".json" else tomllib.loads(text)
     return schema_from_dict(data)

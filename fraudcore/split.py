@@ -17,12 +17,13 @@ import numpy as np
 import pandas as pd
 
 from fraudcore.config import SplitConfig
+from fraudcore.errors import FraudError
 
 PARTS = ("train", "validation", "holdout")
 OUTSIDE = -1  # part code of a row in a gap or outside every range
 
 
-class SplitError(ValueError):
+class SplitError(FraudError, ValueError):
     """The split cannot be made on this data; the message names the part, its range and the count."""
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from fraudcore.errors import FraudError
 from fraudcore.metrics import DEFAULT_PRECISION_FLOOR, at_threshold, best_threshold_at_precision, operating_points
 
 DEFAULT_DECLINE_PRECISION = 0.60
@@ -26,7 +27,7 @@ DECISIONS = ("approve", "review", "decline")
 _FEW = 16  # up to this many scores `decide` compares in Python
 
 
-class ThresholdError(ValueError):
+class ThresholdError(FraudError, ValueError):
     """Thresholds that cannot be chosen or loaded; the message names the field and the rule."""
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 from fraudcore.config import TrainConfig
 from fraudcore.context import TrainContext
 from fraudcore.pipeline import FeaturePipeline
-from fraudcore.prepare import load_part, negative_rate
+from fraudcore.prepare import RowDraw, load_part, negative_rate
 from fraudcore.schema import Schema
 
 TRAIN_BIN = "train.bin"
@@ -81,7 +81,7 @@ def build_matrices(ctx: TrainContext, workdir: str | Path,
     s = cfg.sampling
     r_train = negative_rate(counts, train_parts, s.max_train_rows, s.negative_rate)
     r_valid = negative_rate(counts, ["validation"], s.max_valid_rows, 1.0)
-    train = load_part(prepared, schema, plan, train_parts, cols, r_train, seed=cfg.seed)
+    train = load_part(prepared, schema, plan, train_parts, cols, RowDraw(r_train, cfg.seed))
     pipeline = make_pipeline(cfg, schema).fit(train)
     X = pipeline.transform(train)
     y = train[schema.label].to_numpy(dtype=np.float32)
@@ -95,7 +95,7 @@ def build_matrices(ctx: TrainContext, workdir: str | Path,
     ds.save_binary(str(out / TRAIN_BIN))
     n_train, pos_train = len(y), int(y.sum())
     del ds, X
-    valid = load_part(prepared, schema, plan, ["validation"], cols, r_valid, seed=cfg.seed + 1)
+    valid = load_part(prepared, schema, plan, ["validation"], cols, RowDraw(r_valid, cfg.seed + 1))
     Xv = pipeline.transform(valid)
     yv = valid[schema.label].to_numpy(dtype=np.float32)
     wv = np.where(yv == 1, 1.0, 1.0 / r_valid)
@@ -181,7 +181,7 @@ def refit_train_val(ctx: TrainContext, pipeline: FeaturePipeline, params: Mappin
     cfg, schema, plan = ctx.cfg, ctx.schema, ctx.split
     parts = ("train", "validation")
     rate = negative_rate(ctx.part_counts, parts, cfg.sampling.max_train_rows, cfg.sampling.negative_rate)
-    frame = load_part(ctx.prepared, schema, plan, parts, feature_columns(schema), rate, seed=cfg.seed + 5)
+    frame = load_part(ctx.prepared, schema, plan, parts, feature_columns(schema), RowDraw(rate, cfg.seed + 5))
     X = pipeline.transform(frame)
     y = frame[schema.label].to_numpy(dtype=np.float32)
     hl = cfg.final.recency_half_life_days

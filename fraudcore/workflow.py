@@ -23,7 +23,7 @@ from fraudcore.context import TrainContext
 from fraudcore.evaluation import EvaluationResult, booster_scorer, score_window
 from fraudcore.gate import check_gate
 from fraudcore.pipeline import FeaturePipeline
-from fraudcore.prepare import PreparedData, load_part, negative_rate
+from fraudcore.prepare import PreparedData, RowDraw, load_part, negative_rate
 from fraudcore.profile import build_profile
 from fraudcore.schema import Schema
 from fraudcore.split import SplitPlan
@@ -108,7 +108,7 @@ def evaluate_run(ctx: TrainContext, model: FinalModel) -> EvaluationResult:
     if ev.baseline:
         pos = counts["train"]["positives"]
         rate = negative_rate(counts, ["train"], ev.baseline_max_negatives + pos, 1.0)
-        lr_train = load_part(prepared, schema, plan, ["train"], schema.feature_names, rate, seed=cfg.seed + 2)
+        lr_train = load_part(prepared, schema, plan, ["train"], schema.feature_names, RowDraw(rate, cfg.seed + 2))
         scorers["logistic"] = E.baseline_scorer(schema, lr_train, rate, cfg.seed, max_negatives=len(lr_train) + 1)
         del lr_train
     champion = _champion(schema)
@@ -132,15 +132,15 @@ def evaluate_run(ctx: TrainContext, model: FinalModel) -> EvaluationResult:
                       champion_metrics=champ, champion_version=None if champ is None else champ["run_id"])
     rows = max(1, counts["holdout"]["rows"])
     sample = load_part(prepared, schema, plan, ["holdout"], [schema.id, *schema.feature_names],
-                       min(1.0, ev.shap_rows / rows), seed=cfg.seed + 3, uniform=True)
+                       RowDraw(min(1.0, ev.shap_rows / rows), cfg.seed + 3, uniform=True))
     sample_scores = scorers["model"].score(sample)
     explain = E.explain_sample(ModelParts(booster, pipeline, thr, schema, offset), sample, sample_scores,
                                ev.reason_examples)
     # ids and in-flow scores of a few holdout rows: a bundle loaded later must reproduce them bit for bit
     parity = {"ids": sample[schema.id].head(200).tolist(), "scores": sample_scores[:200].tolist()}
     vrows = max(1, counts["validation"]["rows"])
-    ref = load_part(prepared, schema, plan, ["validation"], schema.feature_names, min(1.0, ev.profile_rows / vrows),
-                    seed=cfg.seed + 4, uniform=True)
+    ref = load_part(prepared, schema, plan, ["validation"], schema.feature_names,
+                    RowDraw(min(1.0, ev.profile_rows / vrows), cfg.seed + 4, uniform=True))
     profile = build_profile(ref, scorers["model"].score(ref), schema=schema,
                             review_threshold=thr.review, seed=cfg.seed)
     return EvaluationResult(
@@ -200,8 +200,7 @@ def evaluation_window(cfg: TrainConfig, schema: Schema, model_run_id: str, data_
     from fraudcore.prepare import prepare_dataset
 
     if data_path:
-        prepared = prepare_dataset(schema, data_path, on_error=cfg.data.on_error, time_order=cfg.data.time_order,
-                                   column_map=dict(cfg.data.column_map), prepared_root=cfg.data.prepared_root)
+        prepared = prepare_dataset(schema, data_path, cfg.data)
         lo = start or prepared.first_time
         hi = end or (pd.Timestamp(prepared.last_time) + pd.Timedelta(microseconds=1)).isoformat()
         return prepared, str(lo), str(hi)

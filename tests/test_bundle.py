@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.special import expit
+from strategies import record_strategy
 
 from fraudcore.bundle import (FILES, MANIFEST, BundleError, BundleRecord, ModelParts, _manifest_digest, load_bundle,
                               package_bundle, predict_scores, unpack_bundle, write_bundle)
@@ -22,7 +23,6 @@ from fraudcore.metrics import evaluate
 from fraudcore.pipeline import FeaturePipeline
 from fraudcore.profile import build_profile
 from fraudcore.schema import paylink_schema
-from fraudcore.strategies import record_strategy
 from fraudcore.synth import generate_frame
 from fraudcore.thresholds import choose_thresholds
 

@@ -31,10 +31,12 @@ def test_partial_config_keeps_the_other_defaults() -> None:
 
 
 @pytest.mark.parametrize("data, message", [
-    ({"tunning": {}}, "unknown key(s) ['tunning'] in the top level"),
-    ({"tuning": {"brnaches": 2}}, "unknown key(s) ['brnaches'] in 'tuning'"),
+    ({"tunning": {}}, "unknown config key 'tunning'; allowed in the top level"),
+    ({"tuning": {"brnaches": 2}}, "unknown config key 'tuning.brnaches'; allowed in [tuning]"),
     ({"tuning": {"branches": 0}}, "config key 'tuning.branches' must be an int >= 1; got 0"),
     ({"tuning": {"branches": "2"}}, "config key 'tuning.branches' must be an int; got '2'"),
+    ({"resources": {"tune": {"cpu": 0}}}, "config key 'resources.*.cpu' must be an int in [1, 96]; got 0"),
+    ({"resources": {"tune": {"gpu": 1}}}, "unknown config key 'resources.tune.gpu'"),
     ({"gate": {"min_pr_auc": 1.5}}, "config key 'gate.min_pr_auc' must be in [0, 1]; got 1.5"),
     ({"thresholds": {"precision_floor": 0.7}}, "'thresholds.decline_precision' must be in [precision_floor, 1]"),
     ({"sampling": {"negative_rate": 0.0}}, "'sampling.negative_rate' must be in (0, 1]; got 0.0"),

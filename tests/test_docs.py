@@ -174,3 +174,109 @@ def test_the_check_catches_a_bad_command():
     assert check(["make", "no-such-target"]) is not None
     assert check(["python", "config/examples/no_such_script.py"]) is not None
     assert check(["fraud", "data", "generate", "--rows", "5", "--out", "x"]) is None
+
+
+# ---- links and anchors ------------------------------------------------------------------------
+# Every relative link in the docs must reach a file, and a `#anchor` a heading of the file it names
+# (GitHub's slugs), so that moving a file or renaming a heading cannot leave a dead link behind.
+FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.S | re.M)
+CODE_SPAN = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.S)
+INLINE_LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+REF_DEF = re.compile(r"^ {0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+\"[^\"]*\")?\s*$", re.M)
+ATX = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$", re.M)
+HTML_ANCHOR = re.compile(r"<a\s+(?:name|id)=\"([^\"]+)\"", re.I)
+LINE_ANCHOR = re.compile(r"L\d+(?:-L\d+)?")  # GitHub's line anchors in a source file
+CODE_DOC_REF = re.compile(r"\b(docs/[\w.-]+\.md)#([\w-]+)")
+
+
+def github_slug(heading: str) -> str:
+    """GitHub's anchor for a heading: the rendered text, lower-cased, with everything but letters,
+    digits, `_`, `-` and spaces dropped and each space made a `-` (github-slugger's rules)."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # a link renders as its text
+    parts = re.split(r"(`[^`]*`)", re.sub(r"<[^>]+>", "", text))
+    text = "".join(part.strip("`") if part.startswith("`") else  # code spans verbatim
+                   re.sub(r"\*+|(?<!\w)_+(?=\S)|(?<=\S)_+(?!\w)", "", part)  # emphasis marks, not snake_case
+                   for part in parts)
+    return re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    """Every anchor of a markdown file: heading slugs (repeats get -1, -2, ...) and <a name/id>."""
+    text = FENCE.sub("", path.read_text())
+    seen: dict[str, int] = {}
+    out = set(HTML_ANCHOR.findall(text))
+    for _, heading in ATX.findall(text):
+        slug = github_slug(heading)
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        out.add(slug if n == 0 else f"{slug}-{n}")
+    return out
+
+
+def links(path: Path) -> list[str]:
+    """Link targets in a markdown file, outside code blocks and code spans."""
+    text = CODE_SPAN.sub("", FENCE.sub("", path.read_text()))
+    return INLINE_LINK.findall(text) + REF_DEF.findall(text)
+
+
+def link_problem(source: Path, target: str) -> str | None:
+    """None if a relative link from `source` resolves (file, and heading for an anchor), else why not."""
+    if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I) or target.startswith("//"):
+        return None  # a URL (http:, mailto:, ...), not a file in the repository
+    where, _, anchor = target.partition("#")
+    dest = (source.parent / where).resolve() if where else source
+    if not dest.exists():
+        return f"{target}: {dest.relative_to(ROOT) if dest.is_relative_to(ROOT) else dest} does not exist"
+    if not dest.is_relative_to(ROOT):
+        return f"{target}: leaves the repository"
+    if not anchor:
+        return None
+    if dest.suffix != ".md":
+        return None if LINE_ANCHOR.fullmatch(anchor) else f"{target}: #{anchor} is not a line anchor (#L12)"
+    if anchor not in anchors(dest):
+        return f"{target}: {dest.relative_to(ROOT)} has no heading with anchor #{anchor}"
+    return None
+
+
+LINKS = [(doc, target) for doc in DOCS for target in links(doc)]
+
+
+def test_docs_contain_relative_links():
+    assert sum(1 for _, t in LINKS if not re.match(r"^[a-z]+:", t)) >= 50
+
+
+@pytest.mark.parametrize("doc, target", LINKS, ids=[f"{d.relative_to(ROOT)}->{t}"[:90] for d, t in LINKS])
+def test_relative_link_and_anchor_resolve(doc, target):
+    problem = link_problem(doc, target)
+    assert problem is None, f"{doc.relative_to(ROOT)}: {problem}"
+
+
+def test_docs_sections_named_in_code_exist():
+    """Comments point at the docs for figures (e.g. docs/serving.md#...): those sections must exist."""
+    bad = []
+    sources = sorted(p for d in ("fraudcore", "deploy", "flows", "cards", "benchmarks")
+                     for p in (ROOT / d).rglob("*.py"))
+    for src in sources:
+        for doc, anchor in CODE_DOC_REF.findall(src.read_text()):
+            if not (ROOT / doc).exists() or anchor not in anchors(ROOT / doc):
+                bad.append(f"{src.relative_to(ROOT)}: {doc}#{anchor}")
+    assert not bad, bad
+
+
+def test_the_link_check_catches_broken_links(tmp_path):
+    assert github_slug("3. The Metaflow configuration") == "3-the-metaflow-configuration"
+    assert github_slug("Training on your own data (another schema)") == "training-on-your-own-data-another-schema"
+    assert github_slug("`fraud serve` and **max_batch**") == "fraud-serve-and-max_batch"
+    assert github_slug("`__init__` *only*") == "__init__-only"
+    assert github_slug("Rates: p99 <= 10 ms / 1,000/s") == "rates-p99--10-ms--1000s"
+    doc = tmp_path / "x.md"
+    doc.write_text("# Top\n## Same\n## Same\n```\n# not a heading\n```\n")
+    assert anchors(doc) == {"top", "same", "same-1"}
+    source = ROOT / "docs" / "serving.md"
+    assert link_problem(source, "no-such-file.md") is not None
+    assert link_problem(source, "serving.md#no-such-heading") is not None
+    assert link_problem(source, "../fraudcore/pipeline.py#definitely-not-a-line") is not None
+    assert link_problem(source, "#running-it") is None and link_problem(source, "../fraudcore/") is None
+    assert link_problem(source, "https://example.com/x.md#y") is None
+    doc.write_text("see [a](a.md \"title\"), ![img](img/b.png) and `[c](c.md)`\n```\n[d](d.md)\n```\n[e]: e.md\n")
+    assert links(doc) == ["a.md", "img/b.png", "e.md"]

@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from strategies import record_strategy
 
 from fraudcore.pipeline import MISSING_SUFFIX, FeaturePipeline, PipelineError, suggest_derived
 from fraudcore.schema import paylink_schema, schema_from_dict
-from fraudcore.strategies import record_strategy
 from fraudcore.synth import generate_frame
 
 SEED = 11
@@ -225,7 +225,7 @@ def test_batch_equals_one_record_at_a_time(fitted: FeaturePipeline, recs: list[d
 @HYP
 @given(recs=RECORDS, absent=st.sets(st.sampled_from(NULLABLE_NUMERIC)))
 def test_records_give_the_same_matrix_as_columns(fitted: FeaturePipeline, recs: list[dict], absent: set) -> None:
-    """A list of records (a request; <= 8 take the few-records path) is the column mapping's matrix,
+    """A list of records (a request; up to FEW_RECORDS take the row path) is the column mapping's matrix,
     and a nullable field left out of a record is missing, like None."""
     cols = columns_of(recs)
     for name in absent:
@@ -244,7 +244,8 @@ EDGE = [0.0, -0.0, 1.0, -1.0, 1e-45, -1e-45, 1e-38, 3.4e38, -3.4e38, 0.1, 1 / 3,
 def test_scalar_derived_ops_match_the_array_ops_bit_for_bit(op: str) -> None:
     from itertools import product
 
-    from fraudcore.pipeline import DERIVED_OPS, SCALAR_OPS
+    from fraudcore.pipeline import DERIVED_OPS
+    from fraudcore.pipeline_records import SCALAR_OPS
     arity, array_fn = DERIVED_OPS[op]
     edge32 = np.array(EDGE, dtype=np.float32).astype(np.float64)  # inputs are float32 values, widened
     combos = np.array(list(product(edge32, repeat=arity)))

@@ -7,6 +7,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from fraudcore.config import DataConfig
 from fraudcore.data import DataValidationError
 from fraudcore.prepare import cross_file_duplicates, prepare_dataset
 from fraudcore.synth import generate_frame
@@ -39,7 +40,7 @@ def test_repeats_of_earlier_files_are_found_with_where_first_seen(three_files, s
 
 def test_quarantine_keeps_the_first_occurrence_and_counts_every_row(three_files, schema, tmp_path) -> None:
     root, frame = three_files
-    prepared = prepare_dataset(schema, root, prepared_root=tmp_path / "prepared")
+    prepared = prepare_dataset(schema, root, DataConfig(prepared_root=str(tmp_path / "prepared"), workers=1))
     assert prepared.rows == 9_000 - 4
     assert prepared.report["rows_in"] == 9_000 and prepared.report["rows_quarantined"] == 4
     assert sum(m["rows"] for m in prepared.months.values()) == prepared.rows
@@ -55,7 +56,8 @@ def test_quarantine_keeps_the_first_occurrence_and_counts_every_row(three_files,
 def test_reject_names_the_field_the_rule_and_the_value(three_files, schema, tmp_path) -> None:
     root, frame = three_files
     with pytest.raises(DataValidationError) as err:
-        prepare_dataset(schema, root, on_error="reject", prepared_root=tmp_path / "prepared")
+        prepare_dataset(schema, root, DataConfig(on_error="reject", prepared_root=str(tmp_path / "prepared"),
+                                                 workers=1))
     msg = str(err.value)
     assert f"'{schema.id}'" in msg and "unique across" in msg and "part-1.parquet" in msg
     assert repr(frame[schema.id].iloc[2999]) in msg
@@ -67,6 +69,6 @@ def test_a_clean_partitioned_dataset_is_untouched(tmp_path, schema, seed) -> Non
     root.mkdir()
     frame.iloc[:2000].to_parquet(root / "a.parquet", index=False)
     frame.iloc[2000:].to_parquet(root / "b.parquet", index=False)
-    prepared = prepare_dataset(schema, root, prepared_root=tmp_path / "prepared")
+    prepared = prepare_dataset(schema, root, DataConfig(prepared_root=str(tmp_path / "prepared"), workers=1))
     assert prepared.rows == 4_000 and prepared.report["cleaned_files"] == 0
     assert prepared.files == tuple(sorted(str(p) for p in root.glob("*.parquet")))

@@ -6,8 +6,8 @@ import optuna
 import pandas as pd
 import pytest
 
-from fraudcore.config import TrainConfig
-from fraudcore.prepare import count_split, load_part, negative_rate, prepare_dataset
+from fraudcore.config import DataConfig, TrainConfig
+from fraudcore.prepare import RowDraw, count_split, load_part, negative_rate, prepare_dataset
 from fraudcore.split import plan_split
 from fraudcore.synth import write_dataset
 from fraudcore.context import TrainContext
@@ -26,7 +26,8 @@ CFG = TrainConfig.from_dict({
 def data(tmp_path_factory, schema, seed):
     root = tmp_path_factory.mktemp("data")
     write_dataset(root / "ds", 60_000, seed, schema=schema)
-    prepared = prepare_dataset(schema, root / "ds", prepared_root=root / "prepared", synthetic=True)
+    data_cfg = DataConfig(prepared_root=str(root / "prepared"), workers=1)
+    prepared = prepare_dataset(schema, root / "ds", data_cfg, synthetic=True)
     plan = plan_split(CFG.split, prepared.first_time, prepared.last_time)
     counts = count_split(prepared, schema, plan)
     pipeline, mat = build_matrices(TrainContext(CFG, schema, prepared, plan, counts), root / "work")
@@ -59,8 +60,8 @@ def test_negative_rate_hits_the_row_budget() -> None:
 
 def test_load_part_is_deterministic_and_keeps_positives(data, schema) -> None:
     prepared, plan, counts, _, _ = data
-    a = load_part(prepared, schema, plan, ["validation"], ["amount"], 0.2, seed=3)
-    b = load_part(prepared, schema, plan, ["validation"], ["amount"], 0.2, seed=3)
+    a = load_part(prepared, schema, plan, ["validation"], ["amount"], RowDraw(0.2, seed=3))
+    b = load_part(prepared, schema, plan, ["validation"], ["amount"], RowDraw(0.2, seed=3))
     pd.testing.assert_frame_equal(a, b)
     assert int(a[schema.label].sum()) == counts["validation"]["positives"]
     assert len(a) < counts["validation"]["rows"] / 2

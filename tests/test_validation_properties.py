@@ -4,9 +4,9 @@ import math
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import invalid_value_strategy, record_strategy
 
 from fraudcore.schema import paylink_schema
-from fraudcore.strategies import invalid_value_strategy, record_strategy
 from fraudcore.data import validate_frame
 
 SCHEMA = paylink_schema()

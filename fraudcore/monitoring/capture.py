@@ -21,6 +21,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from fraudcore.errors import FraudError
 from fraudcore.schema import Schema
 from fraudcore.thresholds import DECISIONS
 
@@ -28,7 +29,7 @@ _DATE_DIR = re.compile(r"(?:^|/)(\d{4}-\d{2}-\d{2})/")
 _BASE_KEYS = {"request_id": str, "time": str, "model_version": str, "status": str}
 
 
-class CaptureError(ValueError):
+class CaptureError(FraudError, ValueError):
     """A capture location that cannot be read at all (as opposed to bad lines inside it)."""
 
 

@@ -12,7 +12,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from fraudcore.bundle import BundleError
+from fraudcore.errors import EXIT_FAILED
 
 
 def _time(value: str) -> datetime:
@@ -104,26 +104,20 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Errors (FraudError) are reported by `fraud` (fraudcore/cli.py) with their exit codes."""
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    from fraudcore.monitoring.capture import CaptureError
-    from fraudcore.monitoring.config import MonitorConfigError
-    from fraudcore.monitoring.quality import LabelError
-    from fraudcore.monitoring.report import MonitorError
+    if args.command == "run":
+        return _run(args)
+    if args.command == "sweep":
+        return _sweep(args)
+    from fraudcore.monitoring.demo import run_demo
 
-    try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "sweep":
-            return _sweep(args)
-        from fraudcore.monitoring.demo import run_demo
-
-        report = run_demo(args.scenario, rows=args.rows, seed=args.seed, out=Path(args.out), bundle=args.bundle,
-                          publish=args.publish)
-        return 0 if report is not None else 1
-    except (BundleError, CaptureError, MonitorConfigError, LabelError, MonitorError, FileNotFoundError) as err:
-        print(f"fraud monitor: {err}", file=sys.stderr)
-        return 2
+    report = run_demo(args.scenario, rows=args.rows, seed=args.seed, out=Path(args.out), bundle=args.bundle,
+                      publish=args.publish)
+    return 0 if report is not None else EXIT_FAILED
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from fraudcore.cli import run_command
+
+    sys.exit(run_command("monitor", main, sys.argv[1:]))

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fraudcore.monitoring.config import DriftSettings
+from fraudcore.monitoring.config import DriftConfig
 from fraudcore.monitoring.signals import Signal
 from fraudcore.profile import drift_report
 from fraudcore.schema import Schema
@@ -104,7 +104,7 @@ def _bin_labels(entry: Mapping[str, Any]) -> list[str]:
             + [f"> {edges[-1]:.4g}"])
 
 
-def _severity(psi: float | None, shift: float, limit: float, cfg: DriftSettings) -> tuple[str, float]:
+def _severity(psi: float | None, shift: float, limit: float, cfg: DriftConfig) -> tuple[str, float]:
     """(label, sort key): the sort key is the worst of PSI and missing shift, each relative to its limit."""
     rel = max((psi or 0.0) / limit, abs(shift) / cfg.missing_shift_max)
     if (psi or 0.0) >= limit or abs(shift) >= cfg.missing_shift_max:
@@ -115,7 +115,7 @@ def _severity(psi: float | None, shift: float, limit: float, cfg: DriftSettings)
 
 
 def compute_drift(profile: Mapping[str, Any], inputs: pd.DataFrame, scores: Any, schema: Schema,
-                  cfg: DriftSettings) -> DriftResult:
+                  cfg: DriftConfig) -> DriftResult:
     """Drift of the live `inputs` (raw schema fields) and `scores` against `profile`."""
     unknown = [n for n in cfg.expected_to_move_features if n not in schema.by_name]
     if unknown:
@@ -149,7 +149,7 @@ def compute_drift(profile: Mapping[str, Any], inputs: pd.DataFrame, scores: Any,
     return result
 
 
-def drift_signals(d: DriftResult, cfg: DriftSettings) -> list[Signal]:
+def drift_signals(d: DriftResult, cfg: DriftConfig) -> list[Signal]:
     out: list[Signal] = []
     for f in d.features:
         if f.expected_to_move:

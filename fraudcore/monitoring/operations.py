@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from fraudcore.monitoring.capture import CaptureWindow
-from fraudcore.monitoring.config import CaptureSettings, OperationsSettings
+from fraudcore.monitoring.config import CaptureConfig, OperationsConfig
 from fraudcore.monitoring.signals import Signal
 
 PERCENTILES = (50, 95, 99)
@@ -42,7 +42,7 @@ def _percentiles(values: np.ndarray) -> dict[str, float | None]:
     return {f"p{p}": float(v) for p, v in zip(PERCENTILES, np.percentile(values, PERCENTILES))}
 
 
-def compute_operations(window: CaptureWindow, cfg: OperationsSettings, capture: CaptureSettings) -> OperationsResult:
+def compute_operations(window: CaptureWindow, cfg: OperationsConfig, capture: CaptureConfig) -> OperationsResult:
     ok = window.scored[["time", "latency_ms"]].assign(failed=0, weight=1.0 / capture.sample_rate)
     bad = window.failures[["time", "latency_ms"]].assign(failed=1, weight=1.0)
     allr = pd.concat([ok, bad], ignore_index=True) if len(bad) else ok
@@ -71,7 +71,7 @@ def compute_operations(window: CaptureWindow, cfg: OperationsSettings, capture: 
     return result
 
 
-def operations_signals(r: OperationsResult, cfg: OperationsSettings) -> list[Signal]:
+def operations_signals(r: OperationsResult, cfg: OperationsConfig) -> list[Signal]:
     out = []
     if r.requests < cfg.min_requests:
         out.append(Signal("no_traffic", "investigate", r.requests, cfg.min_requests, "capture",

@@ -11,7 +11,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
-from fraudcore.monitoring.config import PublishSettings
+from fraudcore.monitoring.config import PublishConfig
 from fraudcore.monitoring.report import MonitorReport
 from fraudcore.monitoring.signals import LEVELS
 
@@ -52,7 +52,7 @@ def report_metrics(report: MonitorReport) -> dict[str, tuple[float, str]]:
     return {k: v for k, v in out.items() if math.isfinite(v[0])}
 
 
-def publish_metrics(cloudwatch: Any, metrics: dict[str, tuple[float, str]], cfg: PublishSettings,
+def publish_metrics(cloudwatch: Any, metrics: dict[str, tuple[float, str]], cfg: PublishConfig,
                     timestamp: datetime | None = None) -> list[str]:
     """PutMetricData each (value, unit) under cfg.namespace with dimension EndpointName; returns the names."""
     when = timestamp or datetime.now(timezone.utc)
@@ -64,7 +64,7 @@ def publish_metrics(cloudwatch: Any, metrics: dict[str, tuple[float, str]], cfg:
     return [d["MetricName"] for d in data]
 
 
-def publish_report(cloudwatch: Any, report: MonitorReport, cfg: PublishSettings,
+def publish_report(cloudwatch: Any, report: MonitorReport, cfg: PublishConfig,
                    timestamp: datetime | None = None) -> list[str]:
     """Publish every figure of `report` (see `report_metrics`)."""
     return publish_metrics(cloudwatch, report_metrics(report), cfg, timestamp)

@@ -20,14 +20,15 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
+from fraudcore.errors import FraudError
 from fraudcore.metrics import at_threshold, pr_auc
-from fraudcore.monitoring.config import QualitySettings
+from fraudcore.monitoring.config import QualityConfig
 from fraudcore.monitoring.signals import Signal
 
 LABEL_COLUMNS = ("transaction_id", "is_fraud", "label_time")
 
 
-class LabelError(ValueError):
+class LabelError(FraudError, ValueError):
     """A labels file that cannot be used; the message names the file, the column and the rule."""
 
 
@@ -79,7 +80,7 @@ def clean_labels(raw: pd.DataFrame, source: str = "<labels>") -> pd.DataFrame:
         "transaction_id", keep="last").reset_index(drop=True)
 
 
-def expected_arrived(age_days: Any, cfg: QualitySettings) -> np.ndarray:
+def expected_arrived(age_days: Any, cfg: QualityConfig) -> np.ndarray:
     """Share of eventual chargebacks expected to have arrived `age_days` after the transaction."""
     age = np.asarray(age_days, dtype=np.float64)
     with np.errstate(divide="ignore"):
@@ -153,7 +154,7 @@ class QualityResult:
 
 
 def _assess(frame: pd.DataFrame, start: str, end: str, maturity: float, threshold: float,
-            cfg: QualitySettings) -> QualityWindow:
+            cfg: QualityConfig) -> QualityWindow:
     y = frame["label"].to_numpy()
     s = frame["score"].to_numpy()
     arrived = int(y.sum())
@@ -194,7 +195,7 @@ def bootstrap_pr_auc_upper(y: np.ndarray, s: np.ndarray, confidence: float, roun
     return float(np.quantile(values, confidence)) if values else 1.0
 
 
-def _with_bounds(w: QualityWindow, frame: pd.DataFrame, threshold: float, cfg: QualitySettings) -> QualityWindow:
+def _with_bounds(w: QualityWindow, frame: pd.DataFrame, threshold: float, cfg: QualityConfig) -> QualityWindow:
     if not w.judged:
         return w
     y, s = frame["label"].to_numpy(), frame["score"].to_numpy()
@@ -205,7 +206,7 @@ def _with_bounds(w: QualityWindow, frame: pd.DataFrame, threshold: float, cfg: Q
 
 
 def compute_quality(scored: pd.DataFrame, labels: pd.DataFrame | None, as_of: datetime, threshold: float,
-                    reference: QualityReference, cfg: QualitySettings) -> QualityResult:
+                    reference: QualityReference, cfg: QualityConfig) -> QualityResult:
     """Join the labels known at `as_of` to the scored capture and judge each mature window."""
     as_of_ts = pd.Timestamp(as_of).tz_convert("UTC") if pd.Timestamp(as_of).tzinfo else pd.Timestamp(as_of, tz="UTC")
     if labels is None:
@@ -241,7 +242,7 @@ def compute_quality(scored: pd.DataFrame, labels: pd.DataFrame | None, as_of: da
     return result
 
 
-def quality_signals(q: QualityResult, cfg: QualitySettings) -> list[Signal]:
+def quality_signals(q: QualityResult, cfg: QualityConfig) -> list[Signal]:
     """Signals on the pooled mature window; each drop must hold at the upper end of the live figure's
     one-sided `cfg.confidence` interval, so sampling noise alone rarely triggers a retrain."""
     p, ref = q.pooled, q.reference

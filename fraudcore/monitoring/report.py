@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from fraudcore.bundle import Bundle
+from fraudcore.errors import FraudError
 from fraudcore.monitoring.capture import CaptureWindow, read_capture
 from fraudcore.monitoring.config import MonitorConfig
 from fraudcore.monitoring.drift import DriftResult, compute_drift
@@ -21,7 +22,7 @@ from fraudcore.monitoring.signals import Signal, verdict
 from fraudcore.registry.store import resolve_bundle
 
 
-class MonitorError(ValueError):
+class MonitorError(FraudError, ValueError):
     """A monitoring run that cannot produce a meaningful report (e.g. no traffic from this model)."""
 
 

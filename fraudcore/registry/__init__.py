@@ -12,6 +12,8 @@ Metaflow and boto3 are imported lazily: importing any of these modules never tou
 """
 from __future__ import annotations
 
+from fraudcore.errors import FraudError
 
-class RegistryError(ValueError):
+
+class RegistryError(FraudError, ValueError):
     """A registry operation that cannot be done; the message names the run, the rule and what was found."""

@@ -3,10 +3,9 @@
 The handler reads the body, lets `RequestParser` validate it and `Scorer` score it (through the
 `MicroBatcher` when batching is on: requests ready in the same loop iteration share one transform,
 predict and explain), then hands a capture record to the background writer. Scoring runs inline on
-the event loop, reasons included: about 0.15 ms of CPU a request under load, with exact reasons
-~0.2 ms more for a flagged one. A worker owns one core, so an explainer thread bought no
-parallelism; it only added a hand-off (flagged p50 1.5-1.8 ms with it, 1.3-1.4 ms inline, measured
-with benchmarks/latency.py at 500 and 1000 requests/s when reasons cost ~1 ms). Every expected failure is a
+the event loop, reasons included. A worker owns one core, so an explainer thread bought no
+parallelism; it only added a hand-off, and flagged requests measured slower with it
+(docs/serving.md#where-the-time-goes-in-the-http-path). Every expected failure is a
 `RequestError` (4xx, counted by rule, captured); anything else is a bug, answered 500 and logged,
 and the worker keeps serving.
 """
@@ -40,6 +39,7 @@ from fraudcore.serving.config import ServeConfig
 from fraudcore.serving.holder import ModelHolder, ModelSpecError
 from fraudcore.serving.metrics import EmfEmitter, Metrics
 from fraudcore.serving.parsing import INSTANCES, RequestError
+from fraudcore.serving.scoring import ScorerOptions
 
 log = logging.getLogger("fraudcore.serving")
 JSON = "application/json"
@@ -53,9 +53,9 @@ def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) ->
 class _Invocation:
     """The raw ASGI view of one POST /invocations: headers, query, body, and one JSON answer.
 
-    /invocations is the hot path, so it skips Starlette's request, response and routing objects
-    (~15% of a worker's CPU at 3,000 requests/s, measured with py-spy); every other route is
-    Starlette's."""
+    /invocations is the hot path, so it skips Starlette's request, response and routing objects, a
+    visible share of a worker's CPU under load (docs/serving.md#where-the-time-goes-in-the-http-path);
+    every other route is Starlette's."""
 
     __slots__ = ("scope", "receive", "send", "headers")
 
@@ -118,7 +118,8 @@ class Service:
 
     def __init__(self, cfg: ServeConfig) -> None:
         self.cfg = cfg
-        self.holder = ModelHolder(cfg.model, reasons_k=cfg.reasons_k, max_batch=cfg.max_batch, pinned=cfg.pin)
+        options = ScorerOptions(cfg.reasons_k, compiled_walk=cfg.compiled_walk, compiled_reasons=cfg.compiled_reasons)
+        self.holder = ModelHolder(cfg.model, options, max_batch=cfg.max_batch, pinned=cfg.pin)
         self.metrics = Metrics()
         self.metrics.model_version = self.holder.scorer.version
         self.worker = worker_name()
@@ -317,8 +318,9 @@ def create_app(cfg: ServeConfig) -> ASGIApp:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(service.reload()))
-        log.warning("serving model %s from %s (worker %s)", service.holder.scorer.version,
-                    service.holder.scorer.bundle.path, service.worker)
+        log.warning("serving model %s from %s (worker %s; compiled walk %s, compiled reasons %s, one-write "
+                    "transport %s)", service.holder.scorer.version, service.holder.scorer.bundle.path,
+                    service.worker, *(_on_off(v) for v in (cfg.compiled_walk, cfg.compiled_reasons, cfg.one_write)))
         try:
             yield
         finally:
@@ -352,6 +354,10 @@ def create_app(cfg: ServeConfig) -> ASGIApp:
             await starlette(scope, receive, send)
 
     return app
+
+
+def _on_off(flag: bool) -> str:
+    return "on" if flag else "off"
 
 
 async def _method_not_allowed(request: Request) -> Response:

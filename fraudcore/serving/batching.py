@@ -7,9 +7,8 @@ for this iteration, i.e. after the other request tasks that were ready, so the f
 them and never waits on a timer: at low load a request is alone in its batch and pays one loop
 iteration (microseconds), under load the per-call costs of transform, predict and explain are
 paid once per batch. With the few-records transform those costs are now small, and a batch mostly
-spreads bursts: at 6,000-7,000 requests/s batching on and off used the same CPU per request within
-a few percent (perf stat on the worker, driven by benchmarks/latency.py's open-loop generator),
-and batching on had the lower worst case (max 8 against 18 ms at 7,000/s).
+spreads bursts: near the top rate batching on and off cost the same CPU per request, and batching
+on had the lower worst case (docs/serving.md#where-the-time-goes-in-the-http-path).
 
 A flush groups submissions by the `Loaded` model they started on (a swap mid-flight does not move
 a request to the new model), caps a batch at `max_rows`, scores it with one `Scorer.predict`, one

@@ -1,20 +1,22 @@
-"""Server settings: one frozen dataclass, defaults in one place, ranges checked on construction."""
+"""Server config: one frozen dataclass, defaults in one place, types and ranges checked on construction.
+
+Built by the project's one config loader (fraudcore/config_loader.py): `fraud serve --config FILE` reads
+a TOML file of these keys, command-line flags override it, and the result reaches each worker process as
+JSON in $PAYLINK_SERVE_CONFIG. A new switch is one field here (with its default) and one flag in cli.py.
+"""
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+
+from fraudcore.config_loader import ConfigError, ConfigFile, check_types, need
 
 ENV_VAR = "PAYLINK_SERVE_CONFIG"
 
 
-class ServeConfigError(ValueError):
-    """A setting out of range or unknown; the message names it."""
-
-
 @dataclass(frozen=True)
-class ServeConfig:
+class ServeConfig(ConfigFile):
     model: str = "/opt/ml/model"
     host: str = "127.0.0.1"
     port: int = 8080
@@ -32,8 +34,14 @@ class ServeConfig:
     keep_alive_s: int = 60
     graceful_timeout_s: int = 25        # SageMaker sends SIGKILL 30 s after SIGTERM
     log_level: str = "warning"
+    # Fast paths (docs/serving.md#fast-paths-and-their-switches); off, each falls back to the library
+    # code it is tested against, with the same scores, decisions and reasons.
+    compiled_walk: bool = True          # fastpredict's tree walk; off: LightGBM's Booster.predict
+    compiled_reasons: bool = True       # fastshap's TreeSHAP; off: LightGBM's pred_contrib
+    one_write: bool = True              # transport.py; off: uvicorn's own httptools protocol
 
     def __post_init__(self) -> None:
+        check_types(self, "")
         checks = [
             ("port", 0 <= self.port <= 65535, "an int in [0, 65535]"),
             ("workers", self.workers >= 1, "an int >= 1"),
@@ -46,23 +54,14 @@ class ServeConfig:
             ("graceful_timeout_s", self.graceful_timeout_s >= 0, "an int >= 0"),
         ]
         for name, ok, rule in checks:
-            if not ok:
-                raise ServeConfigError(f"serve setting {name!r} must be {rule}; got {getattr(self, name)!r}")
+            need(ok, name, f"must be {rule}", getattr(self, name))
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ServeConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ServeConfigError(f"unknown serve settings {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        return json.dumps(self.to_dict())
 
     @classmethod
     def from_env(cls) -> ServeConfig:
         raw = os.environ.get(ENV_VAR)
         if not raw:
-            raise ServeConfigError(f"{ENV_VAR} is not set; start the server with `fraud serve`")
-        return cls.from_dict(json.loads(raw))
+            raise ConfigError(f"{ENV_VAR} is not set; start the server with `fraud serve`")
+        return cls.from_dict(json.loads(raw), f"${ENV_VAR}")

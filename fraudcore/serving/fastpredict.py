@@ -1,10 +1,10 @@
 """Raw scores of a LightGBM booster by walking its trees in compiled code, for serving's small batches.
 
 Why not `Booster.predict`: for the one to a few rows a request or a micro-batch carries, its cost
-is per-call overhead (argument checks, ctypes, thread setup), ~43 us for one row on a 500-tree
-model; the single-row C API still costs ~25 us a row. The walk itself is a few microseconds: this
-module does only that, ~4x less per row (measured in tests/serving/test_serving_fastpredict.py's
-docstring and benchmarks/latency.py's in-process section).
+is mostly per-call overhead (argument checks, ctypes, thread setup), and LightGBM's single-row C API
+still pays much of it. The walk itself is the small part: this module does only the walk
+(docs/serving.md#where-the-time-goes-in-the-model has the figures). `Booster.predict` stays the
+fallback (`fraud serve --no-compiled-walk`).
 
 It is the same arithmetic, not an approximation: each split follows LightGBM's
 `Tree::NumericalDecision` / `CategoricalDecision` (missing types None / Zero / NaN with the default

@@ -1,12 +1,13 @@
 """Exact path-dependent TreeSHAP for one LightGBM model, compiled with numba for one-row latency.
 
-Why not LightGBM's own `pred_contrib`: measured on a 500-tree, 63-leaf model (mean depth 14) it
-takes ~7 ms a row, which alone breaks a 5 ms p99 when 3% of requests must be explained. Path
-(Saabas) attributions are fast but agree with exact SHAP on only ~30% of top-3 reason sets, so
-they are not an honest substitute. This module computes the *same* values as `pred_contrib`
-(equal to ~1e-13) in ~0.17 ms a row on that model (`benchmarks/treeshap.py`; 1.3 ms before the
-vectorised kernel below), and in ~0.19 ms when the explainer starts from a cold cache, as it does
-in a server that explains one request in ~30.
+Why not LightGBM's own `pred_contrib`: on a model of the served size it costs milliseconds a row,
+which alone breaks the p99 target when a few percent of requests must be explained. Path (Saabas)
+attributions are fast but agree with exact SHAP on too few top-3 reason sets to be an honest
+substitute. This module computes the *same* values as `pred_contrib` (equal to ~1e-13) in a small
+fraction of its time, also when it starts from a cold cache, as it does in a server that explains
+only some requests. `pred_contrib` stays the fallback (`fraud serve --no-compiled-reasons`). The
+figures, and how each step below changed them, are in
+docs/serving.md#where-the-time-goes-in-the-explainer (measured with `benchmarks/treeshap.py`).
 
 How (a Linear-TreeSHAP-style formulation, Yu et al. 2022): for a leaf l with path features U,
 cover fractions z_j and "x satisfies the path's conditions on j" indicators o_j, the Shapley weight
@@ -21,33 +22,33 @@ value x path polynomial" mass, accumulated bottom-up: O(nodes x quadrature nodes
 of TreeSHAP's O(leaves x depth^2). Quadrature is linear, so the per-edge terms (rational functions)
 add up to the exact polynomial integral. `_shap_rows` spells out the two passes.
 
-What makes it fast (one row of the 500 x 63 model, p50; the scalar kernel took 1.4 ms):
+What makes it fast (each step was kept only if it measured faster):
 - Every tree uses an 8-point rule (16 for the rare tree whose paths need more than 8), so the
   quadrature axis is exactly one AVX-512 vector of float64. numba runs LLVM without its SLP
   vectorizer and fully unrolls 8-trip loops before the loop vectorizer would see them, so the
   kernel writes the vector operations out (`vload`, `vfma`, ... in `simd.py`: LLVM `<8 x double>`
-  values; a CPU without AVX-512 gets them split in halves, still exact). With packed per-split
-  records read without numba's negative-index checks: ~0.45 ms.
+  values; a CPU without AVX-512 gets them split in halves, still exact). Per-split records are
+  packed and read without numba's negative-index checks.
 - One step per split handles both children (they share the parent's product and the feature's
   previous split, and their credits reach the feature's accumulator in one update), splits in
-  breadth-first order: ~0.3 ms; the pre-order passes waited on each other's stores.
+  breadth-first order: the pre-order passes waited on each other's stores.
 - Routing (LightGBM's split rules) happens inside the down pass, and every store goes to an
   address known before the routing is: a store address that waits on the routing lets later loads
-  run ahead of it and be replayed (~20 us). Splits whose children are both leaves are finished in
-  the down pass (~15 us): ~0.18 ms.
+  run ahead of it and be replayed. Splits whose children are both leaves are finished in the down
+  pass.
 - Each row is first written four ways (`_spread`: NaN, or NaN and zero, mapped to a value that goes
-  left or right), so that a numeric split of any missing type is one comparison: ~0.17 ms.
+  left or right), so that a numeric split of any missing type is one comparison.
 
-What keeps it fast from a cold cache (the server scores ~30 requests between two it explains, which
-evicts the explainer's tables; `benchmarks/treeshap.py` writes 64 MB between rows to reproduce that):
+What keeps it fast from a cold cache (the server scores many requests between two it explains,
+which evicts the explainer's tables; `benchmarks/treeshap.py` writes 64 MB between rows to
+reproduce that):
 - Few bytes per row: 1 / f(t), f = z + (o - z) t, is one 8-lane division per child of a split that
-  has a split below (~8 us hot), kept in scratch for the splits below; the children of a split
-  with two leaves need none, as a leaf's H D = G S (o - z). A table of 1 / f for o = 1 (4 MB here)
-  made the tables 7.4 MB and a cold row ~0.75 ms. Now a split is 5 float64 (threshold, the
-  children's z and scales) and 4 int16 (int32 if a model needs it): 1.5 MB for this model, ~0.2 ms
-  cold.
+  has a split below, kept in scratch for the splits below; the children of a split with two leaves
+  need none, as a leaf's H D = G S (o - z). A table of 1 / f for o = 1 would be read from memory
+  instead, and it was larger than all the other tables together. A split is 5 float64 (threshold,
+  the children's z and scales) and 4 int16 (int32 if a model needs it).
 - Records are read in order, so besides the hardware prefetcher the kernel prefetches AHEAD splits
-  early (~10 us cold). What remains of the cold cost (~20 us) is mostly Python and numba's dispatch.
+  early. What remains of the cold cost is mostly Python and numba's dispatch.
 
 Split decisions follow LightGBM's `Tree::NumericalDecision` / `CategoricalDecision` (missing types
 None / Zero / NaN, default direction, categorical bitsets; NaN and negative categories go right).
@@ -64,6 +65,7 @@ import lightgbm as lgb
 import numpy as np
 from numba import njit
 
+from fraudcore.errors import FraudError
 from fraudcore.serving.simd import LANES, get, prefetch, put, vadd, vdiv, vfma, vload, vmul, vsplat, vstore
 
 MISSING_TYPES = {"None": 0, "Zero": 1, "NaN": 2}
@@ -71,7 +73,7 @@ ZERO_THRESHOLD = 1e-35  # LightGBM's kZeroThreshold
 VALUE_LIMIT = 1e300  # LightGBM clamps feature values to +-VALUE_LIMIT
 
 
-class UnsupportedModelError(ValueError):
+class UnsupportedModelError(FraudError, ValueError):
     """A model this explainer cannot reproduce exactly (e.g. linear trees, multiclass)."""
 
 
@@ -230,7 +232,8 @@ def _category(v, width):  # pragma: no cover - compiled
 
 # The routing lines are repeated in `_route` and in both down loops of `_shap_rows` rather than
 # shared: an njit helper that takes an array is not inlined, and costs a call and a reference count
-# per split; forced inlining (numba's inline="always") measured 2.6x slower (0.45 vs 0.17 ms a row).
+# per split; forced inlining (numba's inline="always") measured slower, not faster
+# (docs/serving.md#where-the-time-goes-in-the-explainer).
 @njit(cache=True, nogil=True)
 def _route(X, split_i, split_f, cat_table, width, nodes, goes):  # pragma: no cover - compiled
     xv = np.empty(XV * X.shape[1])
@@ -493,7 +496,7 @@ def _plan(f: _Flat) -> _Plan:
 
 
 class TreeExplainer:
-    """Exact SHAP contributions of a binary LightGBM booster, one row in ~0.2 ms (500 trees x 63 leaves).
+    """Exact SHAP contributions of a binary LightGBM booster, built for one row at a time.
 
     `contributions(X)` has `pred_contrib`'s layout: (n, n_columns + 1), the last column the expected
     value (raw log-odds), so `fraudcore.explain.field_contributions` consumes it unchanged.

@@ -16,13 +16,13 @@ from typing import Any
 
 from fraudcore.registry.store import ModelSpecError, resolve_bundle
 from fraudcore.serving.parsing import RequestParser
-from fraudcore.serving.scoring import Scorer
+from fraudcore.serving.scoring import Scorer, ScorerOptions
 
 SAGEMAKER_MODEL_DIR = "/opt/ml/model"
 
 
-def load_scorer(spec: str, reasons_k: int = 3) -> Scorer:
-    return Scorer(resolve_bundle(spec), reasons_k=reasons_k)
+def load_scorer(spec: str, options: ScorerOptions = ScorerOptions()) -> Scorer:
+    return Scorer(resolve_bundle(spec), options)
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,9 @@ class Loaded:
 class ModelHolder:
     """The current scorer plus the previous one; swaps are serialised, reads are a plain attribute."""
 
-    def __init__(self, spec: str, reasons_k: int = 3, max_batch: int = 256, pinned: bool = False) -> None:
-        self.reasons_k = reasons_k
+    def __init__(self, spec: str, options: ScorerOptions = ScorerOptions(), max_batch: int = 256,
+                 pinned: bool = False) -> None:
+        self.options = options
         self.max_batch = max_batch
         self.pinned = pinned
         self.current = self._load(spec)
@@ -51,7 +52,7 @@ class ModelHolder:
         return self.current.scorer
 
     def _load(self, spec: str) -> Loaded:
-        scorer = load_scorer(spec, self.reasons_k)
+        scorer = load_scorer(spec, self.options)
         return Loaded(scorer, RequestParser(scorer.bundle.schema, self.max_batch), spec, time.time())
 
     def swap(self, spec: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from fraudcore.errors import FraudError
 from fraudcore.schema import Field, Schema
 
 INSTANCES = "instances"
@@ -38,7 +39,7 @@ def received_value(v: Any) -> Any:
 
 
 @dataclass
-class RequestError(Exception):
+class RequestError(FraudError):
     """A request the service refuses; `status` is the HTTP code, `rule` the machine-readable reason."""
 
     status: int

@@ -4,6 +4,11 @@ Nothing about features is computed here: `FeaturePipeline.transform` builds the 
 code training used), `fraudcore.bundle.predict_scores` turns it into calibrated probabilities (the
 function training used for its own scores), `Bundle.decide` applies the thresholds, and reasons are
 `fraudcore.explain`'s field crediting and ranking over exact SHAP values from `fastshap`.
+
+The two compiled parts are fast paths with a switch each (`ScorerOptions`, `fraud serve
+--no-compiled-walk / --no-compiled-reasons`): off, scores come from `Booster.predict` and SHAP values
+from LightGBM's own `pred_contrib`, the reference both are tested against. Either way the scores and
+decisions are the same bits and the reasons the same fields (contributions equal to ~1e-13).
 """
 from __future__ import annotations
 
@@ -16,14 +21,14 @@ import numpy as np
 from scipy.special import expit
 
 from fraudcore.bundle import Bundle, predict_scores
-from fraudcore.explain import field_contributions, top_reasons
+from fraudcore.explain import contributions, field_contributions, top_reasons
 from fraudcore.serving.fastpredict import TreePredictor
 from fraudcore.serving.fastshap import TreeExplainer
 
 APPROVE = "approve"
-# Up to this many rows (a request or a micro-batch) the compiled tree walk beats `Booster.predict`'s
-# per-call overhead; beyond it LightGBM's own loop is as fast. Measured on a 500-tree, 63-leaf
-# model: 1 row 16 vs 43 us, 8 rows 75 vs 109 us, 32 rows 404 vs 319 us.
+# Up to this many rows (a request or a micro-batch) the compiled tree walk is cheaper than
+# `Booster.predict`, whose cost there is per-call overhead; beyond it LightGBM's own loop is as fast
+# (docs/serving.md#where-the-time-goes-in-the-model has the figures).
 COMPILED_PREDICT_MAX = 16
 
 
@@ -47,6 +52,16 @@ Rows = list[Mapping[str, Any]] | Mapping[str, Sequence[Any]]  # records (a reque
 
 
 @dataclass(frozen=True)
+class ScorerOptions:
+    """How a `Scorer` computes. No combination changes a score, a decision or a reason; the compiled
+    paths are on by default because they are what keeps a request under a millisecond."""
+
+    reasons_k: int = 3
+    compiled_walk: bool = True      # fastpredict's tree walk for up to COMPILED_PREDICT_MAX rows
+    compiled_reasons: bool = True   # fastshap's TreeSHAP; off: LightGBM's pred_contrib
+
+
+@dataclass(frozen=True)
 class Scored:
     """Scores and decisions of one request, and which rows still need reasons."""
 
@@ -60,13 +75,14 @@ class Scored:
 class Scorer:
     """One loaded model, ready to score; immutable after construction, so swapping is a reference change."""
 
-    def __init__(self, bundle: Bundle, reasons_k: int = 3) -> None:
+    def __init__(self, bundle: Bundle, options: ScorerOptions = ScorerOptions()) -> None:
         self.bundle = bundle
         self.version = bundle.version
         self.pipeline = bundle.pipeline
-        self.reasons_k = reasons_k
-        self.explainer = TreeExplainer(bundle.booster)
-        self.trees = TreePredictor(bundle.booster)
+        self.options = options
+        self.reasons_k = options.reasons_k
+        self.explainer = TreeExplainer(bundle.booster) if options.compiled_reasons else None
+        self.trees = TreePredictor(bundle.booster) if options.compiled_walk else None
         self.feature_names = [str(n) for n in self.pipeline.feature_names_in_]
         self.warm_up()
 
@@ -84,7 +100,7 @@ class Scorer:
         `explain_all`): a micro-batch mixes requests that asked for all reasons with ones that did not."""
         X = self.pipeline.transform(rows)
         n = len(X)
-        if n <= COMPILED_PREDICT_MAX:
+        if self.trees is not None and n <= COMPILED_PREDICT_MAX:
             # the same arithmetic as predict_scores: sigmoid(float64 raw score + logit_offset), and
             # bit-identical raw scores (fastpredict walks the trees with LightGBM's rules and order)
             scores = expit(self.trees.raw(X) + self.bundle.logit_offset)
@@ -101,7 +117,11 @@ class Scorer:
             return {}
         every = len(need) == len(scored.X)
         X = scored.X if every else scored.X[need]
-        fc, fields = field_contributions(self.explainer.contributions(X), self.pipeline)
+        if self.explainer is not None:
+            shap = self.explainer.contributions(X)
+        else:  # as `fraudcore.explain.reason_codes` calls it
+            shap = contributions(self.bundle.booster, X, num_threads=1 if len(X) == 1 else None)
+        fc, fields = field_contributions(shap, self.pipeline)
         if every:
             raw = rows
         elif isinstance(rows, list):

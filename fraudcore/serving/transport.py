@@ -3,14 +3,17 @@ together with the body.
 
 uvicorn writes a response's status line and headers as soon as the app sends
 `http.response.start`, then the body on `http.response.body`: two `write()` system calls and two
-TCP segments per response (strace on a worker under load: one read and two writes per request,
-writes ~2/3 of the worker's system-call time). `CoalescingTransport` holds a header block (a write
+TCP segments per response (strace on a worker under load: one read and two writes per request, the
+writes most of its system-call time; docs/serving.md#where-the-time-goes-in-the-http-path).
+`CoalescingTransport` holds a header block (a write
 that starts with "HTTP/1.1 " and ends with a blank line) and sends it with the next write, which for
 every response of this server comes in the same event-loop step. Nothing waits on it: if no write
 follows in this loop iteration (a streamed response, a `100 Continue`), a `call_soon` callback sends
 it alone, and `close()` sends it before closing. Order is kept, since held bytes always go first.
 
 Only the transport is wrapped: parsing, keep-alive, flow control and shutdown are uvicorn's own.
+`HttpToolsProtocol` is a uvicorn internal, so setup.py caps uvicorn below its next minor, and
+`fraud serve --no-one-write` runs uvicorn's protocol as it is.
 """
 from __future__ import annotations
 

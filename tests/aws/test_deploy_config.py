@@ -1,9 +1,13 @@
-"""config/deploy.toml: every key typed and range-checked; errors name the key, the rule and the value."""
+"""config/deploy.toml: every key required, typed and range-checked; errors name the key, the rule, the
+value and the file."""
 from __future__ import annotations
 
 import pytest
 
-from deploy.config import DEFAULT_DEPLOY_CONFIG_PATH, DeployConfigError, load_deploy_config
+from deploy.config import DeployConfig, load_deploy_config
+from fraudcore.config_loader import CONFIG_DIR, ConfigError
+
+DEPLOY_TOML = CONFIG_DIR / "deploy.toml"
 
 
 def test_the_shipped_config_loads():
@@ -18,7 +22,7 @@ def test_the_shipped_config_loads():
                                         "and <= 100; got 1"),
     ({"scaling": {"min_instances": 4, "max_instances": 3}}, "'scaling.max_instances' must be >= scaling.min_instances (4); got 3"),
     ({"rollout": {"canary_percent": 80}}, "'rollout.canary_percent' must be between 1 and 50; got 80"),
-    ({"alarms": {"error_5xx_rate": "1%"}}, "'alarms.error_5xx_rate' must be of type float; got '1%'"),
+    ({"alarms": {"error_5xx_rate": "1%"}}, "'alarms.error_5xx_rate' must be a number; got '1%'"),
     ({"endpoint": {"initial_instance_count": 9}}, "'endpoint.initial_instance_count' must be between "
                                                   "scaling.min_instances (2) and scaling.max_instances (8); got 9"),
     ({"endpoint": {"name": "paylink-fraud-scoring-endpoint"}}, "'endpoint.name' must be letters, digits"),
@@ -27,18 +31,28 @@ def test_the_shipped_config_loads():
     ({"alarms": {"datapoints_to_alarm": 5}}, "'alarms.datapoints_to_alarm' must be <= alarms.evaluation_periods (3); got 5"),
     ({"rollout": {"max_execution_seconds": 700}}, "'rollout.max_execution_seconds' must be >= canary_bake_seconds + "
                                                   "termination_wait_seconds (900); got 700"),
-    ({"rollout": {"bake_seconds": 60}}, "unknown key(s) ['bake_seconds'] in rollout"),
+    ({"rollout": {"bake_seconds": 60}}, "unknown config key 'rollout.bake_seconds'; allowed in [rollout]"),
 ])
 def test_bad_values_are_refused_with_key_rule_and_value(override, message):
-    with pytest.raises(DeployConfigError) as err:
+    with pytest.raises(ConfigError) as err:
         load_deploy_config(overrides=override)
     assert message in str(err.value)
+    assert str(err.value).startswith(f"{DEPLOY_TOML}: ")
 
 
 def test_missing_keys_and_files_are_errors(tmp_path):
-    text = DEFAULT_DEPLOY_CONFIG_PATH.read_text().replace("smoke_requests = 3\n", "")
+    text = DEPLOY_TOML.read_text().replace("smoke_requests = 3\n", "")
     (tmp_path / "deploy.toml").write_text(text)
-    with pytest.raises(DeployConfigError, match=r"missing required key\(s\) \['smoke_requests'\] in rollout"):
+    with pytest.raises(ConfigError, match=r"deploy.toml: missing required config key 'rollout.smoke_requests'"):
         load_deploy_config(tmp_path / "deploy.toml")
-    with pytest.raises(FileNotFoundError, match="deploy config file not found"):
+    with pytest.raises(ConfigError, match="config file not found"):
         load_deploy_config(tmp_path / "nope.toml")
+
+
+def test_types_and_ranges_are_checked_on_construction_too():
+    cfg = load_deploy_config()
+    with pytest.raises(ConfigError, match="'scaling.min_instances' must be an int; got '2'"):
+        type(cfg.scaling)(**{**cfg.scaling.__dict__, "min_instances": "2"})
+    with pytest.raises(ConfigError, match="'rollout.canary_percent' must be between 1 and 50; got 0"):
+        type(cfg.rollout)(**{**cfg.rollout.__dict__, "canary_percent": 0})
+    assert DeployConfig.from_dict(cfg.to_dict()) == cfg

@@ -220,8 +220,8 @@ def test_weekly_retraining_on_step_functions(mf):
 
 
 def test_cli_forced_deploy_of_a_failed_run_records_why(mf, aws_emulator, monkeypatch, capsys):
-    from deploy.cli import main
     from deploy.smoke import expected_answers, smoke_requests
+    from fraudcore.cli import main as fraud
     from fraudcore.registry import lookup
     from fraudcore.registry.store import bundle_files, write_bundle_files
 
@@ -234,11 +234,11 @@ def test_cli_forced_deploy_of_a_failed_run_records_why(mf, aws_emulator, monkeyp
                                        for s, d in answers])
     lookup.tag_gate(mf.train_run_id, passed=False)
     try:
-        assert main(["--config", config, "sagemaker", "--run-id", mf.train_run_id]) == 1
+        assert fraud(["deploy", "--config", config, "sagemaker", "--run-id", mf.train_run_id]) == 1
         assert "must carry the tag 'gate:passed'" in capsys.readouterr().err
-        assert main(["--config", config, "sagemaker", "--run-id", mf.train_run_id, "--force"]) == 1
+        assert fraud(["deploy", "--config", config, "sagemaker", "--run-id", mf.train_run_id, "--force"]) == 1
         assert "needs a reason" in capsys.readouterr().err
-        assert main(["--config", config, "sagemaker", "--run-id", mf.train_run_id, "--force",
+        assert fraud(["deploy", "--config", config, "sagemaker", "--run-id", mf.train_run_id, "--force",
                      "--reason", "hotfix: the failed gate is a known holdout artefact"]) == 0
         record = json.loads(capsys.readouterr().out)
     finally:

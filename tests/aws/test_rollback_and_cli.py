@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from deploy.cli import main
-from deploy.config import DEFAULT_DEPLOY_CONFIG_PATH
 from deploy.history import HistoryError, read_history
 from deploy.sagemaker import DeployError, deploy_bundle, rollback
+from fraudcore.cli import main as fraud
+from fraudcore.config_loader import CONFIG_DIR
 
 
 def _serving(aws) -> str:
@@ -51,47 +51,47 @@ def test_rollback_walks_back_through_live_runs(aws, make_bundle):
 def test_cli_deploy_status_history_rollback(aws, make_bundle, capsys):
     for run, extra in (("21", ["--reason", "initial"]), ("22", [])):
         aws.queue_answers(make_bundle(run))
-        assert main(["sagemaker", "--bundle", str(make_bundle(run)), *extra]) == 0
+        assert fraud(["deploy", "sagemaker", "--bundle", str(make_bundle(run)), *extra]) == 0
         assert json.loads(capsys.readouterr().out)["run_id"] == run
     capsys.readouterr()
 
-    assert main(["status", "--json"]) == 0
+    assert fraud(["deploy", "status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert (status["run_id"], status["history_live_run_id"], status["endpoint_status"]) == ("22", "22", "InService")
     assert status["variants"] == [{"VariantName": "AllTraffic", "CurrentInstanceCount": 2, "DesiredInstanceCount": 2}]
 
     aws.queue_answers(make_bundle("21"))
-    assert main(["rollback", "--reason", "latency regression"]) == 0
+    assert fraud(["deploy", "rollback", "--reason", "latency regression"]) == 0
     assert json.loads(capsys.readouterr().out)["run_id"] == "21"
-    assert main(["history"]) == 0
+    assert fraud(["deploy", "history"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and "rollback" in lines[2] and "latency regression" in lines[2]
-    assert main(["history", "--json"]) == 0
+    assert fraud(["deploy", "history", "--json"]) == 0
     assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == ["21", "22", "21"]
 
 
 def test_cli_refusals_are_clear_and_change_nothing(aws, make_bundle, tmp_path, capsys, monkeypatch):
     aws.queue_answers(make_bundle("31"))
-    assert main(["sagemaker", "--bundle", str(make_bundle("31"))]) == 0
+    assert fraud(["deploy", "sagemaker", "--bundle", str(make_bundle("31"))]) == 0
     capsys.readouterr()
     before = aws.clients.sagemaker.describe_endpoint(EndpointName=aws.cfg.endpoint.name)
 
-    assert main(["sagemaker", "--bundle", str(tmp_path / "nowhere")]) == 1
+    assert fraud(["deploy", "sagemaker", "--bundle", str(tmp_path / "nowhere")]) == 1
     assert "does not exist or is not a directory" in capsys.readouterr().err
 
     (tmp_path / "mf" / ".metaflow").mkdir(parents=True)  # a datastore with no TrainFlow runs in it
     monkeypatch.setenv("METAFLOW_DATASTORE_SYSROOT_LOCAL", str(tmp_path / "mf"))
     monkeypatch.setenv("METAFLOW_DEFAULT_METADATA", "local")
-    assert main(["sagemaker", "--run-id", "999999"]) == 1
+    assert fraud(["deploy", "sagemaker", "--run-id", "999999"]) == 1
     assert "run id '999999': cannot be resolved: no TrainFlow runs in metadata local@" in capsys.readouterr().err
 
-    assert main(["rollback"]) == 1
+    assert fraud(["deploy", "rollback"]) == 1
     assert "nothing to roll back to" in capsys.readouterr().err
-    assert main(["sagemaker"]) == 2
+    assert fraud(["deploy", "sagemaker"]) == 2
     bad = tmp_path / "deploy.toml"
-    bad.write_text(DEFAULT_DEPLOY_CONFIG_PATH.read_text().replace("image_uri =", "image ="))
-    assert main(["--config", str(bad), "status"]) == 1
-    assert "unknown key(s) ['image'] in model" in capsys.readouterr().err
+    bad.write_text((CONFIG_DIR / "deploy.toml").read_text().replace("image_uri =", "image ="))
+    assert fraud(["deploy", "--config", str(bad), "status"]) == 2
+    assert f"fraud deploy: {bad}: unknown config key 'model.image'" in capsys.readouterr().err
 
     after = aws.clients.sagemaker.describe_endpoint(EndpointName=aws.cfg.endpoint.name)
     assert after["EndpointConfigName"] == before["EndpointConfigName"]

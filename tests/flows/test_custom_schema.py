@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fraudcore.config_loader import ConfigError
 from fraudcore.registry.store import materialize_bundle
 from fraudcore.schema import load_schema
 
@@ -94,8 +95,12 @@ def test_evaluateflow_backtests_the_orders_model_on_a_user_file(orders_run, stor
     assert f"Evaluation: model {run.id}" in card_text(html.read_text())
 
 
-def test_a_schema_mismatch_is_named_before_training(store) -> None:
+def test_a_schema_mismatch_is_named_before_any_step(store) -> None:
+    """The Config parser checks the config (and its slices against the schema it names) at launch."""
     config = store.config("orders-bad.toml", data_extra='schema = "config/examples/orders_schema.toml"')
-    status, run, out = store.run(TRAIN_FLOW, config, data=str(store.root / "orders.csv"))
-    assert status == "failed"
-    assert "evaluation.categorical_slices' must name a feature of schema 'orders'; got 'payment_method'" in out
+    message = "evaluation.categorical_slices' must name a feature of schema 'orders'; got 'payment_method'"
+    with pytest.raises(ConfigError, match=message):
+        store.run(TRAIN_FLOW, config, data=str(store.root / "orders.csv"))
+    res = store.cli(str(TRAIN_FLOW), "--config", "config", str(config), "run", check=False)
+    assert res.returncode != 0 and message in res.stderr
+    assert "Workflow starting" not in res.stdout + res.stderr

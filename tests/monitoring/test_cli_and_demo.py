@@ -7,7 +7,7 @@ from pathlib import Path
 from monitor_helpers import capture_records, labels_for, window_for, write_capture
 
 from fraudcore.monitoring.capture import read_capture
-from fraudcore.monitoring.cli import main
+from fraudcore.cli import main as fraud
 
 
 def test_run_prints_the_verdict_and_writes_json(tmp_path, bundle, bundle_dir, capsys):
@@ -16,7 +16,7 @@ def test_run_prints_the_verdict_and_writes_json(tmp_path, bundle, bundle_dir, ca
     labels = tmp_path / "labels.csv"
     labels_for(frame).to_csv(labels, index=False)
     out = tmp_path / "report.json"
-    code = main(["run", "--capture", str(root), "--bundle", str(bundle_dir), "--labels", str(labels),
+    code = fraud(["monitor", "run", "--capture", str(root), "--bundle", str(bundle_dir), "--labels", str(labels),
                  "--as-of", "2027-03-01T00:00:00Z", "--window-days", "0", "--json", str(out)])
     printed = capsys.readouterr().out
     assert code == 0
@@ -27,14 +27,14 @@ def test_run_prints_the_verdict_and_writes_json(tmp_path, bundle, bundle_dir, ca
 
 
 def test_run_explains_bad_arguments(tmp_path, bundle_dir, capsys):
-    assert main(["run", "--capture", str(tmp_path / "none"), "--bundle", str(bundle_dir)]) == 2
+    assert fraud(["monitor", "run", "--capture", str(tmp_path / "none"), "--bundle", str(bundle_dir)]) == 1
     assert "does not exist" in capsys.readouterr().err
-    assert main(["run", "--capture", str(tmp_path), "--bundle", str(tmp_path / "no-bundle")]) == 2
+    assert fraud(["monitor", "run", "--capture", str(tmp_path), "--bundle", str(tmp_path / "no-bundle")]) == 1
     assert "not a directory or a model.tar.gz" in capsys.readouterr().err
 
 
 def test_demo_replays_through_the_real_server(tmp_path, bundle_dir, capsys):
-    code = main(["demo", "--scenario", "new_pattern", "--rows", "10000", "--bundle", str(bundle_dir),
+    code = fraud(["monitor", "demo", "--scenario", "new_pattern", "--rows", "10000", "--bundle", str(bundle_dir),
                  "--out", str(tmp_path)])
     printed = capsys.readouterr().out
     assert code == 0

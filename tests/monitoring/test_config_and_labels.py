@@ -8,14 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudcore.monitoring.config import (
-    DEFAULT_CONFIG_PATH,
-    MonitorConfig,
-    MonitorConfigError,
-    load_monitor_config,
-    monitor_config_from_dict,
-)
-from fraudcore.monitoring.config import QualitySettings
+from fraudcore.config_loader import CONFIG_DIR, ConfigError
+from fraudcore.monitoring.config import MonitorConfig, QualityConfig, load_monitor_config
 from fraudcore.monitoring.quality import LabelError, expected_arrived, load_labels
 from fraudcore.monitoring.signals import Signal, verdict
 from fraudcore.synth.scenarios import SCENARIOS, scenario, simulate_label_arrival
@@ -35,22 +29,26 @@ def test_config_file_matches_the_defaults_and_the_deploy_alarms():
 
 
 @pytest.mark.parametrize("data, match", [
-    ({"drift": {"psi_majr": 0.3}}, r"\[drift\]: unknown keys \['psi_majr'\]"),
-    ({"alerts": {}}, r"unknown sections \['alerts'\]"),
-    ({"quality": {"min_maturity": 1.5}}, r"quality.min_maturity must be a share in \(0, 1\]; got 1.5"),
-    ({"drift": {"psi_moderate": 0.3, "psi_major": 0.2}}, r"drift.psi_major must be >= drift.psi_moderate"),
-    ({"capture": {"sample_rate": 0}}, r"capture.sample_rate must be a share"),
-    ({"publish": {"namespace": "AWS/SageMaker"}}, r"publish.namespace must be"),
+    ({"drift": {"psi_majr": 0.3}}, r"unknown config key 'drift.psi_majr'; allowed in \[drift\]"),
+    ({"alerts": {}}, r"unknown config key 'alerts'; allowed in the top level"),
+    ({"quality": {"min_maturity": 1.5}}, r"'quality.min_maturity' must be a share in \(0, 1\]; got 1.5"),
+    ({"quality": {"min_positives": 40.0}}, r"'quality.min_positives' must be an int; got 40.0"),
+    ({"drift": {"psi_moderate": 0.3, "psi_major": 0.2}}, r"'drift.psi_major' must be >= drift.psi_moderate"),
+    ({"capture": {"sample_rate": 0}}, r"'capture.sample_rate' must be a share"),
+    ({"publish": {"namespace": "AWS/SageMaker"}}, r"'publish.namespace' must be"),
 ])
 def test_bad_config_is_refused_with_the_key_and_rule(data, match):
-    with pytest.raises(MonitorConfigError, match=match):
-        monitor_config_from_dict(data)
+    with pytest.raises(ConfigError, match=match):
+        MonitorConfig.from_dict(data)
 
 
 def test_config_file_overrides_apply(tmp_path):
     path = tmp_path / "m.toml"
-    path.write_text(DEFAULT_CONFIG_PATH.read_text().replace("min_maturity = 0.9", "min_maturity = 0.8"))
+    path.write_text((CONFIG_DIR / "monitor.toml").read_text() + "\n[quality]\nmin_maturity = 0.8\n")
     assert load_monitor_config(path).quality.min_maturity == 0.8
+    path.write_text("[quality]\nmin_maturty = 0.8\n")
+    with pytest.raises(ConfigError, match=f"{path}: unknown config key 'quality.min_maturty'"):
+        load_monitor_config(path)
     assert load_monitor_config(overrides={"drift": {"psi_major": 0.3}}).drift.psi_major == 0.3
 
 
@@ -76,8 +74,8 @@ def test_labels_arrive_late_with_the_configured_median():
     assert (delay > 0).all()
     assert 19 < delay.median() < 23
     # the monitor's maturity curve agrees with what the simulator produces
-    assert expected_arrived(21.0, QualitySettings()) == pytest.approx(0.5)
-    assert np.mean(delay <= 45) == pytest.approx(float(expected_arrived(45.0, QualitySettings())), abs=0.03)
+    assert expected_arrived(21.0, QualityConfig()) == pytest.approx(0.5)
+    assert np.mean(delay <= 45) == pytest.approx(float(expected_arrived(45.0, QualityConfig())), abs=0.03)
 
 
 def test_labels_file_is_checked(tmp_path):

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from serving_support import RUN_A, to_records
+from strategies import invalid_record_strategy, record_strategy
 
 from fraudcore.bundle import load_bundle
 from fraudcore.schema import paylink_schema
-from fraudcore.strategies import invalid_record_strategy, record_strategy
 
 SCHEMA = paylink_schema()
 

@@ -7,10 +7,10 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import invalid_record_strategy, record_strategy
 
 from fraudcore.schema import paylink_schema
 from fraudcore.serving.parsing import RequestError, RequestParser
-from fraudcore.strategies import invalid_record_strategy, record_strategy
 
 SCHEMA = paylink_schema()
 PARSER = RequestParser(SCHEMA, max_batch=8)

@@ -12,13 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from fraudcore.config import ConfigError, load_train_config
-from fraudcore.data import DataValidationError
-from fraudcore.registry import RegistryError
+from fraudcore.config import load_train_config
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "train.toml"
 SHOWN = ("pr_auc", "roc_auc", "recall_at_precision", "threshold", "precision_at_threshold", "recall_at_threshold",
          "alert_rate")
 
@@ -45,14 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="", help="labelled dataset (default: the model's training holdout)")
     p.add_argument("--start", default="", help="window start (ISO date, inclusive)")
     p.add_argument("--end", default="", help="window end (ISO date, exclusive)")
-    p.add_argument("--config", default=str(DEFAULT_CONFIG), help="config whose [evaluation] and [data] apply")
+    p.add_argument("--config", default=None, help="config whose [evaluation] and [data] apply "
+                                                   "(default config/train.toml)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        result = evaluate_models(load_train_config(args.config), args.model, args.challenger, args.data,
-                                 args.start, args.end)
-    except (RegistryError, ConfigError, DataValidationError, ValueError) as err:
-        print(f"fraud evaluate: {err}", file=sys.stderr)
-        return 1
+    # Errors (FraudError) are reported by `fraud` (fraudcore/cli.py) with their exit codes.
+    result = evaluate_models(load_train_config(args.config), args.model, args.challenger, args.data,
+                             args.start, args.end)
     print(json.dumps(result, indent=2) if args.json else _text(result))
     return 0

@@ -1,7 +1,8 @@
 """Hypothesis strategies derived from the schema: valid raw records and deliberately invalid ones.
 
-Used by the property tests of the pipeline, the server and validation. Importing this module needs
-hypothesis (a dev extra); nothing in the runtime path imports it.
+Used by the property tests of the pipeline, the bundle, the server and validation. It lives under
+`tests/` because it needs hypothesis, a dev extra; test modules import it as `strategies` (pytest.ini
+puts `tests/` on the path).
 """
 from __future__ import annotations
 

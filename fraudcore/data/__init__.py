@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fraudcore.errors import FraudError
 from fraudcore.schema import Field, Schema
 
 ON_ERROR = ("quarantine", "reject")
 TIME_ORDER = ("sort", "reject")
 
 
-class DataValidationError(ValueError):
+class DataValidationError(FraudError, ValueError):
     """The data can't be used; the message names the column, the rule, the count and the first row."""
 
 

@@ -1,4 +1,8 @@
-"""`fraud data generate | validate | difficulty | schema-doc`."""
+"""`fraud data generate | validate | difficulty | schema-doc`.
+
+Exit codes (docs/runbook.md): 0 done, 1 invalid data (DataValidationError, reported by `fraud`),
+2 bad arguments or config, 3 `validate` quarantined rows, 4 `difficulty` missed the spec.
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,8 +11,14 @@ import sys
 import time
 from pathlib import Path
 
-from fraudcore.data import DataValidationError, load_dataset
+from fraudcore.config import DataConfig, SplitConfig
+from fraudcore.data import load_dataset
+from fraudcore.errors import EXIT_OK
 from fraudcore.schema import load_schema
+
+EXIT_QUARANTINED = 3   # `validate`: the data is usable, but some rows were quarantined
+EXIT_SPEC_MISSED = 4   # `difficulty`: the data misses the difficulty spec
+_DATA = DataConfig()   # the flags' defaults are the config's
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -28,17 +38,13 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     schema = load_schema(args.schema)
-    try:
-        loaded = load_dataset(schema, args.path, on_error=args.on_error, time_order=args.time_order)
-    except DataValidationError as err:
-        print(f"invalid data: {err}", file=sys.stderr)
-        return 1
+    loaded = load_dataset(schema, args.path, on_error=args.on_error, time_order=args.time_order)
     print(json.dumps(loaded.report.to_dict(), indent=2) if args.json else loaded.report.to_text())
     if args.quarantine_out and len(loaded.quarantine):
         Path(args.quarantine_out).parent.mkdir(parents=True, exist_ok=True)
         loaded.quarantine.to_csv(args.quarantine_out, index=False)
         print(f"quarantined rows written to {args.quarantine_out}", file=sys.stderr)
-    return 0 if loaded.report.rows_quarantined == 0 else 3
+    return EXIT_OK if loaded.report.rows_quarantined == 0 else EXIT_QUARANTINED
 
 
 def _difficulty(args: argparse.Namespace) -> int:
@@ -52,7 +58,7 @@ def _difficulty(args: argparse.Namespace) -> int:
         frame = generate_frame(args.rows, args.seed, schema=schema)
     result = measure_difficulty(schema, frame, holdout_months=args.holdout_months)
     print(json.dumps(result, indent=2))
-    return 0 if all(result["spec"].values()) else 4
+    return EXIT_OK if all(result["spec"].values()) else EXIT_SPEC_MISSED
 
 
 def _schema_doc(args: argparse.Namespace) -> int:
@@ -67,22 +73,22 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--schema", default=None, help="schema file (default: config/schema.toml)")
     sub = parser.add_subparsers(dest="cmd", required=True)
     g = sub.add_parser("generate", help="write the synthetic PayLink dataset as monthly parquet partitions")
-    g.add_argument("--rows", type=int, default=2_000_000)
-    g.add_argument("--seed", type=int, default=7)
+    g.add_argument("--rows", type=int, default=_DATA.synthetic_rows)
+    g.add_argument("--seed", type=int, default=_DATA.synthetic_seed)
     g.add_argument("--out", type=Path, required=True)
     g.set_defaults(func=_generate)
     v = sub.add_parser("validate", help="check a parquet/CSV dataset against the schema and report")
     v.add_argument("path")
-    v.add_argument("--on-error", choices=["quarantine", "reject"], default="quarantine")
-    v.add_argument("--time-order", choices=["reject", "sort"], default="reject")
+    v.add_argument("--on-error", choices=["quarantine", "reject"], default=_DATA.on_error)
+    v.add_argument("--time-order", choices=["reject", "sort"], default=_DATA.time_order)
     v.add_argument("--json", action="store_true")
     v.add_argument("--quarantine-out", default=None, help="CSV file for quarantined rows with their reason")
     v.set_defaults(func=_validate)
     d = sub.add_parser("difficulty", help="oracle and logistic-regression PR-AUC on the last months")
     d.add_argument("--path", default=None, help="a dataset with the oracle column (default: generate)")
     d.add_argument("--rows", type=int, default=1_000_000)
-    d.add_argument("--seed", type=int, default=7)
-    d.add_argument("--holdout-months", type=int, default=3)
+    d.add_argument("--seed", type=int, default=_DATA.synthetic_seed)
+    d.add_argument("--holdout-months", type=int, default=SplitConfig().holdout_months)
     d.set_defaults(func=_difficulty)
     s = sub.add_parser("schema-doc", help="print the feature table (Markdown) derived from the schema")
     s.set_defaults(func=_schema_doc)
