@@ -129,7 +129,7 @@ def evaluate_run(ctx: TrainContext, model: FinalModel) -> EvaluationResult:
         champ = {"run_id": champion[0], **E.evaluate_scores(y, scores["champion"], champion[1].thresholds, None)}
     gate = check_gate(holdout, min_pr_auc=cfg.gate.min_pr_auc, min_recall_at_precision=cfg.gate.min_recall_at_precision,
                       precision_floor=cfg.thresholds.precision_floor, max_pr_auc_drop=cfg.gate.max_pr_auc_drop,
-                      champion_metrics=champ, champion_version=None if champ is None else champ["run_id"])
+                      champion=champ)
     rows = max(1, counts["holdout"]["rows"])
     sample = load_part(prepared, schema, plan, ["holdout"], [schema.id, *schema.feature_names],
                        RowDraw(min(1.0, ev.shap_rows / rows), cfg.seed + 3, uniform=True))
