@@ -46,7 +46,7 @@ setup(
         # `fraud <name> ...` dispatches to these; each module exposes main(argv) -> int.
         "fraud.commands": [
             "data = fraudcore.data.cli:main",
-            "models = fraudcore.registry_cli:main",
+            "models = fraudcore.registry.cli:main",
             "evaluate = fraudcore.evaluation.cli:main",
             "serve = fraudcore.serving.cli:main",
             "deploy = deploy.cli:main",

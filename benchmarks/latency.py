@@ -59,7 +59,7 @@ def build_bundle(out: Path, rows: int, trees: int, leaves: int, seed: int) -> Pa
     """A realistic-size model (DESIGN.md's 500 trees x 63 leaves) trained with fraudcore's functions."""
     import lightgbm as lgb
 
-    from fraudcore.bundle import predict_scores, write_bundle
+    from fraudcore.bundle import BundleRecord, ModelParts, predict_scores, write_bundle
     from fraudcore.pipeline import FeaturePipeline
     from fraudcore.profile import build_profile
     from fraudcore.schema import paylink_schema
@@ -80,9 +80,9 @@ def build_bundle(out: Path, rows: int, trees: int, leaves: int, seed: int) -> Pa
     profile = build_profile(valid, s_valid, schema=schema, review_threshold=th.review)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    write_bundle(tmp, booster=booster, pipeline=pipe, thresholds=th, schema=schema, profile=profile,
-                 metrics={"note": "latency benchmark model"}, config={"trees": trees, "leaves": leaves},
-                 run_id=f"bench-{trees}x{leaves}", data_fingerprint={"rows": rows, "seed": seed})
+    write_bundle(tmp, ModelParts(booster, pipe, th, schema),
+                 BundleRecord(f"bench-{trees}x{leaves}", profile, metrics={"note": "latency benchmark model"},
+                              config={"trees": trees, "leaves": leaves}, data_fingerprint={"rows": rows, "seed": seed}))
     tmp.rename(out)
     return out
 

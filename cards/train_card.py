@@ -1,12 +1,12 @@
 """The TrainFlow card: what a fraud analyst needs to judge a model, as Metaflow card components.
 
-Builders take the plain result dicts fraudcore produced (fraudcore.workflow.evaluate_run and
-fraudcore.tuning.summarize) and draw them; they compute nothing new.
+Builders take what fraudcore produced (the `EvaluationResult` of fraudcore.workflow.evaluate_run, its
+`FinalModel`, and fraudcore.tuning.summarize) and draw it; they compute nothing new.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -14,6 +14,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from metaflow.cards import Image, Markdown, Table  # noqa: E402
+
+if TYPE_CHECKING:
+    from fraudcore.evaluation import EvaluationResult
+    from fraudcore.workflow import FinalModel
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -34,21 +38,21 @@ def _image(fig: Any) -> Image:
     return img
 
 
-def pr_curves(result: Mapping[str, Any]) -> Image:
+def pr_curves(result: EvaluationResult) -> Image:
     """Validation and holdout PR curves, the oracle's and the champion's, with the operating point."""
     fig, ax = plt.subplots(figsize=(7, 5))
-    hold, val = result["holdout"], result["validation"]
+    hold, val = result.holdout, result.validation
     ax.plot(val["pr_curve"]["recall"], val["pr_curve"]["precision"], label=f"validation (AP {val['pr_auc']:.3f})")
     ax.plot(hold["pr_curve"]["recall"], hold["pr_curve"]["precision"], label=f"holdout (AP {hold['pr_auc']:.3f})")
-    if result.get("oracle"):
-        o = result["oracle"]
+    if result.oracle:
+        o = result.oracle
         ax.plot(o["pr_curve"]["recall"], o["pr_curve"]["precision"], "k--", label=f"oracle, holdout (AP {o['pr_auc']:.3f})")
-    if result.get("champion"):
-        c = result["champion"]
+    if result.champion:
+        c = result.champion
         ax.plot(c["pr_curve"]["recall"], c["pr_curve"]["precision"], ":",
                 label=f"champion {c['run_id']}, holdout (AP {c['pr_auc']:.3f})")
-    if result.get("baseline"):
-        b = result["baseline"]
+    if result.baseline:
+        b = result.baseline
         ax.plot(b["pr_curve"]["recall"], b["pr_curve"]["precision"], alpha=0.6,
                 label=f"logistic baseline, holdout (AP {b['pr_auc']:.3f})")
     ax.scatter([hold["recall_at_threshold"]], [hold["precision_at_threshold"]], color="red", zorder=5,
@@ -59,13 +63,13 @@ def pr_curves(result: Mapping[str, Any]) -> Image:
     return _image(fig)
 
 
-def threshold_plot(result: Mapping[str, Any]) -> Image:
+def threshold_plot(result: EvaluationResult) -> Image:
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, style in (("validation", "-"), ("holdout", "--")):
-        c = result[name]["pr_curve"]
+        c = getattr(result, name)["pr_curve"]
         ax.plot(c["threshold"], c["precision"], style, color="C0", label=f"precision ({name})")
         ax.plot(c["threshold"], c["recall"], style, color="C1", label=f"recall ({name})")
-    t = result["holdout"]["threshold"]
+    t = result.holdout["threshold"]
     ax.axvline(t, color="red", lw=0.8, label=f"review threshold {t:.3f}")
     ax.set(xscale="log", xlabel="score threshold", ylabel="value", ylim=(0, 1), title="Precision and recall vs threshold")
     ax.legend(fontsize=7)
@@ -181,10 +185,11 @@ def headline_table(headline: Mapping[str, Any]) -> Table:
     return Table([[k, _fmt(v)] for k, v in headline.items()], headers=["metric", "value"])
 
 
-def train_card(run_id: str, result: Mapping[str, Any], tuning: Mapping[str, Any], split: Mapping[str, Any],
-               split_counts: Mapping[str, Any], thresholds: Mapping[str, Any], final: Mapping[str, Any]) -> list[Any]:
+def train_card(run_id: str, result: EvaluationResult, model: FinalModel, tuning: Mapping[str, Any],
+               split: Mapping[str, Any], split_counts: Mapping[str, Any]) -> list[Any]:
     """Every card section, in reading order."""
-    gate, hold, head = result["gate"], result["holdout"], result["headline"]
+    gate, hold, head = result.gate, result.holdout, result.headline
+    thresholds, final = model.thresholds, model.final
     verdict = "PASSED" if gate["passed"] else "FAILED"
     out: list[Any] = [
         Markdown(f"# TrainFlow run {run_id}: gate {verdict}"),
@@ -198,23 +203,23 @@ def train_card(run_id: str, result: Mapping[str, Any], tuning: Mapping[str, Any]
                  f"{thresholds['precision_floor']:.0%} on validation), decline threshold {thresholds['decline']:.4f} "
                  f"(precision >= {thresholds['decline_precision']:.0%}). Chosen on validation only, with scores from the "
                  "train-only model (the validation curve below); the final model is described in the headline."),
-        pr_curves(result), threshold_plot(result), score_distribution(result["score_sample"], hold["threshold"]),
+        pr_curves(result), threshold_plot(result), score_distribution(result.score_sample, hold["threshold"]),
         Markdown("### Confusion matrix at the review threshold (holdout)"), confusion(hold),
         calibration_plot(hold),
         Markdown("## Slices (holdout)"), slice_table(hold),
-        Markdown("## Explanation"), *shap_plots(result["explain"]),
+        Markdown("## Explanation"), *shap_plots(result.explain),
     ]
-    examples = result["explain"]["examples"]
+    examples = result.explain["examples"]
     if examples:
         out += [Markdown("### Reason codes for example flagged transactions"),
                 Table([[f"{e['score']:.4f}", e["decision"],
                         "; ".join(f"{r['feature']}={r['value']} (+{r['contribution']:.2f})" for r in e["reasons"])]
                        for e in examples], headers=["score", "decision", "top reasons (log-odds)"])]
-    out += [Markdown("## Data profile"), *data_profile(result["data_profile"]),
+    out += [Markdown("## Data profile"), *data_profile(result.data_profile),
             Markdown("## Tuning"), optuna_history(tuning),
             Markdown(f"best validation PR-AUC {tuning['best_value']:.4f} at {tuning['best_iteration']} rounds, "
                      f"{tuning['n_complete']} complete / {tuning['n_pruned']} pruned of {tuning['n_trials']} trials"),
             Table([[k, _fmt(v)] for k, v in tuning["best_params"].items()], headers=["parameter", "best value"]),
             Markdown("## Against the champion (same holdout)"),
-            champion_table(result["comparison"], (result.get("champion") or {}).get("run_id"))]
+            champion_table(result.comparison, (result.champion or {}).get("run_id"))]
     return out

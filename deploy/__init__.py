@@ -1,4 +1,5 @@
-"""The AWS edge: SageMaker deployment, autoscaling, alarms, deploy history, IAM and infrastructure.
+"""The AWS edge: the release sequence, SageMaker deployment, autoscaling, alarms, deploy history, IAM and
+infrastructure.
 
 `deploy` calls `fraudcore`, never the reverse. Importing it creates no clients and touches no network.
 """

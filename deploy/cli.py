@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -42,20 +41,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _deploy(args: argparse.Namespace, cfg: Any, clients: Any) -> dict[str, Any]:
-    from deploy.runs import check_deployable, fetch_bundle_files, move_champion, resolve_run, write_bundle_files
+    from deploy.release import deploy_release, plan_release
     from deploy.sagemaker import deploy_bundle
 
     if args.bundle is not None:
         result = deploy_bundle(clients, cfg, args.bundle, reason=args.reason or "manual deploy of a bundle directory",
                                source="bundle")
-        return asdict(result.record)
-    info = resolve_run(args.run_id)
-    forced = check_deployable(info, force=args.force, reason=args.reason)
-    reason = args.reason or f"deploy of {info.run_id} (gate {info.gate})"
-    with tempfile.TemporaryDirectory(prefix="paylink-bundle-") as tmp:
-        bundle_dir = write_bundle_files(fetch_bundle_files(info.run_id), Path(tmp) / "bundle")
-        result = deploy_bundle(clients, cfg, bundle_dir, reason=reason, forced=forced, source="run")
-    move_champion(info.run_id, reason, forced)
+    else:
+        result = deploy_release(clients, cfg, plan_release(args.run_id, force=args.force, reason=args.reason))
     return asdict(result.record)
 
 
@@ -87,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "rollback":
             record = rollback(clients, cfg, reason=args.reason)
             if record.source == "run":
-                from deploy.runs import follow_rollback
+                from deploy.release import follow_rollback
 
                 follow_rollback(record.run_id, args.reason)
             _print(asdict(record), as_json=True)

@@ -20,10 +20,8 @@ the model being removed, and an auto-rollback of the rollback would keep the bad
 """
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
-import os
 import re
 import tempfile
 from dataclasses import dataclass
@@ -34,11 +32,12 @@ from botocore.exceptions import ClientError, WaiterError
 
 from deploy.alarms import ensure_alarms, rollback_alarm_names
 from deploy.autoscaling import ensure_autoscaling
-from deploy.bundle import BundleError, VerifiedBundle, package_model, verify_bundle
 from deploy.clients import AwsClients, DeployError
 from deploy.config import DeployConfig
 from deploy.history import DeployRecord, HistoryError, append_record, now_iso, read_history, rollback_target
 from deploy.smoke import SmokeResult, smoke_requests, smoke_test  # noqa: F401  (smoke_requests re-exported)
+from fraudcore.bundle import Bundle, BundleError, load_bundle, package_bundle, unpack_bundle
+from fraudcore.identity import who
 
 RUN_ID_TAG = "paylink:run-id"
 _SLUG = re.compile(r"[^a-zA-Z0-9]+")
@@ -91,10 +90,6 @@ def _exists(call: Any, **kwargs: Any) -> bool:
         raise
 
 
-def _who() -> str:
-    return os.environ.get("METAFLOW_USER") or os.environ.get("USER") or getpass.getuser()
-
-
 def _identity(clients: AwsClients) -> str:
     return str(clients.sts.get_caller_identity()["Arn"])
 
@@ -105,10 +100,10 @@ def _run_id_of_config(clients: AwsClients, config_name: str) -> str | None:
     return next((t["Value"] for t in tags if t["Key"] == RUN_ID_TAG), None)
 
 
-def upload_model(clients: AwsClients, cfg: DeployConfig, bundle: VerifiedBundle, archive: Path,
+def upload_model(clients: AwsClients, cfg: DeployConfig, bundle: Bundle, archive: Path,
                  sha256: str) -> str:
     """Upload model.tar.gz once per run; a different archive for an existing run id is refused."""
-    bucket, key = cfg.storage.bucket, cfg.storage.model_key(bundle.run_id)
+    bucket, key = cfg.storage.bucket, cfg.storage.model_key(bundle.version)
     try:
         head = clients.s3.head_object(Bucket=bucket, Key=key)
     except ClientError as err:
@@ -117,21 +112,21 @@ def upload_model(clients: AwsClients, cfg: DeployConfig, bundle: VerifiedBundle,
     else:
         existing = head.get("Metadata", {}).get("sha256")
         if existing != sha256:
-            raise DeployError(f"s3://{bucket}/{key} already holds a model for run {bundle.run_id!r} with "
+            raise DeployError(f"s3://{bucket}/{key} already holds a model for run {bundle.version!r} with "
                               f"sha256 {existing}, but this bundle packs to {sha256}: a run's model must "
                               "not change after it was uploaded")
         return f"s3://{bucket}/{key}"
     clients.s3.upload_file(str(archive), bucket, key, ExtraArgs={
-        "Metadata": {"sha256": sha256, "run-id": bundle.run_id}, "ContentType": "application/gzip"})
+        "Metadata": {"sha256": sha256, "run-id": bundle.version}, "ContentType": "application/gzip"})
     return f"s3://{bucket}/{key}"
 
 
-def stage_model(clients: AwsClients, cfg: DeployConfig, bundle_dir: str | Path) -> StagedModel:
-    """Verify, pack, upload; create the Model and EndpointConfig if they do not exist yet."""
-    bundle = verify_bundle(bundle_dir)
-    run_id = bundle.run_id
+def stage_model(clients: AwsClients, cfg: DeployConfig, bundle: Bundle) -> StagedModel:
+    """Pack (verifying again), upload; create the Model and EndpointConfig if they do not exist yet."""
+    run_id = bundle.version
     with tempfile.TemporaryDirectory(prefix="paylink-model-") as tmp:
-        archive, sha256 = package_model(bundle, Path(tmp) / "model.tar.gz")
+        archive = Path(tmp) / "model.tar.gz"
+        sha256 = package_bundle(bundle.path, archive)
         model_data_url = upload_model(clients, cfg, bundle, archive, sha256)
     tags = [{"Key": RUN_ID_TAG, "Value": run_id}]
     model_name = resource_name(cfg, run_id, cfg.model.image_uri, cfg.model.execution_role_arn, sha256)
@@ -247,13 +242,13 @@ def roll_out(clients: AwsClients, cfg: DeployConfig, staged: StagedModel) -> Rol
 
 
 def _record(clients: AwsClients, cfg: DeployConfig, **fields: Any) -> DeployRecord:
-    record = DeployRecord(endpoint_name=cfg.endpoint.name, at=now_iso(), by=_who(),
+    record = DeployRecord(endpoint_name=cfg.endpoint.name, at=now_iso(), by=who(),
                           aws_identity=_identity(clients), **fields)
     append_record(clients.s3, cfg, record)
     return record
 
 
-def finish_rollout(clients: AwsClients, cfg: DeployConfig, bundle: VerifiedBundle, staged: StagedModel,
+def finish_rollout(clients: AwsClients, cfg: DeployConfig, bundle: Bundle, staged: StagedModel,
                    rollout: RolloutResult, *, reason: str, forced: bool, source: str = "run") -> DeployResult:
     """After `roll_out`: report an automatic rollback, smoke test, revert on failure, record the outcome."""
     common = dict(run_id=staged.run_id, previous_run_id=rollout.previous_run_id, model_name=staged.model_name,
@@ -280,27 +275,25 @@ def finish_rollout(clients: AwsClients, cfg: DeployConfig, bundle: VerifiedBundl
     return DeployResult(staged, rollout, smoke, record)
 
 
-def deploy_bundle(clients: AwsClients, cfg: DeployConfig, bundle_dir: str | Path, *, reason: str,
+def deploy_bundle(clients: AwsClients, cfg: DeployConfig, bundle: Bundle | str | Path, *, reason: str,
                   forced: bool = False, source: str = "run") -> DeployResult:
     """Verify, stage, roll out, smoke test and record (DeployFlow runs the same parts as steps).
 
-    A bundle that fails verification raises BundleError before any AWS call.
+    `bundle` is a loaded bundle or its directory. A bundle that fails verification raises BundleError
+    before any AWS call.
     """
-    bundle = verify_bundle(bundle_dir)
-    staged = stage_model(clients, cfg, bundle.path)
+    bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    staged = stage_model(clients, cfg, bundle)
     rollout = roll_out(clients, cfg, staged)
     return finish_rollout(clients, cfg, bundle, staged, rollout, reason=reason, forced=forced, source=source)
 
 
-def _bundle_from_s3(clients: AwsClients, model_data_url: str, dest: Path) -> VerifiedBundle:
-    """Download a deployed model.tar.gz and unpack it (fraudcore.bundle.unpack_bundle verifies it)."""
-    from fraudcore.bundle import unpack_bundle
-
+def _bundle_from_s3(clients: AwsClients, model_data_url: str, dest: Path) -> Bundle:
+    """Download a deployed model.tar.gz, unpack it (verified) and load it."""
     bucket, _, key = model_data_url.removeprefix("s3://").partition("/")
     archive = dest / "model.tar.gz"
     clients.s3.download_file(bucket, key, str(archive))
-    unpack_bundle(archive, dest / "bundle")
-    return verify_bundle(dest / "bundle")
+    return load_bundle(unpack_bundle(archive, dest / "bundle"))
 
 
 def rollback(clients: AwsClients, cfg: DeployConfig, *, reason: str) -> DeployRecord:

@@ -14,9 +14,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from deploy.bundle import VerifiedBundle, expected_answers, schema_of
 from deploy.clients import AwsClients, DeployError
 from deploy.config import DeployConfig
+from fraudcore.bundle import Bundle
 
 DECISIONS = ("approve", "review", "decline")
 SCORE_TOLERANCE = 1e-6  # the endpoint may score through a faster single-row path
@@ -76,9 +76,16 @@ def check_response(body: bytes, expected: tuple[float, str], n: int, run_id: str
     return parsed
 
 
-def smoke_test(clients: AwsClients, cfg: DeployConfig, bundle: VerifiedBundle) -> SmokeResult:
+def expected_answers(bundle: Bundle, requests: list[dict[str, Any]]) -> list[tuple[float, str]]:
+    """(score, decision) the bundle gives each raw request: what the live endpoint must answer."""
+    columns = {name: [r.get(name) for r in requests] for name in bundle.pipeline.feature_names_in_}
+    scores = bundle.score(columns)
+    return [(float(s), str(d)) for s, d in zip(scores, bundle.decide(scores))]
+
+
+def smoke_test(clients: AwsClients, cfg: DeployConfig, bundle: Bundle) -> SmokeResult:
     """Real invoke_endpoint calls; each answer must equal what the bundle itself scores."""
-    requests = smoke_requests(schema_of(bundle), cfg.rollout.smoke_requests)
+    requests = smoke_requests(bundle.schema, cfg.rollout.smoke_requests)
     expected = expected_answers(bundle, requests)
     responses = []
     for n, (request, answer) in enumerate(zip(requests, expected)):
@@ -89,5 +96,5 @@ def smoke_test(clients: AwsClients, cfg: DeployConfig, bundle: VerifiedBundle) -
                 Accept="application/json", InferenceId=f"smoke-test-{uuid.uuid4().hex}")
         except ClientError as err:
             raise DeployError(f"smoke test: invoke_endpoint on {cfg.endpoint.name!r} failed: {err}") from err
-        responses.append(check_response(reply["Body"].read(), answer, n, bundle.run_id))
+        responses.append(check_response(reply["Body"].read(), answer, n, bundle.version))
     return SmokeResult(len(responses), responses)

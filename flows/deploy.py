@@ -7,9 +7,9 @@
 
 Steps: resolve and check the run, fetch its bundle, verify, package (and stage on SageMaker), deploy,
 smoke test, move the champion tag. `target=local` stops at a verified model.tar.gz and an in-process
-smoke test; `fraud serve --model champion` then serves it. The logic lives in `deploy/`.
+smoke test; `fraud serve --model champion` then serves it. The sequence is `deploy/release.py`, shared
+with `fraud deploy sagemaker`; each step calls one or two of its parts.
 """
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -43,44 +43,45 @@ class DeployFlow(FlowSpec):
         cfg = DeployConfig.from_dict(self.settings.to_dict())
         return cfg, AwsClients.create(cfg)
 
-    def _bundle_dir(self, tmp):
-        from deploy.bundle import verify_bundle
-        from deploy.runs import write_bundle_files
+    def _release(self):
+        from deploy.release import Release
 
-        return verify_bundle(write_bundle_files(self.bundle_files, Path(tmp) / "bundle"))
+        return Release(**self.release)
+
+    def _bundle(self, tmp):
+        from deploy.release import release_bundle
+
+        return release_bundle(self._release(), self.bundle_files, Path(tmp) / "bundle")
 
     @step
     def start(self):
         """Resolve the run (default: the newest tagged gate:passed) and refuse it unless it may be deployed."""
-        from deploy.runs import check_deployable, resolve_run
+        from dataclasses import asdict
+
+        from deploy.release import plan_release
 
         if self.target not in TARGETS:
             raise ValueError(f"parameter 'target' must be one of {TARGETS}; got {self.target!r}")
-        info = resolve_run(self.train_run or None)
-        self.forced = check_deployable(info, force=self.force, reason=self.reason)
-        self.train_run_id, self.gate = info.run_id, info.gate
-        self.why = self.reason or f"deploy of {info.run_id} (gate {info.gate})"
-        print(f"deploying TrainFlow/{info.run_id} (gate {info.gate}{', FORCED' if self.forced else ''}) "
-              f"to {self.target}: {self.why}")
+        release = plan_release(self.train_run or None, force=self.force, reason=self.reason)
+        self.release = asdict(release)
+        self.train_run_id, self.gate, self.forced, self.why = release.run_id, release.gate, release.forced, release.reason
+        print(f"deploying TrainFlow/{release.run_id} (gate {release.gate}{', FORCED' if release.forced else ''}) "
+              f"to {self.target}: {release.reason}")
         self.next(self.fetch)
 
     @step
     def fetch(self):
         """Copy the run's bundle files out of its artifacts."""
-        from deploy.runs import fetch_bundle_files
+        from fraudcore.registry.store import bundle_files
 
-        self.bundle_files = fetch_bundle_files(self.train_run_id)
+        self.bundle_files = bundle_files(self.train_run_id)
         self.next(self.verify)
 
     @step
     def verify(self):
         """Check the bundle's checksums and that its manifest names the run it came from."""
         with tempfile.TemporaryDirectory() as tmp:
-            bundle = self._bundle_dir(tmp)
-        if bundle.run_id != self.train_run_id:
-            raise ValueError(f"bundle manifest 'run_id' must be the run it came from ({self.train_run_id!r}); "
-                             f"got {bundle.run_id!r}")
-        self.manifest = bundle.manifest
+            self.manifest = self._bundle(tmp).manifest
         self.next(self.package)
 
     @step
@@ -88,20 +89,17 @@ class DeployFlow(FlowSpec):
         """Write model.tar.gz: locally, or to S3 as a SageMaker model."""
         from dataclasses import asdict
 
-        from deploy.bundle import package_model
-
         with tempfile.TemporaryDirectory() as tmp:
-            bundle = self._bundle_dir(tmp)
+            bundle = self._bundle(tmp)
             if self.target == "local":
-                out = Path(self.local_dir) / self.train_run_id
-                out.mkdir(parents=True, exist_ok=True)
-                path, sha256 = package_model(bundle, out / "model.tar.gz")
-                self.staged = {"run_id": self.train_run_id, "model_data_url": str(path), "archive_sha256": sha256}
+                from deploy.release import stage_local
+
+                self.staged = stage_local(bundle, self.local_dir)
             else:
                 from deploy.sagemaker import stage_model
 
                 cfg, clients = self._aws()
-                self.staged = asdict(stage_model(clients, cfg, bundle.path))
+                self.staged = asdict(stage_model(clients, cfg, bundle))
         self.next(self.deploy)
 
     @step
@@ -109,9 +107,9 @@ class DeployFlow(FlowSpec):
         """On SageMaker, start the blue/green canary update of the endpoint; remember the previous champion."""
         from dataclasses import asdict
 
-        from deploy.runs import registry
+        from fraudcore.registry.lookup import champion_run_id
 
-        self.previous_champion = registry.champion_run_id()
+        self.previous_champion = champion_run_id()
         self.rollout = None
         if self.target == "sagemaker":
             from deploy.sagemaker import StagedModel, roll_out
@@ -126,16 +124,13 @@ class DeployFlow(FlowSpec):
         (or roll back) the rollout and record it in the deploy history."""
         from dataclasses import asdict
 
-        from deploy.bundle import expected_answers, schema_of
-        from deploy.sagemaker import smoke_requests
-
         self.history, self.record = [], None
         with tempfile.TemporaryDirectory() as tmp:
-            bundle = self._bundle_dir(tmp)
+            bundle = self._bundle(tmp)
             if self.target == "local":
-                requests = smoke_requests(schema_of(bundle), 3)
-                self.smoke_answers = [{"model_version": bundle.run_id, "score": s, "decision": d}
-                                      for s, d in expected_answers(bundle, requests)]
+                from deploy.release import smoke_local
+
+                self.smoke_answers = smoke_local(bundle)
             else:
                 from deploy.history import read_history
                 from deploy.sagemaker import RolloutResult, StagedModel, finish_rollout
@@ -150,9 +145,9 @@ class DeployFlow(FlowSpec):
     @step
     def champion(self):
         """Move the champion tag to the deployed run (recorded in the registry log)."""
-        from deploy.runs import move_champion
+        from deploy.release import move_champion
 
-        self.champion_event = move_champion(self.train_run_id, self.why, self.forced)
+        self.champion_event = move_champion(self._release())
         self.next(self.end)
 
     @card(type="blank", id="deploy")
@@ -160,13 +155,14 @@ class DeployFlow(FlowSpec):
     def end(self):
         """Draw the deploy card: what is live, what it replaced, the rollout and the smoke answers."""
         from deploy.card import deploy_card
+        from fraudcore.identity import who
 
         record, rollout = self.record or {}, self.rollout or {}
         replaced = {"run_id": (rollout.get("previous_run_id") if self.target == "sagemaker"
                                else self.previous_champion),
                     "endpoint_config_name": rollout.get("previous_endpoint_config_name")}
         summary = {"target": self.target, "gate": self.gate, "forced": self.forced, "reason": self.why,
-                   "by": record.get("by", os.environ.get("METAFLOW_USER")), "at": record.get("at"),
+                   "by": record.get("by") or who(), "at": record.get("at"),
                    "live": dict(self.staged), "replaced": replaced, "rollout": rollout,
                    "smoke": self.smoke_answers, "history": self.history, "champion_event": self.champion_event}
         for component in deploy_card(summary):

@@ -31,7 +31,7 @@ class EvaluateFlow(FlowSpec):
     @step
     def start(self):
         """Resolve the model and challenger specs ('champion' or a run id) to run ids, once, for the record."""
-        from fraudcore.registry import resolve
+        from fraudcore.registry.lookup import resolve
 
         self.model_run_id = resolve(self.model)
         self.challenger_run_id = resolve(self.challenger) if self.challenger else ""

@@ -50,25 +50,19 @@ class MonitorFlow(FlowSpec):
     @step
     def start(self):
         """Read the capture window and the labels, compute the figures and signals, and draw the card."""
-        from datetime import datetime, timezone
-
         from cards.monitor_card import monitor_card
-        from fraudcore.monitoring.bundles import resolve_bundle
         from fraudcore.monitoring.capture import parse_time
         from fraudcore.monitoring.config import MonitorConfig
-        from fraudcore.monitoring.quality import load_labels
         from fraudcore.monitoring.publish import report_metrics
-        from fraudcore.monitoring.report import run_monitor
+        from fraudcore.monitoring.report import MonitorJob, MonitorWindow, monitor
 
         if self.publish not in PUBLISH_CHOICES:
             raise ValueError(f"--publish must be one of {PUBLISH_CHOICES}; got {self.publish!r}")
         cfg = MonitorConfig.from_dict(self.config.to_dict())
-        bundle = resolve_bundle(self.bundle)
-        labels = load_labels(self.labels) if self.labels else None
-        as_of = parse_time(self.as_of) if self.as_of else datetime.now(timezone.utc)
-        report = run_monitor(self.capture, bundle, labels, cfg, as_of=as_of,
-                             window_days=None if self.window_days < 0 else self.window_days)
-        self.model_version = bundle.version
+        window = MonitorWindow(as_of=parse_time(self.as_of) if self.as_of else None,
+                               days=None if self.window_days < 0 else self.window_days)
+        report = monitor(MonitorJob(self.capture, self.bundle, self.labels, window), cfg)
+        self.model_version = report.model_version
         self.report = report.to_dict()
         self.verdict = report.verdict
         self.monitor_config = cfg.to_dict()

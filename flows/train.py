@@ -9,6 +9,7 @@ split definitions and metrics, never the big frames (steps re-read the parquet c
 """
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from metaflow import Config, FlowSpec, Parameter, card, current, project, resources, retry, schedule, step
@@ -57,12 +58,19 @@ class TrainFlow(FlowSpec):
         return ensure_local_matrices(self.matrices, self.matrix_files, self._workdir(cfg))
 
     def _ctx(self):
+        from fraudcore.context import TrainContext
         from fraudcore.prepare import PreparedData
         from fraudcore.schema import schema_from_dict
         from fraudcore.split import SplitPlan
 
-        return (self._cfg(), schema_from_dict(self.schema), PreparedData.from_dict(self.prepared),
-                SplitPlan.from_dict(self.split) if hasattr(self, "split") else None)
+        split = hasattr(self, "split")
+        return TrainContext(self._cfg(), schema_from_dict(self.schema), PreparedData.from_dict(self.prepared),
+                            SplitPlan.from_dict(self.split) if split else None, self.split_counts if split else None)
+
+    def _model(self):
+        from fraudcore.workflow import FinalModel
+
+        return FinalModel(self.model_text, self.pipeline_state, self.final, self.thresholds, self.validation_metrics)
 
     @resources(**config.resources.data_steps)
     @step
@@ -94,12 +102,13 @@ class TrainFlow(FlowSpec):
         from fraudcore.split import check_counts, plan_split
         from fraudcore.train import build_matrices, pack_matrices
 
-        cfg, schema, prepared, _ = self._ctx()
-        plan = plan_split(cfg.split, prepared.first_time, prepared.last_time)
+        ctx = self._ctx()
+        plan = plan_split(ctx.cfg.split, ctx.prepared.first_time, ctx.prepared.last_time)
         self.split = plan.to_dict()
-        self.split_counts = count_split(prepared, schema, plan)
+        self.split_counts = count_split(ctx.prepared, ctx.schema, plan)
         check_counts(plan, self.split_counts)
-        pipeline, mat = build_matrices(cfg, schema, prepared, plan, self.split_counts, self._workdir(cfg))
+        cfg = ctx.cfg
+        pipeline, mat = build_matrices(replace(ctx, plan=plan, counts=self.split_counts), self._workdir(cfg))
         self.pipeline_state, self.matrices = pipeline.get_state(), mat.to_dict()
         self.matrix_files = pack_matrices(mat)  # bytes in the datastore: Batch steps don't share a disk
         print(f"split: {plan.describe()}\nsampling: {mat.to_dict()}")
@@ -137,11 +146,10 @@ class TrainFlow(FlowSpec):
         from fraudcore.workflow import fit_final
 
         _maybe_fail("train")
-        cfg, schema, prepared, plan = self._ctx()
-        out = fit_final(cfg, schema, prepared, plan, self.split_counts, self._local_matrices(cfg).to_dict(),
-                        self.pipeline_state, self.tuning)
-        self.model_text, self.final, self.thresholds = out["model_text"], out["final"], out["thresholds"]
-        self.validation_metrics = out["validation_metrics"]
+        ctx = self._ctx()
+        model = fit_final(ctx, self._local_matrices(ctx.cfg).to_dict(), self.pipeline_state, self.tuning)
+        self.model_text, self.final, self.thresholds = model.model_text, model.final, model.thresholds
+        self.validation_metrics = model.validation_metrics
         print(f"final model: {self.final}")
         self.next(self.evaluate)
 
@@ -153,10 +161,9 @@ class TrainFlow(FlowSpec):
         from fraudcore.workflow import evaluate_run
 
         _maybe_fail("evaluate")
-        cfg, schema, prepared, plan = self._ctx()
-        self.result = evaluate_run(cfg, schema, prepared, plan, self.model_text, self.pipeline_state,
-                                   self.final, self.thresholds, self.split_counts, self.validation_metrics)
-        self.headline, self.gate = self.result["headline"], self.result["gate"]
+        result = evaluate_run(self._ctx(), self._model())
+        self.result = result.to_dict()
+        self.headline, self.gate = result.headline, result.gate
         print("\n".join(self.gate["lines"]))
         self.next(self.report)
 
@@ -165,21 +172,20 @@ class TrainFlow(FlowSpec):
     def report(self):
         """Write the model bundle (an artifact and model.tar.gz) and draw the training card."""
         from cards.train_card import train_card
+        from fraudcore.evaluation import EvaluationResult
         from fraudcore.workflow import make_bundle
 
-        cfg, schema, prepared, _ = self._ctx()
+        model, result = self._model(), EvaluationResult.from_dict(self.result)
         self.bundle, self.bundle_tar_sha256, self.bundle_tar = make_bundle(
-            cfg, schema, self.model_text, self.pipeline_state, self.thresholds, self.result, self.matrices, self.final,
-            self.fingerprint, self.tuning, str(current.run_id), self._workdir(cfg))
-        for component in train_card(str(current.run_id), self.result, self.tuning, self.split, self.split_counts,
-                                    self.thresholds, self.final):
+            self._ctx(), model, result, self.matrices, self.tuning, str(current.run_id))
+        for component in train_card(str(current.run_id), result, model, self.tuning, self.split, self.split_counts):
             current.card["report"].append(component)
         self.next(self.end)
 
     @step
     def end(self):
         """Tag the run gate:passed or gate:failed and print the headline figures."""
-        from fraudcore.registry import tag_gate
+        from fraudcore.registry.lookup import tag_gate
 
         tag_gate(current.run_id, self.gate["passed"])
         h = self.headline

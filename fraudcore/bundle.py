@@ -16,6 +16,7 @@ import platform
 import subprocess
 import tarfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -86,15 +87,38 @@ def predict_scores(booster: lgb.Booster, X: np.ndarray, logit_offset: float = 0.
     return expit(raw + logit_offset)
 
 
-def write_bundle(out_dir: str | Path, *, booster: lgb.Booster, pipeline: FeaturePipeline, thresholds: Thresholds,
-                 schema: Schema, profile: Mapping[str, Any], metrics: Mapping[str, Any], config: Any,
-                 run_id: str, data_fingerprint: Mapping[str, Any], logit_offset: float = 0.0,
-                 extra: Mapping[str, Any] | None = None, flow: str = "TrainFlow") -> Path:
-    """Write a bundle into `out_dir` (created; must be empty) and return its path.
+@dataclass(frozen=True)
+class ModelParts:
+    """What scores: the booster, its fitted pipeline, the decision thresholds, the schema it was trained on,
+    and the logit offset that undoes negative downsampling (see `predict_scores`)."""
 
-    `config` is the training config (a mapping or a dataclass); `extra` is stored in the manifest
-    under "extra" (e.g. oracle figures, tuning summary). Everything must be JSON-serialisable, NaN-free.
+    booster: lgb.Booster
+    pipeline: FeaturePipeline
+    thresholds: Thresholds
+    schema: Schema
+    logit_offset: float = 0.0
+
+
+@dataclass(frozen=True)
+class BundleRecord:
+    """What describes the model: its version, drift reference, metrics, training config and data.
+
+    `config` is a mapping or a dataclass; `extra` is stored in the manifest under "extra" (e.g. oracle
+    figures, tuning summary). Everything must be JSON-serialisable and NaN-free.
     """
+
+    run_id: str
+    profile: Mapping[str, Any]
+    metrics: Mapping[str, Any]
+    config: Any
+    data_fingerprint: Mapping[str, Any]
+    extra: Mapping[str, Any] | None = None
+    flow: str = "TrainFlow"
+
+
+def write_bundle(out_dir: str | Path, model: ModelParts, record: BundleRecord) -> Path:
+    """Write a bundle into `out_dir` (created; must be empty) and return its path."""
+    booster, pipeline, logit_offset = model.booster, model.pipeline, model.logit_offset
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         raise BundleError(f"bundle directory {out} must be empty or absent; "
@@ -110,11 +134,11 @@ def write_bundle(out_dir: str | Path, *, booster: lgb.Booster, pipeline: Feature
                           f"{list(pipeline.feature_names_out_)}")
     docs = {
         "pipeline.json": pipeline.get_state(),
-        "thresholds.json": _plain(thresholds, "thresholds"),
-        "schema.json": schema.to_dict(),
-        "reference_profile.json": _plain(profile, "profile"),
-        "metrics.json": _plain(metrics, "metrics"),
-        "config.json": _plain(config, "config"),
+        "thresholds.json": _plain(model.thresholds, "thresholds"),
+        "schema.json": model.schema.to_dict(),
+        "reference_profile.json": _plain(record.profile, "profile"),
+        "metrics.json": _plain(record.metrics, "metrics"),
+        "config.json": _plain(record.config, "config"),
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / MODEL).write_text(booster.model_to_string())
@@ -126,15 +150,15 @@ def write_bundle(out_dir: str | Path, *, booster: lgb.Booster, pipeline: Feature
         (out / name).write_text(text + "\n")
     manifest: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
-        "run_id": str(run_id),
-        "flow": flow,
+        "run_id": str(record.run_id),
+        "flow": record.flow,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": {"python": platform.python_version(), "lightgbm": lgb.__version__, "numpy": np.__version__,
                      "pandas": pd.__version__, "fraudcore": fraudcore.__version__},
         "git_commit": _git_commit(),
-        "data_fingerprint": dict(data_fingerprint),
+        "data_fingerprint": dict(record.data_fingerprint),
         "scoring": {"logit_offset": float(logit_offset)},
-        "extra": dict(extra or {}),
+        "extra": dict(record.extra or {}),
         "files": {name: sha256_file(out / name) for name in FILES},
     }
     manifest["manifest_sha256"] = _manifest_digest(manifest)
@@ -146,7 +170,7 @@ def write_bundle(out_dir: str | Path, *, booster: lgb.Booster, pipeline: Feature
 
 
 def verify_bundle(path: str | Path) -> dict[str, Any]:
-    """Check the manifest, its own digest, the format and lightgbm versions and every file's sha256."""
+    """Check the manifest, its own digest, the run id, the format and lightgbm versions and every file's sha256."""
     root = Path(path)
     if not root.is_dir():
         raise BundleError(f"bundle directory {root} does not exist or is not a directory")
@@ -164,6 +188,10 @@ def verify_bundle(path: str | Path) -> dict[str, Any]:
     if manifest.get("manifest_sha256") != digest:
         raise BundleError(f"bundle {root}: {MANIFEST} was modified: recorded manifest_sha256 "
                           f"{manifest.get('manifest_sha256')!r}, content hashes to {digest}")
+    run_id = manifest.get("run_id")
+    if not isinstance(run_id, str) or not run_id:
+        raise BundleError(f"bundle {root}: {MANIFEST} 'run_id' must be a non-empty string (the model version); "
+                          f"got {run_id!r}")
     files = manifest.get("files", {})
     for name in FILES:
         if name not in files:
@@ -182,21 +210,19 @@ def verify_bundle(path: str | Path) -> dict[str, Any]:
     return manifest
 
 
+@dataclass(eq=False)
 class Bundle:
     """A verified, loaded bundle: the model plus everything needed to score, decide and explain."""
 
-    def __init__(self, path: Path, manifest: dict[str, Any], booster: lgb.Booster, pipeline: FeaturePipeline,
-                 thresholds: Thresholds, schema: Schema, profile: dict[str, Any], metrics: dict[str, Any],
-                 config: dict[str, Any]) -> None:
-        self.path = path
-        self.manifest = manifest
-        self.booster = booster
-        self.pipeline = pipeline
-        self.thresholds = thresholds
-        self.schema = schema
-        self.profile = profile
-        self.metrics = metrics
-        self.config = config
+    path: Path
+    manifest: dict[str, Any]
+    booster: lgb.Booster
+    pipeline: FeaturePipeline
+    thresholds: Thresholds
+    schema: Schema
+    profile: dict[str, Any]
+    metrics: dict[str, Any]
+    config: dict[str, Any]
 
     @property
     def version(self) -> str:

@@ -52,15 +52,15 @@ def _value(metrics: Mapping[str, Any], key: str, who: str) -> float | None:
 
 
 def check_gate(metrics: Mapping[str, Any], *, min_pr_auc: float, min_recall_at_precision: float,
-               precision_floor: float, max_pr_auc_drop: float,
-               champion_metrics: Mapping[str, Any] | None = None, champion_version: str | None = None) -> GateResult:
+               precision_floor: float, max_pr_auc_drop: float, champion: Mapping[str, Any] | None = None) -> GateResult:
     """Judge a candidate's holdout metrics (`fraudcore.metrics.evaluate` output).
 
     - pr_auc >= min_pr_auc;
     - recall_at_precision >= min_recall_at_precision, where the metrics were computed at
       `precision_floor` (checked, so a gate never compares recall at the wrong floor);
     - versus the champion, if any: champion pr_auc - candidate pr_auc <= max_pr_auc_drop.
-      Both should be measured on the same window; the caller decides which.
+      Both should be measured on the same window; the caller decides which. `champion` is the
+      champion's metrics, with its version under "run_id" when known (named in the verdict).
     """
     checks = []
     pr = _value(metrics, "pr_auc", "candidate")
@@ -72,12 +72,12 @@ def check_gate(metrics: Mapping[str, Any], *, min_pr_auc: float, min_recall_at_p
         f"recall_at_precision>={precision_floor:g}", rec, f">= {min_recall_at_precision:g}",
         floor_ok and rec is not None and rec >= min_recall_at_precision,
         "" if floor_ok else f"metrics were computed at precision_floor={floor!r}, gate needs {precision_floor:g}"))
-    if champion_metrics is None:
+    if champion is None:
         checks.append(GateCheck("pr_auc_drop_vs_champion", None, f"<= {max_pr_auc_drop:g}", True,
                                 "no champion yet: nothing to regress against"))
     else:
-        champ = _value(champion_metrics, "pr_auc", "champion")
-        who = f"champion {champion_version}" if champion_version else "champion"
+        champ = _value(champion, "pr_auc", "champion")
+        who = f"champion {champion['run_id']}" if champion.get("run_id") else "champion"
         if champ is None or pr is None:
             checks.append(GateCheck("pr_auc_drop_vs_champion", None, f"<= {max_pr_auc_drop:g}", False,
                                     f"pr_auc missing: candidate {pr!r}, {who} {champ!r}"))

@@ -1,4 +1,5 @@
-"""Model training on downsampled negatives, with scores kept as true probabilities.
+"""Model training on downsampled negatives, with scores kept as true probabilities (scoring the data in
+batches afterwards is `fraudcore.evaluation`).
 
 Negatives are kept at rate r (all positives kept), which multiplies the odds the model learns by
 1/r; the bundle stores logit_offset = log(r) and every score is sigmoid(raw + offset), so scores
@@ -11,7 +12,7 @@ branch) loads, instead of re-binning per trial: at 42M rows binning costs more t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,11 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from fraudcore.bundle import predict_scores
 from fraudcore.config import TrainConfig
+from fraudcore.context import TrainContext
 from fraudcore.pipeline import FeaturePipeline
-from fraudcore.prepare import PreparedData, RowDraw, iter_batches, load_part, negative_rate
+from fraudcore.prepare import RowDraw, load_part, negative_rate
 from fraudcore.schema import Schema
-from fraudcore.split import PARTS, SplitPlan
 
 TRAIN_BIN = "train.bin"
 VALID_NPZ = "valid.npz"
@@ -71,10 +71,10 @@ def feature_columns(schema: Schema) -> list[str]:
     return list(schema.feature_names)
 
 
-def build_matrices(cfg: TrainConfig, schema: Schema, prepared: PreparedData, plan: SplitPlan,
-                   counts: Mapping[str, Mapping[str, int]], workdir: str | Path,
+def build_matrices(ctx: TrainContext, workdir: str | Path,
                    train_parts: Sequence[str] = ("train",)) -> tuple[FeaturePipeline, Matrices]:
     """Fit the pipeline on the training sample; write the binned training set and the validation sample."""
+    cfg, schema, prepared, plan, counts = ctx.cfg, ctx.schema, ctx.prepared, ctx.split, ctx.part_counts
     out = Path(workdir)
     out.mkdir(parents=True, exist_ok=True)
     cols = feature_columns(schema)
@@ -169,9 +169,8 @@ def train_final(cfg: TrainConfig, mat: Matrices, params: Mapping[str, Any], best
     return fit_booster(full, train, None, max(1, best_rounds), None)
 
 
-def refit_train_val(cfg: TrainConfig, schema: Schema, prepared: PreparedData, plan: SplitPlan,
-                    counts: Mapping[str, Mapping[str, int]], pipeline: FeaturePipeline, params: Mapping[str, Any],
-                    best_rounds: int, train_rows: int, num_threads: int) -> tuple[lgb.Booster, dict[str, Any]]:
+def refit_train_val(ctx: TrainContext, pipeline: FeaturePipeline, params: Mapping[str, Any], best_rounds: int,
+                    train_rows: int, num_threads: int) -> tuple[lgb.Booster, dict[str, Any]]:
     """The final model: the best parameters refit on train + validation, the most recent labelled data.
 
     Fraud drifts (new patterns ramp up, old ones fade), so the months just before the holdout matter
@@ -179,9 +178,10 @@ def refit_train_val(cfg: TrainConfig, schema: Schema, prepared: PreparedData, pl
     left for early stopping, so the round count is the tuned one scaled by the growth in rows. The
     sample gets its own negative rate, hence its own logit offset.
     """
+    cfg, schema, plan = ctx.cfg, ctx.schema, ctx.split
     parts = ("train", "validation")
-    rate = negative_rate(counts, parts, cfg.sampling.max_train_rows, cfg.sampling.negative_rate)
-    frame = load_part(prepared, schema, plan, parts, feature_columns(schema), RowDraw(rate, cfg.seed + 5))
+    rate = negative_rate(ctx.part_counts, parts, cfg.sampling.max_train_rows, cfg.sampling.negative_rate)
+    frame = load_part(ctx.prepared, schema, plan, parts, feature_columns(schema), RowDraw(rate, cfg.seed + 5))
     X = pipeline.transform(frame)
     y = frame[schema.label].to_numpy(dtype=np.float32)
     hl = cfg.final.recency_half_life_days
@@ -193,51 +193,3 @@ def refit_train_val(cfg: TrainConfig, schema: Schema, prepared: PreparedData, pl
     booster = fit_booster({**base_params(cfg, cfg.seed, num_threads), **params}, ds, None, rounds, None)
     return booster, {"refit": "train_val", "rows": int(len(y)), "positives": int(y.sum()), "negative_rate": rate,
                      "rounds": rounds, "logit_offset": math.log(rate)}
-
-
-def booster_scorer(booster: lgb.Booster, pipeline: FeaturePipeline, logit_offset: float) -> Scorer:
-    """A scorer for `score_part`: raw rows in, calibrated probabilities out (as the bundle scores)."""
-    return Scorer(tuple(map(str, pipeline.feature_names_in_)),
-                  lambda frame: predict_scores(booster, pipeline.transform(frame), logit_offset))
-
-
-@dataclass(frozen=True)
-class Scorer:
-    columns: tuple[str, ...]
-    score: Callable[[pd.DataFrame], np.ndarray]
-
-
-def score_part(prepared: PreparedData, schema: Schema, plan: SplitPlan, part: str, scorers: Mapping[str, Scorer],
-               keep: Sequence[str] = (), chunk_rows: int = 1_000_000) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """Score every row of one split part, chunk by chunk, with each named scorer (see `score_window`)."""
-    if part not in PARTS:
-        raise ValueError(f"part must be one of {PARTS}; got {part!r}")
-    start, end = plan.bounds(part)
-    return score_window(prepared, schema, start, end, scorers, keep, chunk_rows)
-
-
-def score_window(prepared: PreparedData, schema: Schema, start: Any, end: Any, scorers: Mapping[str, Scorer],
-                 keep: Sequence[str] = (), chunk_rows: int = 1_000_000) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """Score every row with start <= event time < end, chunk by chunk, with each named scorer.
-
-    Returns ({scorer name: scores}, frame of the `keep`, time and label columns for those rows).
-    Only the scores and the kept columns stay in memory, so a 7M-row holdout costs ~100 MB.
-    """
-    lo = pd.Timestamp(start).tz_convert("UTC") if pd.Timestamp(start).tzinfo else pd.Timestamp(start, tz="UTC")
-    hi = pd.Timestamp(end).tz_convert("UTC") if pd.Timestamp(end).tzinfo else pd.Timestamp(end, tz="UTC")
-    small = list(dict.fromkeys([*keep, schema.time, schema.label]))
-    cols = list(dict.fromkeys([c for sc in scorers.values() for c in sc.columns] + small))
-    scores: dict[str, list[np.ndarray]] = {name: [] for name in scorers}
-    kept = []
-    for _, _, frame in iter_batches(prepared.files, cols, chunk_rows):
-        t = pd.to_datetime(frame[schema.time], utc=True)
-        mask = ((t >= lo) & (t < hi)).to_numpy()
-        if not mask.any():
-            continue
-        part_frame = frame.loc[mask].reset_index(drop=True)
-        for name, sc in scorers.items():
-            scores[name].append(np.asarray(sc.score(part_frame), dtype=np.float64))
-        kept.append(part_frame[small])
-    if not kept:
-        raise ValueError(f"no rows with {schema.time} in [{lo}, {hi}) in {prepared.source}")
-    return {k: np.concatenate(v) for k, v in scores.items()}, pd.concat(kept, ignore_index=True)

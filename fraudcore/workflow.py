@@ -1,13 +1,15 @@
 """The training steps' work, composed from the fraudcore parts, so flows stay thin and testable.
 
-Each function takes the typed config, the schema, the prepared data and the split plan, reads the
-parquet it needs, and returns plain data (dicts of numbers and lists) for Metaflow artifacts.
+Each function takes a `TrainContext` (typed config, schema, prepared data, split plan and counts) and
+the typed results of earlier steps (`FinalModel`, `EvaluationResult`), reads the parquet it needs, and
+returns typed results whose `to_dict()` (plain dicts of numbers and lists) is what Metaflow stores.
 """
 from __future__ import annotations
 
 import json
 import shutil
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +17,10 @@ import lightgbm as lgb
 import numpy as np
 
 from fraudcore import evaluation as E
-from fraudcore import metrics as M
+from fraudcore.bundle import ModelParts
 from fraudcore.config import TrainConfig
+from fraudcore.context import TrainContext
+from fraudcore.evaluation import EvaluationResult, booster_scorer, score_window
 from fraudcore.gate import check_gate
 from fraudcore.pipeline import FeaturePipeline
 from fraudcore.prepare import PreparedData, RowDraw, load_part, negative_rate
@@ -24,16 +28,32 @@ from fraudcore.profile import build_profile
 from fraudcore.schema import Schema
 from fraudcore.split import SplitPlan
 from fraudcore.thresholds import Thresholds, choose_thresholds
-from fraudcore.train import Matrices, booster_scorer, score_part
+from fraudcore.train import Matrices
 
 
-def _model(model_text: str, pipeline_state: Mapping[str, Any]) -> tuple[lgb.Booster, FeaturePipeline]:
-    return lgb.Booster(model_str=model_text), FeaturePipeline.from_state(pipeline_state)
+@dataclass(frozen=True)
+class FinalModel:
+    """The trained model as the steps after `train` take it: what `fit_final` returns, plus its pipeline."""
+
+    model_text: str
+    pipeline_state: Mapping[str, Any]
+    final: Mapping[str, Any]  # how it was fit: refit, rows, positives, negative_rate, rounds, logit_offset
+    thresholds: Mapping[str, Any]
+    validation_metrics: Mapping[str, Any]
+
+    @property
+    def logit_offset(self) -> float:
+        return float(self.final["logit_offset"])
+
+    def load(self) -> tuple[lgb.Booster, FeaturePipeline]:
+        return lgb.Booster(model_str=self.model_text), FeaturePipeline.from_state(self.pipeline_state)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def fit_final(cfg: TrainConfig, schema: Schema, prepared: PreparedData, plan: SplitPlan,
-              counts: Mapping[str, Mapping[str, int]], matrices: Mapping[str, Any], pipeline_state: Mapping[str, Any],
-              tuning: Mapping[str, Any]) -> dict[str, Any]:
+def fit_final(ctx: TrainContext, matrices: Mapping[str, Any], pipeline_state: Mapping[str, Any],
+              tuning: Mapping[str, Any]) -> FinalModel:
     """Thresholds from a train-only model scored on the whole validation period, then the final model.
 
     The train-only model (the best trial, retrained) never saw validation, so its validation scores are
@@ -42,30 +62,31 @@ def fit_final(cfg: TrainConfig, schema: Schema, prepared: PreparedData, plan: Sp
     """
     from fraudcore.train import refit_train_val, train_final
 
+    cfg, schema = ctx.cfg, ctx.schema
     pipeline = FeaturePipeline.from_state(pipeline_state)
     mat = Matrices(**matrices)
     params, rounds = tuning["best_params"], tuning["best_iteration"]
     num_threads = cfg.final.num_threads
     selector = train_final(cfg, mat, params, rounds, num_threads)
-    scores, frame = score_part(prepared, schema, plan, "validation",
-                               {"model": booster_scorer(selector, pipeline, mat.logit_offset)},
-                               chunk_rows=cfg.evaluation.chunk_rows)
+    scores, frame = score_window(ctx.prepared, schema, ctx.split.bounds("validation"),
+                                 {"model": booster_scorer(selector, pipeline, mat.logit_offset)},
+                                 chunk_rows=cfg.evaluation.chunk_rows)
     y, s = frame[schema.label].to_numpy(), scores["model"]
     thr = choose_thresholds(y, s, cfg.thresholds.precision_floor, cfg.thresholds.decline_precision)
     if cfg.final.refit == "train_val":
-        final, info = refit_train_val(cfg, schema, prepared, plan, counts, pipeline, params, rounds, mat.train_rows,
-                                      num_threads)
+        final, info = refit_train_val(ctx, pipeline, params, rounds, mat.train_rows, num_threads)
     else:
         final, info = selector, {"refit": "none", "rows": mat.train_rows, "positives": mat.train_positives,
                                  "negative_rate": mat.train_rate, "rounds": rounds, "logit_offset": mat.logit_offset}
-    return {"model_text": final.model_to_string(), "final": info, "thresholds": thr.to_dict(),
-            "validation_metrics": E.evaluate_scores(y, s, thr, None)}
+    return FinalModel(final.model_to_string(), pipeline_state, info, thr.to_dict(),
+                      E.evaluate_scores(y, s, thr, None))
 
 
 def _champion(schema: Schema) -> tuple[str, Any] | None:
     """The current champion's id and loaded bundle, if there is one whose fields this data has."""
     from fraudcore.bundle import load_bundle
-    from fraudcore.registry import champion_run_id, materialize_bundle
+    from fraudcore.registry.lookup import champion_run_id
+    from fraudcore.registry.store import materialize_bundle
 
     rid = champion_run_id()
     if rid is None:
@@ -75,13 +96,13 @@ def _champion(schema: Schema) -> tuple[str, Any] | None:
     return None if missing else (rid, bundle)
 
 
-def evaluate_run(cfg: TrainConfig, schema: Schema, prepared: PreparedData, plan: SplitPlan, model_text: str,
-                 pipeline_state: Mapping[str, Any], final: Mapping[str, Any], thresholds: Mapping[str, Any],
-                 counts: Mapping[str, Mapping[str, int]], validation: Mapping[str, Any]) -> dict[str, Any]:
+def evaluate_run(ctx: TrainContext, model: FinalModel) -> EvaluationResult:
     """Holdout metrics with slices, baseline, oracle and champion; SHAP; drift profile; the gate."""
-    booster, pipeline = _model(model_text, pipeline_state)
-    offset = float(final["logit_offset"])
-    thr = Thresholds.from_dict(dict(thresholds))
+    cfg, schema, prepared, plan, counts = ctx.cfg, ctx.schema, ctx.prepared, ctx.split, ctx.part_counts
+    booster, pipeline = model.load()
+    offset = model.logit_offset
+    thr = Thresholds.from_dict(dict(model.thresholds))
+    validation = model.validation_metrics
     ev = cfg.evaluation
     scorers = {"model": booster_scorer(booster, pipeline, offset)}
     if ev.baseline:
@@ -95,7 +116,7 @@ def evaluate_run(cfg: TrainConfig, schema: Schema, prepared: PreparedData, plan:
         rid, bundle = champion
         scorers["champion"] = booster_scorer(bundle.booster, bundle.pipeline, bundle.logit_offset)
     keep = [*E.slice_columns(ev), *([schema.oracle] if schema.oracle else [])]
-    scores, frame = score_part(prepared, schema, plan, "holdout", scorers, keep=keep, chunk_rows=ev.chunk_rows)
+    scores, frame = score_window(prepared, schema, plan.bounds("holdout"), scorers, keep=keep, chunk_rows=ev.chunk_rows)
     y = frame[schema.label].to_numpy()
     masks = E.slice_masks(ev, schema, frame)
     holdout = E.evaluate_scores(y, scores["model"], thr, masks)
@@ -108,12 +129,13 @@ def evaluate_run(cfg: TrainConfig, schema: Schema, prepared: PreparedData, plan:
         champ = {"run_id": champion[0], **E.evaluate_scores(y, scores["champion"], champion[1].thresholds, None)}
     gate = check_gate(holdout, min_pr_auc=cfg.gate.min_pr_auc, min_recall_at_precision=cfg.gate.min_recall_at_precision,
                       precision_floor=cfg.thresholds.precision_floor, max_pr_auc_drop=cfg.gate.max_pr_auc_drop,
-                      champion_metrics=champ, champion_version=None if champ is None else champ["run_id"])
+                      champion=champ)
     rows = max(1, counts["holdout"]["rows"])
     sample = load_part(prepared, schema, plan, ["holdout"], [schema.id, *schema.feature_names],
                        RowDraw(min(1.0, ev.shap_rows / rows), cfg.seed + 3, uniform=True))
     sample_scores = scorers["model"].score(sample)
-    explain = E.explain_sample(booster, pipeline, schema, sample, sample_scores, thr, ev.reason_examples)
+    explain = E.explain_sample(ModelParts(booster, pipeline, thr, schema, offset), sample, sample_scores,
+                               ev.reason_examples)
     # ids and in-flow scores of a few holdout rows: a bundle loaded later must reproduce them bit for bit
     parity = {"ids": sample[schema.id].head(200).tolist(), "scores": sample_scores[:200].tolist()}
     vrows = max(1, counts["validation"]["rows"])
@@ -121,12 +143,13 @@ def evaluate_run(cfg: TrainConfig, schema: Schema, prepared: PreparedData, plan:
                     RowDraw(min(1.0, ev.profile_rows / vrows), cfg.seed + 4, uniform=True))
     profile = build_profile(ref, scorers["model"].score(ref), schema=schema,
                             review_threshold=thr.review, seed=cfg.seed)
-    return {"holdout": holdout, "validation": validation, "baseline": baseline, "oracle": oracle, "champion": champ,
-            "comparison": E.compare(holdout, champ), "gate": gate.to_dict(), "explain": explain, "profile": profile,
-            "headline": {**E.headline(holdout, validation, thr, oracle, baseline), "gate": "passed" if gate.passed else "failed"},
-            "score_sample": _score_sample(y, scores["model"], cfg.seed), "parity": parity,
-            "data_profile": {"fraud_rate_by_month": E.fraud_rate_by_month(prepared.months),
-                             "missing_rate": {k: v / max(1, prepared.rows) for k, v in prepared.missing.items()}}}
+    return EvaluationResult(
+        holdout=holdout, validation=dict(validation), baseline=baseline, oracle=oracle, champion=champ,
+        comparison=E.compare(holdout, champ), gate=gate.to_dict(), explain=explain, profile=profile,
+        headline={**E.headline(holdout, validation, thr, oracle, baseline), "gate": "passed" if gate.passed else "failed"},
+        score_sample=_score_sample(y, scores["model"], cfg.seed), parity=parity,
+        data_profile={"fraud_rate_by_month": E.fraud_rate_by_month(prepared.months),
+                      "missing_rate": {k: v / max(1, prepared.rows) for k, v in prepared.missing.items()}})
 
 
 def _score_sample(y: np.ndarray, s: np.ndarray, seed: int, n: int = 20_000) -> dict[str, list[float]]:
@@ -138,25 +161,24 @@ def _score_sample(y: np.ndarray, s: np.ndarray, seed: int, n: int = 20_000) -> d
     return {"fraud": s[pos].tolist(), "legit": s[neg].tolist()}
 
 
-def make_bundle(cfg: TrainConfig, schema: Schema, model_text: str, pipeline_state: Mapping[str, Any],
-                thresholds: Mapping[str, Any], result: Mapping[str, Any], matrices: Mapping[str, Any],
-                final: Mapping[str, Any],
-                data_fingerprint: Mapping[str, Any], tuning: Mapping[str, Any], run_id: str, workdir: Path
-                ) -> tuple[dict[str, bytes], str, str]:
-    """Write and verify the bundle, package model.tar.gz; return ({file: bytes}, tar sha256, tar path)."""
-    from fraudcore.bundle import load_bundle, package_bundle, write_bundle
+def make_bundle(ctx: TrainContext, model: FinalModel, result: EvaluationResult, matrices: Mapping[str, Any],
+                tuning: Mapping[str, Any], run_id: str) -> tuple[dict[str, bytes], str, str]:
+    """Write and verify the bundle under the run's work folder, package model.tar.gz; return
+    ({file: bytes}, tar sha256, tar path)."""
+    from fraudcore.bundle import BundleRecord, load_bundle, package_bundle, write_bundle
 
-    booster, pipeline = _model(model_text, pipeline_state)
+    booster, pipeline = model.load()
+    workdir = Path(ctx.cfg.data.work_root) / str(run_id)
     out = workdir / "bundle"
     if out.exists():
         shutil.rmtree(out)  # a resumed run rewrites its bundle
-    metrics = {k: result[k] for k in ("holdout", "validation", "baseline", "oracle", "champion", "gate", "headline")}
     extra = {"tuning": {k: v for k, v in tuning.items() if k != "history"},
-             "sampling": dict(matrices), "final": dict(final), "oracle_pr_auc": result["headline"].get("oracle_pr_auc")}
-    write_bundle(out, booster=booster, pipeline=pipeline, thresholds=Thresholds.from_dict(dict(thresholds)),
-                 schema=schema, profile=result["profile"], metrics=json.loads(json.dumps(metrics, default=_nan_free)),
-                 config=cfg.to_dict(), run_id=run_id, data_fingerprint=data_fingerprint,
-                 logit_offset=float(final["logit_offset"]), extra=json.loads(json.dumps(extra, default=_nan_free)))
+             "sampling": dict(matrices), "final": dict(model.final), "oracle_pr_auc": result.headline.get("oracle_pr_auc")}
+    parts = ModelParts(booster, pipeline, Thresholds.from_dict(dict(model.thresholds)), ctx.schema, model.logit_offset)
+    record = BundleRecord(run_id, result.profile, metrics=json.loads(json.dumps(result.bundle_metrics(), default=_nan_free)),
+                          config=ctx.cfg.to_dict(), data_fingerprint=ctx.prepared.fingerprint,
+                          extra=json.loads(json.dumps(extra, default=_nan_free)))
+    write_bundle(out, parts, record)
     load_bundle(out)
     tar = workdir / "model.tar.gz"
     sha = package_bundle(out, tar)
@@ -182,7 +204,7 @@ def evaluation_window(cfg: TrainConfig, schema: Schema, model_run_id: str, data_
         lo = start or prepared.first_time
         hi = end or (pd.Timestamp(prepared.last_time) + pd.Timedelta(microseconds=1)).isoformat()
         return prepared, str(lo), str(hi)
-    from fraudcore.registry import get_run
+    from fraudcore.registry.lookup import get_run
 
     run = get_run(model_run_id)
     prepared = PreparedData.from_dict(run.data.prepared)
@@ -192,15 +214,16 @@ def evaluation_window(cfg: TrainConfig, schema: Schema, model_run_id: str, data_
 
 
 def evaluate_models(cfg: TrainConfig, model: str, challenger: str = "", data_path: str = "", start: str = "",
-                    end: str = "", dest_root: str | Path | None = None) -> dict[str, Any]:
+                    end: str = "") -> dict[str, Any]:
     """Champion (or any run) against an optional challenger on one window; the EvaluateFlow/CLI core."""
     from fraudcore.bundle import load_bundle
-    from fraudcore.registry import materialize_bundle, resolve
+    from fraudcore.registry.lookup import resolve
+    from fraudcore.registry.store import materialize_bundle
 
     names = {"model": resolve(model)}
     if challenger:
         names["challenger"] = resolve(challenger)
-    bundles = {n: load_bundle(materialize_bundle(rid, dest_root)) for n, rid in names.items()}
+    bundles = {n: load_bundle(materialize_bundle(rid)) for n, rid in names.items()}
     schema = bundles["model"].schema
     prepared, lo, hi = evaluation_window(cfg, schema, names["model"], data_path, start, end)
     result = E.compare_bundles(bundles, prepared, schema, lo, hi, cfg.evaluation)

@@ -6,6 +6,7 @@ import io
 import json
 import math
 import tarfile
+from dataclasses import fields, replace
 from pathlib import Path
 
 import lightgbm as lgb
@@ -16,8 +17,8 @@ from hypothesis import strategies as st
 from scipy.special import expit
 from strategies import record_strategy
 
-from fraudcore.bundle import (FILES, MANIFEST, BundleError, _manifest_digest, load_bundle, package_bundle,
-                              predict_scores, unpack_bundle, write_bundle)
+from fraudcore.bundle import (FILES, MANIFEST, BundleError, BundleRecord, ModelParts, _manifest_digest, load_bundle,
+                              package_bundle, predict_scores, unpack_bundle, write_bundle)
 from fraudcore.metrics import evaluate
 from fraudcore.pipeline import FeaturePipeline
 from fraudcore.profile import build_profile
@@ -47,13 +48,14 @@ def trained():
 
 
 def write(trained, out: Path, **overrides) -> Path:
-    kwargs = dict(booster=trained["booster"], pipeline=trained["pipe"], thresholds=trained["thresholds"],
-                  schema=SCHEMA, profile=trained["profile"], metrics=trained["metrics"],
-                  config={"trees": 50, "seed": SEED}, run_id="1764345600123456",
-                  data_fingerprint={"rows": 20000, "sha256": "ab" * 32}, logit_offset=OFFSET,
-                  extra={"note": "test"})
-    kwargs.update(overrides)
-    return write_bundle(out, **kwargs)
+    """A bundle of the trained model; `overrides` replace fields of its ModelParts or BundleRecord."""
+    model = ModelParts(trained["booster"], trained["pipe"], trained["thresholds"], SCHEMA, logit_offset=OFFSET)
+    record = BundleRecord("1764345600123456", trained["profile"], trained["metrics"], config={"trees": 50, "seed": SEED},
+                          data_fingerprint={"rows": 20000, "sha256": "ab" * 32}, extra={"note": "test"})
+    parts = {f.name for f in fields(ModelParts)}
+    model = replace(model, **{k: v for k, v in overrides.items() if k in parts})
+    record = replace(record, **{k: v for k, v in overrides.items() if k not in parts})
+    return write_bundle(out, model, record)
 
 
 @pytest.fixture
@@ -188,3 +190,24 @@ def test_any_valid_record_scores_the_same_alone_and_in_a_batch(trained, bundle_d
     alone = np.array([b.score({k: [v] for k, v in r.items()})[0] for r in recs])
     np.testing.assert_array_equal(batch, alone)
     assert ((batch >= 0) & (batch <= 1)).all()
+
+
+def test_a_manifest_must_name_its_run(trained, tmp_path: Path) -> None:
+    out = write(trained, tmp_path / "no-run-id", run_id="")
+    with pytest.raises(BundleError, match="'run_id' must be a non-empty string"):
+        load_bundle(out)
+
+
+def test_one_resolver_for_a_directory_and_an_archive(bundle_dir: Path, tmp_path: Path) -> None:
+    from fraudcore.registry.store import ModelSpecError, resolve_bundle, resolve_bundle_dir
+
+    assert resolve_bundle_dir(bundle_dir) == bundle_dir
+    tar = tmp_path / "model.tar.gz"
+    package_bundle(bundle_dir, tar)
+    assert resolve_bundle_dir(tar, tmp_path / "work") == tmp_path / "work" / "bundle"
+    assert resolve_bundle(str(tar)).version == load_bundle(bundle_dir).version
+    for missing in (tmp_path / "missing" / "bundle", tmp_path / "missing.tar.gz"):
+        with pytest.raises(ModelSpecError, match="looks like a path but is not a directory or a model.tar.gz"):
+            resolve_bundle_dir(missing)
+    with pytest.raises(ModelSpecError, match="model spec is empty"):
+        resolve_bundle_dir("")

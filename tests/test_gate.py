@@ -34,12 +34,12 @@ def test_each_rule_fails_alone(change: dict, failing: str) -> None:
 
 
 def test_regression_against_champion() -> None:
-    ok = check_gate(GOOD, **RULES, champion_metrics={"pr_auc": 0.505}, champion_version="17")
+    ok = check_gate(GOOD, **RULES, champion={"pr_auc": 0.505, "run_id": "17"})
     assert ok.passed and "champion 17 0.5050, candidate 0.5000" in ok.lines[2]
-    worse = check_gate(GOOD, **RULES, champion_metrics={"pr_auc": 0.52}, champion_version="17")
+    worse = check_gate(GOOD, **RULES, champion={"pr_auc": 0.52, "run_id": "17"})
     assert not worse.passed
     assert worse.lines[2].startswith("FAIL pr_auc_drop_vs_champion = 0.0200, rule <= 0.01")
-    assert not check_gate(GOOD, **RULES, champion_metrics={}).passed
+    assert not check_gate(GOOD, **RULES, champion={}).passed
 
 
 def test_wrong_metric_type_is_an_error() -> None:

@@ -8,28 +8,28 @@ import threading
 
 import pytest
 
-from fraudcore import registry
-from fraudcore.registry_log import LocalEventLog, S3EventLog, SequenceTaken
+from fraudcore.registry import RegistryError, champion, lookup
+from fraudcore.registry.champion_log import LocalEventLog, S3EventLog, SequenceTaken
 
 
 @pytest.fixture()
 def store(tmp_path, monkeypatch):
     (tmp_path / ".metaflow").mkdir()
     monkeypatch.setenv("METAFLOW_DATASTORE_SYSROOT_LOCAL", str(tmp_path))
-    monkeypatch.delenv(registry.LOG_ENV, raising=False)
+    monkeypatch.delenv(champion.LOG_ENV, raising=False)
     monkeypatch.delenv("METAFLOW_DEFAULT_DATASTORE", raising=False)
     monkeypatch.setenv("METAFLOW_HOME", str(tmp_path / "no-metaflow-config"))
     return tmp_path
 
 
 def test_log_lives_beside_the_datastore(store) -> None:
-    assert registry.datastore_root() == store
-    assert registry.log_path() == store / "fraud-registry" / "champion-events.jsonl"
+    assert lookup.datastore_root() == store
+    assert champion.log_path() == store / "fraud-registry" / "champion-events.jsonl"
 
 
 def test_log_path_can_be_set_explicitly(store, tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv(registry.LOG_ENV, str(tmp_path / "elsewhere.jsonl"))
-    assert registry.log_path() == tmp_path / "elsewhere.jsonl"
+    monkeypatch.setenv(champion.LOG_ENV, str(tmp_path / "elsewhere.jsonl"))
+    assert champion.log_path() == tmp_path / "elsewhere.jsonl"
 
 
 def test_datastore_is_found_from_a_subdirectory(tmp_path, monkeypatch) -> None:
@@ -38,69 +38,69 @@ def test_datastore_is_found_from_a_subdirectory(tmp_path, monkeypatch) -> None:
     sub.mkdir(parents=True)
     monkeypatch.delenv("METAFLOW_DATASTORE_SYSROOT_LOCAL", raising=False)
     monkeypatch.chdir(sub)
-    assert registry.datastore_root() == tmp_path
+    assert lookup.datastore_root() == tmp_path
 
 
 def test_appended_events_read_back_in_order(store) -> None:
-    registry.event_log().append({"event": "promote", "to": "1", "from": None})
-    registry.event_log().append({"event": "promote", "to": "2", "from": "1"})
-    assert [e["to"] for e in registry.history()] == ["1", "2"]
-    lines = registry.log_path().read_text().splitlines()
+    champion.event_log().append({"event": "promote", "to": "1", "from": None})
+    champion.event_log().append({"event": "promote", "to": "2", "from": "1"})
+    assert [e["to"] for e in champion.history()] == ["1", "2"]
+    lines = champion.log_path().read_text().splitlines()
     assert [json.loads(x)["to"] for x in lines] == ["1", "2"]
 
 
 def test_a_corrupt_log_line_is_named(store) -> None:
-    registry.log_path().parent.mkdir(parents=True)
-    registry.log_path().write_text('{"event": "promote", "to": "1"}\nnot json\n')
-    with pytest.raises(registry.RegistryError, match="line 2 is not JSON"):
-        registry.history()
+    champion.log_path().parent.mkdir(parents=True)
+    champion.log_path().write_text('{"event": "promote", "to": "1"}\nnot json\n')
+    with pytest.raises(RegistryError, match="line 2 is not JSON"):
+        champion.history()
 
 
 def test_rollback_pops_the_champion_stack() -> None:
     events = [{"event": "promote", "to": "A"}, {"event": "promote", "to": "B"}, {"event": "promote", "to": "C"},
               {"event": "rollback", "to": "B"}]
-    assert registry.champion_stack(events) == ["A", "B"]
+    assert champion.champion_stack(events) == ["A", "B"]
     events.append({"event": "rollback", "to": "A"})
-    assert registry.champion_stack(events) == ["A"]
+    assert champion.champion_stack(events) == ["A"]
 
 
-@pytest.mark.parametrize("call", [lambda: registry.promote("1", "  "), lambda: registry.rollback("")])
+@pytest.mark.parametrize("call", [lambda: champion.promote("1", "  "), lambda: champion.rollback("")])
 def test_moves_need_a_reason(store, call) -> None:
-    with pytest.raises(registry.RegistryError, match="needs a reason"):
+    with pytest.raises(RegistryError, match="needs a reason"):
         call()
 
 
 def test_champion_by_name_needs_a_champion(store) -> None:
-    with pytest.raises(registry.RegistryError, match="no run is tagged 'champion'"):
-        registry.resolve("champion")
-    assert registry.resolve("12345") == "12345"
+    with pytest.raises(RegistryError, match="no run is tagged 'champion'"):
+        lookup.resolve("champion")
+    assert lookup.resolve("12345") == "12345"
 
 
 def test_gate_is_read_from_tags() -> None:
-    assert registry.gate_of({"gate:passed", "x"}) == "passed"
-    assert registry.gate_of(["gate:failed"]) == "failed"
-    assert registry.gate_of([]) == "unknown"
+    assert lookup.gate_of({"gate:passed", "x"}) == "passed"
+    assert lookup.gate_of(["gate:failed"]) == "failed"
+    assert lookup.gate_of([]) == "unknown"
 
 
 def test_an_s3_datastore_puts_the_log_beside_it(store, monkeypatch) -> None:
     monkeypatch.setenv("METAFLOW_DEFAULT_DATASTORE", "s3")
     monkeypatch.setenv("METAFLOW_DATASTORE_SYSROOT_S3", "s3://paylink-fraud-artifacts/metaflow/")
-    assert registry.log_location() == "s3://paylink-fraud-artifacts/metaflow/fraud-registry/"
-    log = registry.event_log()
+    assert champion.log_location() == "s3://paylink-fraud-artifacts/metaflow/fraud-registry/"
+    log = champion.event_log()
     assert isinstance(log, S3EventLog) and (log.bucket, log.prefix) == ("paylink-fraud-artifacts",
                                                                         "metaflow/fraud-registry")
     assert log.key_of(42) == "metaflow/fraud-registry/events/000000042.json"
-    with pytest.raises(registry.RegistryError, match="the registry log is on S3"):
-        registry.log_path()
-    monkeypatch.setenv(registry.LOG_ENV, str(store / "mine.jsonl"))  # the explicit setting still wins
-    assert registry.event_log() == LocalEventLog(store / "mine.jsonl")
+    with pytest.raises(RegistryError, match="the registry log is on S3"):
+        champion.log_path()
+    monkeypatch.setenv(champion.LOG_ENV, str(store / "mine.jsonl"))  # the explicit setting still wins
+    assert champion.event_log() == LocalEventLog(store / "mine.jsonl")
 
 
 def test_an_s3_datastore_without_a_root_is_named(store, monkeypatch) -> None:
     monkeypatch.setenv("METAFLOW_DEFAULT_DATASTORE", "s3")
     monkeypatch.delenv("METAFLOW_DATASTORE_SYSROOT_S3", raising=False)
-    with pytest.raises(registry.RegistryError, match="METAFLOW_DATASTORE_SYSROOT_S3 is not set"):
-        registry.history()
+    with pytest.raises(RegistryError, match="METAFLOW_DATASTORE_SYSROOT_S3 is not set"):
+        champion.history()
 
 
 @pytest.mark.parametrize("url, bucket, prefix, events", [
@@ -112,12 +112,13 @@ def test_s3_log_urls(url, bucket, prefix, events) -> None:
 
 
 def test_an_s3_url_needs_a_bucket() -> None:
-    with pytest.raises(registry.RegistryError, match="no bucket given"):
+    with pytest.raises(RegistryError, match="no bucket given"):
         S3EventLog.from_url("s3:///x")
 
 
 def test_importing_the_registry_loads_neither_boto3_nor_metaflow() -> None:
-    code = ("import sys, fraudcore.registry, fraudcore.registry_log; "
+    code = ("import sys, fraudcore.registry.lookup, fraudcore.registry.champion, fraudcore.registry.store, "
+            "fraudcore.registry.cli; "
             "print(sorted(m for m in ('boto3', 'botocore', 'metaflow') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -166,5 +167,5 @@ def test_reverted_moves_are_skipped_and_a_repeat_promote_is_not_pushed_twice() -
               {"event": "revert", "reverts": 2, "from": "B", "to": "A", "seq": None},
               {"event": "promote", "to": "C", "seq": 4}, {"event": "rollback", "to": "A", "seq": 5},
               {"event": "revert", "reverts": 5, "from": "A", "to": "C"}]
-    assert registry.champion_stack(events) == ["A", "C"]
-    assert registry.champion_stack(events + [{"event": "promote", "to": "C", "seq": 7}]) == ["A", "C"]
+    assert champion.champion_stack(events) == ["A", "C"]
+    assert champion.champion_stack(events + [{"event": "promote", "to": "C", "seq": 7}]) == ["A", "C"]

@@ -10,8 +10,9 @@ from fraudcore.config import DataConfig, TrainConfig
 from fraudcore.prepare import RowDraw, count_split, load_part, negative_rate, prepare_dataset
 from fraudcore.split import plan_split
 from fraudcore.synth import write_dataset
-from fraudcore.train import (Matrices, base_params, booster_scorer, build_matrices, fit_booster, load_datasets,
-                             recency_weights, score_part)
+from fraudcore.context import TrainContext
+from fraudcore.evaluation import booster_scorer, score_window
+from fraudcore.train import Matrices, base_params, build_matrices, fit_booster, load_datasets, recency_weights
 from fraudcore.tuning import PruningCallback, merge_trials, run_branch, summarize
 
 CFG = TrainConfig.from_dict({
@@ -29,7 +30,7 @@ def data(tmp_path_factory, schema, seed):
     prepared = prepare_dataset(schema, root / "ds", data_cfg, synthetic=True)
     plan = plan_split(CFG.split, prepared.first_time, prepared.last_time)
     counts = count_split(prepared, schema, plan)
-    pipeline, mat = build_matrices(CFG, schema, prepared, plan, counts, root / "work")
+    pipeline, mat = build_matrices(TrainContext(CFG, schema, prepared, plan, counts), root / "work")
     return prepared, plan, counts, pipeline, mat
 
 
@@ -71,9 +72,9 @@ def test_logit_offset_keeps_scores_calibrated(data, schema) -> None:
     train, _, _, _ = load_datasets(mat, CFG)
     params = {**base_params(CFG, 0, 1), "learning_rate": 0.1, "num_leaves": 15, "min_child_samples": 20}
     booster = fit_booster(params, train, None, 60, None)
-    scores, frame = score_part(prepared, schema, plan, "validation",
-                               {"fixed": booster_scorer(booster, pipeline, mat.logit_offset),
-                                "uncorrected": booster_scorer(booster, pipeline, 0.0)})
+    scores, frame = score_window(prepared, schema, plan.bounds("validation"),
+                                 {"fixed": booster_scorer(booster, pipeline, mat.logit_offset),
+                                  "uncorrected": booster_scorer(booster, pipeline, 0.0)})
     rate = frame[schema.label].mean()
     assert len(frame) == counts["validation"]["rows"]
     # corrected: the mean score is the fraud rate; uncorrected: the odds are inflated by 1 / sampling rate
@@ -139,7 +140,8 @@ def test_refit_uses_train_and_validation_with_its_own_offset(data, schema) -> No
 
     prepared, plan, counts, pipeline, mat = data
     params = {"learning_rate": 0.1, "num_leaves": 7}
-    booster, info = refit_train_val(CFG, schema, prepared, plan, counts, pipeline, params, 20, mat.train_rows, 1)
+    ctx = TrainContext(CFG, schema, prepared, plan, counts)
+    booster, info = refit_train_val(ctx, pipeline, params, 20, mat.train_rows, 1)
     assert info["positives"] == counts["train"]["positives"] + counts["validation"]["positives"]
     assert booster.current_iteration() == info["rounds"] == round(20 * info["rows"] / mat.train_rows)
     assert info["logit_offset"] == pytest.approx(np.log(info["negative_rate"]))

@@ -4,10 +4,16 @@ Everything is computed with `fraudcore.metrics` so training, EvaluateFlow and mo
 yardsticks: a logistic regression on the raw fields (the model must beat it clearly) and, on
 synthetic data, the oracle, the true fraud probability the generator used (no model can beat it on
 average, so model/oracle PR-AUC says how much signal is left on the table).
+
+Models are judged on whole labelled windows scored in chunks (`score_window`), each by a `BatchScorer`:
+raw rows in, calibrated probabilities out. (The one-request scorer of the service is
+`fraudcore.serving.scoring.Scorer`.)
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 import lightgbm as lgb
@@ -18,10 +24,90 @@ from fraudcore import metrics as M
 from fraudcore.baseline import fit_logistic_baseline, score_logistic_baseline
 from fraudcore.config import EvaluationConfig
 from fraudcore.explain import contributions, field_contributions, field_importance, group_importance, reason_codes
+from fraudcore.bundle import ModelParts, predict_scores
 from fraudcore.pipeline import FeaturePipeline, encode_category
+from fraudcore.prepare import PreparedData, iter_batches
 from fraudcore.schema import Schema
 from fraudcore.thresholds import Thresholds
-from fraudcore.train import Scorer
+
+
+@dataclass(frozen=True)
+class BatchScorer:
+    """Scores a frame of raw rows: the columns it reads, and the function from those rows to probabilities."""
+
+    columns: tuple[str, ...]
+    score: Callable[[pd.DataFrame], np.ndarray]
+
+
+def booster_scorer(booster: lgb.Booster, pipeline: FeaturePipeline, logit_offset: float) -> BatchScorer:
+    """A scorer for `score_window`: raw rows in, calibrated probabilities out (as the bundle scores)."""
+    return BatchScorer(tuple(map(str, pipeline.feature_names_in_)),
+                       lambda frame: predict_scores(booster, pipeline.transform(frame), logit_offset))
+
+
+def score_window(prepared: PreparedData, schema: Schema, window: tuple[Any, Any], scorers: Mapping[str, BatchScorer],
+                 keep: Sequence[str] = (), chunk_rows: int = 1_000_000) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Score every row with start <= event time < end (`window`, e.g. `plan.bounds("holdout")`), chunk by
+    chunk, with each named scorer.
+
+    Returns ({scorer name: scores}, frame of the `keep`, time and label columns for those rows).
+    Only the scores and the kept columns stay in memory, so a 7M-row holdout costs ~100 MB.
+    """
+    start, end = window
+    lo = pd.Timestamp(start).tz_convert("UTC") if pd.Timestamp(start).tzinfo else pd.Timestamp(start, tz="UTC")
+    hi = pd.Timestamp(end).tz_convert("UTC") if pd.Timestamp(end).tzinfo else pd.Timestamp(end, tz="UTC")
+    small = list(dict.fromkeys([*keep, schema.time, schema.label]))
+    cols = list(dict.fromkeys([c for sc in scorers.values() for c in sc.columns] + small))
+    scores: dict[str, list[np.ndarray]] = {name: [] for name in scorers}
+    kept = []
+    for _, _, frame in iter_batches(prepared.files, cols, chunk_rows):
+        t = pd.to_datetime(frame[schema.time], utc=True)
+        mask = ((t >= lo) & (t < hi)).to_numpy()
+        if not mask.any():
+            continue
+        part_frame = frame.loc[mask].reset_index(drop=True)
+        for name, sc in scorers.items():
+            scores[name].append(np.asarray(sc.score(part_frame), dtype=np.float64))
+        kept.append(part_frame[small])
+    if not kept:
+        raise ValueError(f"no rows with {schema.time} in [{lo}, {hi}) in {prepared.source}")
+    return {k: np.concatenate(v) for k, v in scores.items()}, pd.concat(kept, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """What TrainFlow's evaluate step learns about a model; the card and the bundle read its fields.
+
+    Each field is plain data (dicts of numbers and lists; `explain` also holds arrays), so `to_dict()`
+    is what Metaflow stores and `from_dict` reads it back.
+    """
+
+    holdout: dict[str, Any]  # fraudcore.metrics.evaluate on the holdout, with slices
+    validation: dict[str, Any]  # the same on validation, scored by the train-only model
+    baseline: dict[str, Any] | None  # the logistic regression yardstick on the holdout
+    oracle: dict[str, Any] | None  # the generator's true probability, on synthetic data
+    champion: dict[str, Any] | None  # the current champion on the same holdout rows, with its run_id
+    comparison: list[dict[str, Any]]  # candidate minus champion, per headline metric
+    gate: dict[str, Any]  # fraudcore.gate.GateResult.to_dict()
+    explain: dict[str, Any]  # `explain_sample`
+    profile: dict[str, Any]  # the drift reference profile
+    headline: dict[str, Any]  # flat numbers for `fraud models list`
+    score_sample: dict[str, list[float]]  # holdout scores by class, for the distribution plot
+    parity: dict[str, Any]  # ids and in-flow scores a loaded bundle must reproduce
+    data_profile: dict[str, Any]  # fraud rate per month and missing rate per field
+
+    BUNDLE_METRICS = ("holdout", "validation", "baseline", "oracle", "champion", "gate", "headline")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvaluationResult:
+        return cls(**data)
+
+    def bundle_metrics(self) -> dict[str, Any]:
+        """The part of the result the bundle keeps as `metrics.json`."""
+        return {k: getattr(self, k) for k in self.BUNDLE_METRICS}
 
 
 def slice_columns(cfg: EvaluationConfig) -> list[str]:
@@ -48,7 +134,7 @@ def evaluate_scores(y: np.ndarray, scores: np.ndarray, thresholds: Thresholds, m
     return M.evaluate(y, scores, thresholds.review, slices=masks, precision_floor=thresholds.precision_floor)
 
 
-def baseline_scorer(schema: Schema, train: pd.DataFrame, rate: float, seed: int, max_negatives: int) -> Scorer:
+def baseline_scorer(schema: Schema, train: pd.DataFrame, rate: float, seed: int, max_negatives: int) -> BatchScorer:
     """The logistic-regression yardstick, fit on the (downsampled) training sample.
 
     `fit_logistic_baseline` undoes its own downsampling; the sample's rate `rate` is undone here,
@@ -56,7 +142,7 @@ def baseline_scorer(schema: Schema, train: pd.DataFrame, rate: float, seed: int,
     """
     model = fit_logistic_baseline(schema, train, seed=seed, max_negatives=max_negatives)
     model.named_steps["lr"].intercept_ += np.log(rate)
-    return Scorer(tuple(schema.feature_names), lambda frame: score_logistic_baseline(schema, model, frame))
+    return BatchScorer(tuple(schema.feature_names), lambda frame: score_logistic_baseline(schema, model, frame))
 
 
 def headline(holdout: Mapping[str, Any], validation: Mapping[str, Any], thresholds: Thresholds,
@@ -82,12 +168,13 @@ def oracle_figures(y: np.ndarray, oracle: np.ndarray, floor: float) -> dict[str,
             "recall_at_precision": M.recall_at_precision(y, oracle, floor), "pr_curve": M.pr_curve(y, oracle)}
 
 
-def explain_sample(booster: lgb.Booster, pipeline: FeaturePipeline, schema: Schema, sample: pd.DataFrame,
-                   scores: np.ndarray, thresholds: Thresholds, examples: int) -> dict[str, Any]:
-    """Global SHAP (per raw field and per group) on a sample, and reason codes for flagged rows.
+def explain_sample(model: ModelParts, sample: pd.DataFrame, scores: np.ndarray, examples: int) -> dict[str, Any]:
+    """Global SHAP (per raw field and per group) on a sample, and reason codes for its `examples` highest
+    scores at or above the review threshold.
 
     The beeswarm needs each field's value on a numeric scale: categories are their integer codes.
     """
+    booster, pipeline, schema, thresholds = model.booster, model.pipeline, model.schema, model.thresholds
     X = pipeline.transform(sample)
     fc, fields = field_contributions(contributions(booster, X), pipeline)
     values = np.empty((len(sample), len(fields)), dtype=np.float64)
@@ -130,11 +217,10 @@ def compare_bundles(bundles: Mapping[str, Any], prepared: Any, schema: Schema, s
     bundle's pipeline reads the columns it was trained on, by name.
     """
     from fraudcore.thresholds import decide
-    from fraudcore.train import Scorer, score_window
 
-    scorers = {name: Scorer(tuple(map(str, b.pipeline.feature_names_in_)), b.score) for name, b in bundles.items()}
+    scorers = {name: BatchScorer(tuple(map(str, b.pipeline.feature_names_in_)), b.score) for name, b in bundles.items()}
     keep = [*slice_columns(cfg), *([schema.oracle] if schema.oracle else [])]
-    scores, frame = score_window(prepared, schema, start, end, scorers, keep=keep, chunk_rows=cfg.chunk_rows)
+    scores, frame = score_window(prepared, schema, (start, end), scorers, keep=keep, chunk_rows=cfg.chunk_rows)
     y = frame[schema.label].to_numpy()
     masks = slice_masks(cfg, schema, frame)
     out: dict[str, Any] = {"window": [str(start), str(end)], "rows": int(len(y)), "positives": int(y.sum()),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from fraudcore.errors import EXIT_FAILED
@@ -64,11 +64,11 @@ def _sweep(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from fraudcore.monitoring.config import load_monitor_config
-    from fraudcore.monitoring.sweep import summarize, sweep
+    from fraudcore.monitoring.sweep import SweepPlan, summarize, sweep
 
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    results = sweep(seeds, args.months, args.rows, load_monitor_config(args.config), scenarios=names,
+    seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip())
+    names = tuple(s.strip() for s in args.scenarios.split(",") if s.strip())
+    results = sweep(SweepPlan(seeds, args.months, args.rows, scenarios=names), load_monitor_config(args.config),
                     on_result=lambda r: print(f"seed {r.seed} {r.scenario:<16} month +{r.months_after}: "
                                               f"{r.early_verdict:>11} early, {r.mature_verdict:>11} mature  "
                                               f"{', '.join(r.signals) or '-'}", flush=True))
@@ -89,17 +89,13 @@ def _print_report(report, json_out: str | None) -> None:  # noqa: ANN001
 
 
 def _run(args: argparse.Namespace) -> int:
-    from fraudcore.monitoring.bundles import resolve_bundle
     from fraudcore.monitoring.config import load_monitor_config
     from fraudcore.monitoring.publish import cloudwatch_client, publish_report
-    from fraudcore.monitoring.quality import load_labels
-    from fraudcore.monitoring.report import run_monitor
+    from fraudcore.monitoring.report import MonitorJob, MonitorWindow, monitor
 
     cfg = load_monitor_config(args.config)
-    bundle = resolve_bundle(args.bundle)
-    labels = load_labels(args.labels) if args.labels else None
-    report = run_monitor(args.capture, bundle, labels, cfg, as_of=args.as_of or datetime.now(timezone.utc),
-                         window_days=args.window_days, window_end=args.window_end)
+    window = MonitorWindow(as_of=args.as_of, days=args.window_days, end=args.window_end)
+    report = monitor(MonitorJob(args.capture, args.bundle, args.labels or "", window), cfg)
     _print_report(report, args.json_out)
     if args.publish:
         names = publish_report(cloudwatch_client(), report, cfg.publish)
@@ -117,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     from fraudcore.monitoring.demo import run_demo
 
     report = run_demo(args.scenario, rows=args.rows, seed=args.seed, out=Path(args.out), bundle=args.bundle,
-                      publish=args.publish, say=print)
+                      publish=args.publish)
     return 0 if report is not None else EXIT_FAILED
 
 

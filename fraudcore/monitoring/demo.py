@@ -19,7 +19,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -27,10 +26,10 @@ from typing import Any
 import pandas as pd
 
 from fraudcore.bundle import Bundle
-from fraudcore.monitoring.bundles import resolve_bundle
 from fraudcore.monitoring.config import load_monitor_config
 from fraudcore.monitoring.demo_bundle import train_small_bundle
-from fraudcore.monitoring.report import MonitorReport, run_monitor
+from fraudcore.monitoring.report import MonitorReport, MonitorWindow, run_monitor
+from fraudcore.registry.store import resolve_bundle
 from fraudcore.synth import generate_window
 from fraudcore.synth.scenarios import scenario, simulate_label_arrival
 
@@ -118,21 +117,21 @@ def replay(port: int, requests: list[dict[str, Any]]) -> dict[int, int]:
     return statuses
 
 
-def run_demo(name: str, *, rows: int, seed: int, out: Path, bundle: str | None = None, publish: bool = False,
-             say: Callable[[str], None] = print) -> MonitorReport:
+def run_demo(name: str, *, rows: int, seed: int, out: Path, bundle: str | None = None,
+             publish: bool = False) -> MonitorReport:
     """Run the whole demo into `out`; returns the report on mature labels."""
     out.mkdir(parents=True, exist_ok=True)
     if bundle is None:
         bundle_dir = out / "bundle"
         if not (bundle_dir / "manifest.json").is_file():
-            say(f"training a small demo bundle on {DEMO_BASE_ROWS} generated rows (seed {seed}) ...")
+            print(f"training a small demo bundle on {DEMO_BASE_ROWS} generated rows (seed {seed}) ...")
             train_small_bundle(bundle_dir, rows=DEMO_BASE_ROWS, seed=seed)
         b = resolve_bundle(bundle_dir)
     else:
         b = resolve_bundle(bundle)
         bundle_dir = b.path
     sc = scenario(name)
-    say(f"scenario {sc.name}: {sc.description}")
+    print(f"scenario {sc.name}: {sc.description}")
     frame = generate_window(rows, seed, DEMO_BASE_ROWS, 0, sc.spec)
     capture_root = out / f"capture-{sc.name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}"
     server = _Server(bundle_dir, capture_root, out / "serve.log")
@@ -141,7 +140,7 @@ def run_demo(name: str, *, rows: int, seed: int, out: Path, bundle: str | None =
         started = datetime.now(timezone.utc)
         t0 = time.perf_counter()
         statuses = replay(server.port, to_requests(frame, b))
-        say(f"replayed {rows} transactions in {time.perf_counter() - t0:.1f}s through fraud serve on port "
+        print(f"replayed {rows} transactions in {time.perf_counter() - t0:.1f}s through fraud serve on port "
             f"{server.port}: HTTP status counts {statuses}")
         time.sleep(1.5)  # the capture writer flushes every second
     finally:
@@ -152,19 +151,19 @@ def run_demo(name: str, *, rows: int, seed: int, out: Path, bundle: str | None =
     reports = {}
     for when, as_of in (("now", datetime.now(timezone.utc)),
                         (f"{MATURE_AFTER_DAYS} days later", started + timedelta(days=MATURE_AFTER_DAYS))):
-        report = run_monitor(str(capture_root), b, labels, cfg, as_of=as_of, window_days=0)
+        report = run_monitor(str(capture_root), b, labels, cfg, MonitorWindow(as_of=as_of, days=0))
         reports[when] = report
         path = out / f"report-{'now' if when == 'now' else 'mature'}.json"
         path.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=False, default=str) + "\n")
-        say(f"\n--- monitor as of {when} ({as_of:%Y-%m-%d}) ---")
+        print(f"\n--- monitor as of {when} ({as_of:%Y-%m-%d}) ---")
         for line in report.summary_lines():
-            say(line)
-        say(f"report: {path}")
+            print(line)
+        print(f"report: {path}")
     final = reports[f"{MATURE_AFTER_DAYS} days later"]
     if publish:
         from fraudcore.monitoring.publish import cloudwatch_client, publish_report
 
         names = publish_report(cloudwatch_client(), final, cfg.publish)
-        say(f"published {len(names)} metrics to {cfg.publish.namespace}")
-    say(f"\nverdict: {final.verdict.upper()}")
+        print(f"published {len(names)} metrics to {cfg.publish.namespace}")
+    print(f"\nverdict: {final.verdict.upper()}")
     return final

@@ -12,11 +12,11 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 
-from fraudcore.bundle import predict_scores, write_bundle
+from fraudcore.bundle import BundleRecord, ModelParts, predict_scores, write_bundle
 from fraudcore.metrics import evaluate
 from fraudcore.pipeline import FeaturePipeline
 from fraudcore.profile import build_profile
-from fraudcore.schema import Schema, paylink_schema
+from fraudcore.schema import paylink_schema
 from fraudcore.synth import GeneratorSpec, generate_frame
 from fraudcore.thresholds import choose_thresholds
 
@@ -26,11 +26,10 @@ TRAIN_MONTHS, VALIDATION_MONTHS = 12, 3
 
 
 def train_small_bundle(out_dir: str | Path, *, rows: int = 60_000, seed: int = 7, rounds: int = 120,
-                       spec: GeneratorSpec | None = None, schema: Schema | None = None,
-                       run_id: str = "demo") -> Path:
-    """Generate `rows` transactions with `seed`, train a small LightGBM and write a bundle to `out_dir`."""
+                       spec: GeneratorSpec | None = None, run_id: str = "demo") -> Path:
+    """Generate `rows` PayLink transactions with `seed`, train a small LightGBM and write a bundle to `out_dir`."""
     spec = spec or GeneratorSpec()
-    schema = schema or paylink_schema()
+    schema = paylink_schema()
     frame = generate_frame(rows, seed, spec, schema)
     month = frame[schema.time].dt.year * 12 + frame[schema.time].dt.month
     index = (month - month.min()).to_numpy()
@@ -60,8 +59,8 @@ def train_small_bundle(out_dir: str | Path, *, rows: int = 60_000, seed: int = 7
         m.pop("pr_curve", None)
     metrics = {"holdout": holdout, "validation": validation,
                "train": {"pr_auc": evaluate(train[y].to_numpy(), s_train, thresholds.review)["pr_auc"]}}
-    return write_bundle(out_dir, booster=booster, pipeline=pipeline, thresholds=thresholds, schema=schema,
-                        profile=profile, metrics=metrics,
-                        config={"rows": rows, "seed": seed, "rounds": rounds, "params": params},
-                        run_id=run_id, data_fingerprint={"generator": {"rows": rows, "seed": seed}},
-                        flow="monitoring-demo")
+    return write_bundle(out_dir, ModelParts(booster, pipeline, thresholds, schema),
+                        BundleRecord(run_id, profile, metrics,
+                                     config={"rows": rows, "seed": seed, "rounds": rounds, "params": params},
+                                     data_fingerprint={"generator": {"rows": rows, "seed": seed}},
+                                     flow="monitoring-demo"))

@@ -1,4 +1,8 @@
-"""One monitoring run: capture + bundle + labels in, every figure, every signal and the verdict out."""
+"""One monitoring run: capture + bundle + labels in, every figure, every signal and the verdict out.
+
+`monitor` is the sequence `fraud monitor run` and MonitorFlow share; `run_monitor` and `analyse` are its
+parts for callers that already hold the bundle (the demo) or the traffic (the sweep).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,8 +17,9 @@ from fraudcore.monitoring.capture import CaptureWindow, read_capture
 from fraudcore.monitoring.config import MonitorConfig
 from fraudcore.monitoring.drift import DriftResult, compute_drift
 from fraudcore.monitoring.operations import OperationsResult, compute_operations
-from fraudcore.monitoring.quality import QualityReference, QualityResult, compute_quality
+from fraudcore.monitoring.quality import QualityReference, QualityResult, compute_quality, load_labels
 from fraudcore.monitoring.signals import Signal, verdict
+from fraudcore.registry.store import resolve_bundle
 
 
 class MonitorError(FraudError, ValueError):
@@ -53,14 +58,43 @@ class MonitorReport:
         return lines
 
 
-def analyse(window: CaptureWindow, bundle: Bundle, labels: pd.DataFrame | None, cfg: MonitorConfig,
-            as_of: datetime, window_start: datetime | None = None, window_end: datetime | None = None,
-            quality_window: CaptureWindow | None = None) -> MonitorReport:
-    """Every section of the report for an already-read capture window.
+@dataclass(frozen=True)
+class MonitorWindow:
+    """When a monitoring run looks: the time it pretends it is, and how much traffic it reads."""
 
-    Drift and operations look at `window` (recent traffic); quality looks at `quality_window` (default
-    the same), which should reach back far enough for some of its traffic to have mature labels.
+    as_of: datetime | None = None   # labels later than this are not used; None: now
+    days: float | None = None       # traffic up to `end`; None: the config's capture.window_days; 0: all of it
+    end: datetime | None = None     # end of the traffic window; None: `as_of`
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Captured traffic read for one run: recent traffic for drift and operations, older traffic for quality."""
+
+    recent: CaptureWindow
+    start: datetime | None = None
+    end: datetime | None = None
+    for_quality: CaptureWindow | None = None  # reaching back far enough for mature labels; None: `recent`
+
+
+@dataclass(frozen=True)
+class MonitorJob:
+    """One monitoring run as a person asks for it, from `fraud monitor run` or MonitorFlow."""
+
+    capture: str                    # capture folder or s3://bucket/prefix
+    bundle: str = "champion"        # bundle directory, model.tar.gz, TrainFlow run id or 'champion'
+    labels: str = ""                # labels file (parquet/csv/jsonl); "": no labels yet
+    window: MonitorWindow = field(default_factory=MonitorWindow)
+
+
+def analyse(traffic: Traffic, bundle: Bundle, labels: pd.DataFrame | None, cfg: MonitorConfig,
+            as_of: datetime) -> MonitorReport:
+    """Every section of the report for already-read traffic.
+
+    Drift and operations look at `traffic.recent`; quality looks at `traffic.for_quality` (default the
+    same), which should reach back far enough for some of its traffic to have mature labels.
     """
+    window = traffic.recent
     scored_all = window.scored
     versions = {str(k): int(v) for k, v in scored_all["model_version"].value_counts().items()}
     scored = scored_all[scored_all["model_version"] == bundle.version]
@@ -71,30 +105,37 @@ def analyse(window: CaptureWindow, bundle: Bundle, labels: pd.DataFrame | None, 
     ops = compute_operations(window, cfg.operations, cfg.capture)
     reference = QualityReference.from_bundle(bundle.metrics, bundle.thresholds, bundle.profile)
     q_scored = scored
-    if quality_window is not None:
-        q_scored = quality_window.scored[quality_window.scored["model_version"] == bundle.version]
+    if traffic.for_quality is not None:
+        q_scored = traffic.for_quality.scored[traffic.for_quality.scored["model_version"] == bundle.version]
     quality = compute_quality(q_scored, labels, as_of, bundle.thresholds.review, reference, cfg.quality)
     signals = [*drift.signals, *ops.signals, *quality.signals]
-    return MonitorReport(bundle.version, window_start.isoformat() if window_start else None,
-                         window_end.isoformat() if window_end else None, window.summary(), versions, drift, ops,
+    return MonitorReport(bundle.version, traffic.start.isoformat() if traffic.start else None,
+                         traffic.end.isoformat() if traffic.end else None, window.summary(), versions, drift, ops,
                          quality, verdict(signals), signals)
 
 
 def run_monitor(capture: str, bundle: Bundle, labels: pd.DataFrame | None, cfg: MonitorConfig,
-                as_of: datetime | None = None, window_days: float | None = None,
-                window_end: datetime | None = None) -> MonitorReport:
-    """Read the capture window ending at `window_end` (default: `as_of`, default now) and analyse it.
+                window: MonitorWindow = MonitorWindow()) -> MonitorReport:
+    """Read the capture window ending at `window.end` (default: `as_of`, default now) and analyse it.
 
-    `window_days` None means the config's; 0 means the whole capture (no time filter) for every
+    `window.days` None means the config's; 0 means the whole capture (no time filter) for every
     section. Otherwise quality reads `quality.lookback_days` of traffic up to the same end.
     """
-    as_of = as_of or datetime.now(timezone.utc)
-    days = cfg.capture.window_days if window_days is None else window_days
-    end = window_end or as_of
+    as_of = window.as_of or datetime.now(timezone.utc)
+    days = cfg.capture.window_days if window.days is None else window.days
+    end = window.end or as_of
     start = end - timedelta(days=days) if days else None
-    window = read_capture(capture, bundle.schema, start, end if days else None, cfg.capture.max_bad_examples)
-    quality_window = None
+    recent = read_capture(capture, bundle.schema, start, end if days else None, cfg.capture.max_bad_examples)
+    for_quality = None
     if days and cfg.quality.lookback_days > days:
-        quality_window = read_capture(capture, bundle.schema, end - timedelta(days=cfg.quality.lookback_days), end,
-                                      cfg.capture.max_bad_examples)
-    return analyse(window, bundle, labels, cfg, as_of, start, end if days else None, quality_window)
+        for_quality = read_capture(capture, bundle.schema, end - timedelta(days=cfg.quality.lookback_days), end,
+                                   cfg.capture.max_bad_examples)
+    return analyse(Traffic(recent, start, end if days else None, for_quality), bundle, labels, cfg, as_of)
+
+
+def monitor(job: MonitorJob, cfg: MonitorConfig) -> MonitorReport:
+    """The monitoring sequence `fraud monitor run` and MonitorFlow share: resolve the bundle, read the
+    labels, read and analyse the capture."""
+    bundle = resolve_bundle(job.bundle)
+    labels = load_labels(job.labels) if job.labels else None
+    return run_monitor(job.capture, bundle, labels, cfg, job.window)

@@ -21,7 +21,7 @@ from fraudcore.bundle import Bundle, load_bundle
 from fraudcore.monitoring.capture import CaptureWindow
 from fraudcore.monitoring.config import MonitorConfig
 from fraudcore.monitoring.demo_bundle import train_small_bundle
-from fraudcore.monitoring.report import MonitorReport, analyse
+from fraudcore.monitoring.report import MonitorReport, Traffic, analyse
 from fraudcore.synth import generate_window
 from fraudcore.synth.scenarios import SCENARIOS, scenario, simulate_label_arrival
 
@@ -61,21 +61,31 @@ def analyse_window(frame: pd.DataFrame, bundle: Bundle, cfg: MonitorConfig, seed
     reports = []
     for days in (EARLY_DAYS, MATURE_DAYS):
         as_of: datetime = (end + pd.Timedelta(days=days)).floor("s").to_pydatetime()
-        reports.append(analyse(window, bundle, labels, cfg, as_of))
+        reports.append(analyse(Traffic(window), bundle, labels, cfg, as_of))
     return reports[0], reports[1]
 
 
-def sweep(seeds: Sequence[int], months: int, rows: int, cfg: MonitorConfig, base_rows: int = 120_000,
-          scenarios: Sequence[str] = SCENARIOS, on_result: Callable[[SweepResult], None] | None = None
+@dataclass(frozen=True)
+class SweepPlan:
+    """What a sweep covers: a bundle per training seed, then `months` windows of `rows` per scenario."""
+
+    seeds: tuple[int, ...]
+    months: int
+    rows: int
+    base_rows: int = 120_000  # each seed's training rows; also sizes the windows' entity tables
+    scenarios: tuple[str, ...] = tuple(SCENARIOS)
+
+
+def sweep(plan: SweepPlan, cfg: MonitorConfig, on_result: Callable[[SweepResult], None] | None = None
           ) -> list[SweepResult]:
     out = []
-    for seed in seeds:
+    for seed in plan.seeds:
         with tempfile.TemporaryDirectory() as tmp:
-            bundle = load_bundle(train_small_bundle(Path(tmp) / "b", rows=base_rows, seed=seed))
-        for name in scenarios:
+            bundle = load_bundle(train_small_bundle(Path(tmp) / "b", rows=plan.base_rows, seed=seed))
+        for name in plan.scenarios:
             spec = scenario(name).spec
-            for k in range(months):
-                frame = generate_window(rows, seed, base_rows, k, spec)
+            for k in range(plan.months):
+                frame = generate_window(plan.rows, seed, plan.base_rows, k, spec)
                 early, mature = analyse_window(frame, bundle, cfg, seed * 1000 + k)
                 signals = tuple(sorted({f"{s.name}:{s.subject}" for r in (early, mature) for s in r.signals}))
                 res = SweepResult(seed, name, k, early.verdict, mature.verdict, signals)

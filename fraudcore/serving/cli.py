@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     # Set before LightGBM is loaded in this process or any worker it spawns.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     cfg = config_from_args(list(sys.argv[1:] if argv is None else argv))
-    from fraudcore.serving.holder import resolve_bundle_dir
+    from fraudcore.registry.store import resolve_bundle_dir
 
     # Resolve once here so a bad spec fails fast with its message (ModelSpecError, reported by `fraud`);
     # a pinned server keeps the resolved directory, so no worker (or SIGHUP) can re-resolve `champion`.

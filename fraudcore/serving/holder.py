@@ -1,8 +1,8 @@
 """Which model the server uses, and swapping it without failing a request.
 
-A model spec is a bundle directory (`/opt/ml/model` or any path), a TrainFlow run id, or `champion`;
-run ids and the champion are materialised through `fraudcore.registry`. A swap loads and warms the
-new `Scorer` completely (off the event loop) and then replaces one reference; a request that
+A model spec is a bundle directory (`/opt/ml/model` or any path), a `model.tar.gz`, a TrainFlow run id,
+or `champion`, resolved by `fraudcore.registry.store` as the monitor resolves it. A swap loads and warms
+the new `Scorer` completely (off the event loop) and then replaces one reference; a request that
 started on the old scorer finishes on it, so nothing in flight fails. The previous scorer is kept
 for `rollback`.
 """
@@ -12,36 +12,17 @@ import gc
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from fraudcore.bundle import load_bundle
-from fraudcore.errors import FraudError
+from fraudcore.registry.store import ModelSpecError, resolve_bundle
 from fraudcore.serving.parsing import RequestParser
 from fraudcore.serving.scoring import Scorer, ScorerOptions
 
 SAGEMAKER_MODEL_DIR = "/opt/ml/model"
 
 
-class ModelSpecError(FraudError, ValueError):
-    """A model spec that names no loadable bundle; the message says what was tried."""
-
-
-def resolve_bundle_dir(spec: str) -> Path:
-    """A spec to a verified bundle directory (see module docstring)."""
-    from fraudcore.registry import resolve_bundle_dir as resolve
-
-    if not spec:
-        raise ModelSpecError("model spec is empty; give a bundle directory, a TrainFlow run id or 'champion'")
-    try:
-        return Path(resolve(spec))
-    except Exception as err:  # noqa: BLE001 - any registry failure becomes one actionable message
-        raise ModelSpecError(f"model {spec!r} is not a directory and could not be resolved as a TrainFlow "
-                             f"run id or 'champion': {err}") from err
-
-
 def load_scorer(spec: str, options: ScorerOptions = ScorerOptions()) -> Scorer:
-    return Scorer(load_bundle(resolve_bundle_dir(spec)), options)
+    return Scorer(resolve_bundle(spec), options)
 
 
 @dataclass(frozen=True)

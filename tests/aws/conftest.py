@@ -9,11 +9,12 @@ from typing import Any, Callable, Iterator
 import lightgbm as lgb
 import pytest
 
+from aws.emulator import Emulator, start_emulator
+
 from deploy.config import DeployConfig, load_deploy_config
-from deploy.emulator import Emulator, start_emulator
-from deploy.bundle import expected_answers, schema_of, verify_bundle
-from deploy.sagemaker import AwsClients, smoke_requests
-from fraudcore.bundle import predict_scores, write_bundle
+from deploy.sagemaker import AwsClients
+from deploy.smoke import expected_answers, smoke_requests
+from fraudcore.bundle import BundleRecord, ModelParts, load_bundle, predict_scores, write_bundle
 from fraudcore.pipeline import FeaturePipeline
 from fraudcore.profile import build_profile
 from fraudcore.schema import paylink_schema
@@ -60,9 +61,9 @@ class Aws:
         moto has no container behind an endpoint: the answers come from the bundle itself (the same
         scoring code the container runs), optionally with fields changed to play a broken server.
         """
-        bundle = verify_bundle(bundle_dir)
-        requests = smoke_requests(schema_of(bundle), self.cfg.rollout.smoke_requests)
-        bodies = [json.dumps({"request_id": f"r{i}", "model_version": bundle.run_id, "score": score,
+        bundle = load_bundle(bundle_dir)
+        requests = smoke_requests(bundle.schema, self.cfg.rollout.smoke_requests)
+        bodies = [json.dumps({"request_id": f"r{i}", "model_version": bundle.version, "score": score,
                               "decision": decision, "reasons": [], **change})
                   for i, (score, decision) in enumerate(expected_answers(bundle, requests))]
         self.emulator.queue_invoke_results(bodies, variant=self.cfg.endpoint.variant_name)
@@ -101,8 +102,7 @@ def make_bundle(tiny_model: dict[str, Any], tmp_path: Path) -> Callable[..., Pat
         m, out = tiny_model, tmp_path / f"bundle-{run_id}-{logit_offset}"
         if out.exists():  # the same bundle again (a bundle is written once)
             return out
-        return write_bundle(out, booster=m["booster"],
-                            pipeline=m["pipeline"], thresholds=m["thresholds"], schema=m["schema"],
-                            profile=m["profile"], metrics={"gate": "passed"}, config={"rounds": 10},
-                            run_id=run_id, data_fingerprint={"rows": 5000, "seed": 3}, logit_offset=logit_offset)
+        return write_bundle(out, ModelParts(m["booster"], m["pipeline"], m["thresholds"], m["schema"], logit_offset),
+                            BundleRecord(run_id, m["profile"], metrics={"gate": "passed"}, config={"rounds": 10},
+                                         data_fingerprint={"rows": 5000, "seed": 3}))
     return make

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from deploy.bundle import verify_bundle
 from deploy.config import DeployConfig, load_deploy_config
 from deploy.history import read_history
 from deploy.sagemaker import AwsClients
+from fraudcore.bundle import load_bundle
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,27 +100,26 @@ def test_trainflow_on_the_s3_datastore_and_bundle_read_back(mf, monkeypatch, tmp
     assert keys > 0
     _client_env(mf, monkeypatch)
     script = ("import sys, metaflow; metaflow.namespace(None); "
-              "from deploy.runs import fetch_bundle_files, write_bundle_files; "
-              f"write_bundle_files(fetch_bundle_files({mf.train_run_id!r}), sys.argv[1]); "
+              "from fraudcore.registry.store import bundle_files, write_bundle_files; "
+              f"write_bundle_files(bundle_files({mf.train_run_id!r}), sys.argv[1]); "
               f"print(metaflow.Flow('TrainFlow')[{mf.train_run_id!r}]['end'].task.metadata_dict.get('ds-type'))")
     out = subprocess.run([PY, "-c", script, str(tmp_path / "bundle")], env=mf.env, capture_output=True, text=True,
                          timeout=TIMEOUT, cwd=mf.root)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "s3"
-    bundle = verify_bundle(tmp_path / "bundle")
-    assert bundle.run_id == mf.train_run_id
+    bundle = load_bundle(tmp_path / "bundle")
+    assert bundle.version == mf.train_run_id
 
 
 def test_deployflow_puts_the_latest_passed_run_live(mf, aws_emulator, monkeypatch):
     """No run id given: DeployFlow picks the gate:passed run, deploys it and tags it champion."""
-    from deploy.bundle import expected_answers, schema_of, verify_bundle as verify
-    from deploy.runs import fetch_bundle_files, write_bundle_files
-    from deploy.sagemaker import smoke_requests
+    from deploy.smoke import expected_answers, smoke_requests
+    from fraudcore.registry.store import bundle_files, write_bundle_files
 
     # What the endpoint's container would answer (moto has none): the bundle's own scores.
     _client_env(mf, monkeypatch)
-    bundle = verify(write_bundle_files(fetch_bundle_files(mf.train_run_id), mf.root / "expected-bundle"))
-    answers = expected_answers(bundle, smoke_requests(schema_of(bundle), mf.cfg.rollout.smoke_requests))
+    bundle = load_bundle(write_bundle_files(bundle_files(mf.train_run_id), mf.root / "expected-bundle"))
+    answers = expected_answers(bundle, smoke_requests(bundle.schema, mf.cfg.rollout.smoke_requests))
     aws_emulator.queue_invoke_results([json.dumps({"model_version": mf.train_run_id, "score": s, "decision": d})
                                        for s, d in answers])
 
@@ -153,10 +152,10 @@ def _fast_deploy_config(root: Path) -> Path:
 
 
 def test_deployflow_refuses_a_failed_gate_and_changes_nothing(mf, monkeypatch):
-    from fraudcore import registry
+    from fraudcore.registry import lookup
 
     _client_env(mf, monkeypatch)
-    registry.tag_gate(mf.train_run_id, passed=False)  # the run's gate result, as TrainFlow records it
+    lookup.tag_gate(mf.train_run_id, passed=False)  # the run's gate result, as TrainFlow records it
     try:
         before = mf.clients.sagemaker.describe_endpoint(EndpointName=mf.cfg.endpoint.name)
         out = mf.run(str(ROOT / "flows" / "deploy.py"), "--no-pylint", "--config", "settings",
@@ -171,7 +170,7 @@ def test_deployflow_refuses_a_failed_gate_and_changes_nothing(mf, monkeypatch):
         assert after["LastModifiedTime"] == before["LastModifiedTime"]
         assert len(read_history(mf.clients.s3, mf.cfg)) == 1
     finally:
-        registry.tag_gate(mf.train_run_id, passed=True)
+        lookup.tag_gate(mf.train_run_id, passed=True)
 
 
 def test_weekly_retraining_on_step_functions(mf):
@@ -221,20 +220,19 @@ def test_weekly_retraining_on_step_functions(mf):
 
 
 def test_cli_forced_deploy_of_a_failed_run_records_why(mf, aws_emulator, monkeypatch, capsys):
-    from deploy.bundle import expected_answers, schema_of
+    from deploy.smoke import expected_answers, smoke_requests
     from fraudcore.cli import main as fraud
-    from deploy.runs import fetch_bundle_files, write_bundle_files
-    from deploy.sagemaker import smoke_requests
-    from fraudcore import registry
+    from fraudcore.registry import lookup
+    from fraudcore.registry.store import bundle_files, write_bundle_files
 
     _client_env(mf, monkeypatch)
     monkeypatch.setenv("METAFLOW_USER", "paylink-dev")
     config = str(_fast_deploy_config(mf.root))
-    bundle = verify_bundle(write_bundle_files(fetch_bundle_files(mf.train_run_id), mf.root / "cli-bundle"))
-    answers = expected_answers(bundle, smoke_requests(schema_of(bundle), mf.cfg.rollout.smoke_requests))
+    bundle = load_bundle(write_bundle_files(bundle_files(mf.train_run_id), mf.root / "cli-bundle"))
+    answers = expected_answers(bundle, smoke_requests(bundle.schema, mf.cfg.rollout.smoke_requests))
     aws_emulator.queue_invoke_results([json.dumps({"model_version": mf.train_run_id, "score": s, "decision": d})
                                        for s, d in answers])
-    registry.tag_gate(mf.train_run_id, passed=False)
+    lookup.tag_gate(mf.train_run_id, passed=False)
     try:
         assert fraud(["deploy", "--config", config, "sagemaker", "--run-id", mf.train_run_id]) == 1
         assert "must carry the tag 'gate:passed'" in capsys.readouterr().err
@@ -244,7 +242,7 @@ def test_cli_forced_deploy_of_a_failed_run_records_why(mf, aws_emulator, monkeyp
                      "--reason", "hotfix: the failed gate is a known holdout artefact"]) == 0
         record = json.loads(capsys.readouterr().out)
     finally:
-        registry.tag_gate(mf.train_run_id, passed=True)
+        lookup.tag_gate(mf.train_run_id, passed=True)
     assert record["forced"] is True and record["reason"].startswith("hotfix")
     assert record["detail"] == "unchanged"  # the run was already live: no update was sent
     assert read_history(mf.clients.s3, mf.cfg)[-1].forced

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from fraudcore import registry
-from fraudcore.registry_cli import main
-from fraudcore.registry_log import S3EventLog
+from fraudcore.registry import RegistryError, champion, lookup
+from fraudcore.registry.cli import main
+from fraudcore.registry.champion_log import S3EventLog
 
 STUB_FLOW = Path(__file__).with_name("stub_trainflow.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ def runs(tmp_path_factory) -> tuple[Path, list[str]]:
 def s3_log(aws, monkeypatch) -> str:
     """FRAUD_REGISTRY_LOG on the emulator's artifact bucket; returns the URL."""
     url = f"s3://{aws.cfg.storage.bucket}/team/fraud-registry"
-    monkeypatch.setenv(registry.LOG_ENV, url)
+    monkeypatch.setenv(champion.LOG_ENV, url)
     return url
 
 
@@ -51,10 +51,10 @@ def _use(runs, monkeypatch) -> list[str]:
     monkeypatch.setenv("METAFLOW_HOME", str(root / "metaflow-home"))
     monkeypatch.delenv("METAFLOW_DEFAULT_DATASTORE", raising=False)
     for rid in ids:  # every test starts with three passed runs and no champion
-        registry.tag_gate(rid, passed=True)
-        run = registry.get_run(rid)
-        if registry.CHAMPION in run.tags:
-            run.remove_tag(registry.CHAMPION)
+        lookup.tag_gate(rid, passed=True)
+        run = lookup.get_run(rid)
+        if lookup.CHAMPION in run.tags:
+            run.remove_tag(lookup.CHAMPION)
     return ids
 
 
@@ -66,10 +66,10 @@ def _event_keys(aws, prefix: str = "team/fraud-registry/events/") -> list[str]:
 def test_promote_rollback_and_history_round_trip(aws, s3_log, runs, monkeypatch, capsys):
     a, b, c = _use(runs, monkeypatch)
     assert main(["promote", a, "--reason", "first model", "--user", "ana"]) == 0
-    registry.promote(b, "weekly retrain", user="bo")
+    champion.promote(b, "weekly retrain", user="bo")
     assert main(["promote", c, "--reason", "another retrain"]) == 0
     assert main(["rollback", "--reason", "alert rate doubled", "--user", "ana"]) == 0
-    assert registry.champion_run_id() == b
+    assert lookup.champion_run_id() == b
     capsys.readouterr()
 
     assert _event_keys(aws) == [f"team/fraud-registry/events/{n:09d}.json" for n in (1, 2, 3, 4)]
@@ -80,21 +80,21 @@ def test_promote_rollback_and_history_round_trip(aws, s3_log, runs, monkeypatch,
         ("rollback", c, b, "ana")]
     assert events[-1]["reason"] == "alert rate doubled"
 
-    registry.rollback("still bad")
-    assert registry.champion_run_id() == a
+    champion.rollback("still bad")
+    assert lookup.champion_run_id() == a
     assert main(["rollback", "--reason", "again"]) == 1
     assert "no earlier champion to roll back to" in capsys.readouterr().err
-    assert registry.champion_stack() == [a]
+    assert champion.champion_stack() == [a]
     assert not (runs[0] / "fraud-registry").exists()  # nothing went to the local file
 
 
 def test_the_default_log_follows_an_s3_datastore(aws, monkeypatch):
-    monkeypatch.delenv(registry.LOG_ENV, raising=False)
+    monkeypatch.delenv(champion.LOG_ENV, raising=False)
     monkeypatch.setenv("METAFLOW_DEFAULT_DATASTORE", "s3")
     monkeypatch.setenv("METAFLOW_DATASTORE_SYSROOT_S3", f"s3://{aws.cfg.storage.bucket}/metaflow")
-    registry.event_log().append({"event": "promote", "from": None, "to": "1"})
+    champion.event_log().append({"event": "promote", "from": None, "to": "1"})
     assert _event_keys(aws, "metaflow/fraud-registry/") == ["metaflow/fraud-registry/events/000000001.json"]
-    assert registry.history() == [{"event": "promote", "from": None, "to": "1"}]
+    assert champion.history() == [{"event": "promote", "from": None, "to": "1"}]
 
 
 def test_concurrent_appends_all_land_in_one_order(aws, s3_log):
@@ -132,11 +132,11 @@ def test_concurrent_appends_all_land_in_one_order(aws, s3_log):
     ("000000002.json", b"[1, 2]", "must be a JSON object"),
     ("notes.txt", b"hello", "not an event key")])
 def test_a_garbled_event_is_named(aws, s3_log, capsys, name, body, problem):
-    registry.event_log().append({"event": "promote", "from": None, "to": "1"})
+    champion.event_log().append({"event": "promote", "from": None, "to": "1"})
     key = f"team/fraud-registry/events/{name}"
     aws.clients.s3.put_object(Bucket=aws.cfg.storage.bucket, Key=key, Body=body)
-    with pytest.raises(registry.RegistryError, match=f"s3://{aws.cfg.storage.bucket}/{key}.*{problem}"):
-        registry.history()
+    with pytest.raises(RegistryError, match=f"s3://{aws.cfg.storage.bucket}/{key}.*{problem}"):
+        champion.history()
     assert main(["history"]) == 1
     err = capsys.readouterr().err
     assert key in err and problem in err
@@ -144,12 +144,12 @@ def test_a_garbled_event_is_named(aws, s3_log, capsys, name, body, problem):
 
 def test_a_missing_bucket_stops_a_promote_before_the_tag_moves(aws, runs, monkeypatch, capsys):
     a, b, _ = _use(runs, monkeypatch)
-    monkeypatch.setenv(registry.LOG_ENV, "s3://no-such-registry-bucket/fraud-registry")
+    monkeypatch.setenv(champion.LOG_ENV, "s3://no-such-registry-bucket/fraud-registry")
     assert main(["history"]) == 1
     assert "bucket 'no-such-registry-bucket' does not exist" in capsys.readouterr().err
     assert main(["promote", a, "--reason", "first model"]) == 1
     assert "bucket 'no-such-registry-bucket' does not exist" in capsys.readouterr().err
-    assert registry.champion_run_id() is None
+    assert lookup.champion_run_id() is None
 
 
 def test_no_credentials_is_a_clear_error_not_a_traceback(aws, s3_log, tmp_path):
@@ -172,23 +172,23 @@ def any_log(request, tmp_path, monkeypatch) -> str:
     if request.param == "s3":
         return request.getfixturevalue("s3_log")
     path = str(tmp_path / "champion-events.jsonl")
-    monkeypatch.setenv(registry.LOG_ENV, path)
+    monkeypatch.setenv(champion.LOG_ENV, path)
     return path
 
 
 def _agree() -> str | None:
     """The champion as both the tag and the log's top of stack say; the test fails if they differ."""
-    stack = registry.champion_stack()
-    assert registry.champion_run_id() == (stack[-1] if stack else None)
-    return registry.champion_run_id()
+    stack = champion.champion_stack()
+    assert lookup.champion_run_id() == (stack[-1] if stack else None)
+    return lookup.champion_run_id()
 
 
 def test_two_concurrent_promotes_one_wins(any_log, runs, monkeypatch):
     """Both operators read the same log, then record and tag at the same moment: exactly one move stands."""
     a, b, c = _use(runs, monkeypatch)
-    registry.promote(a, "first model", user="ana")
-    moves = {"bo": registry.plan_promote(b, "weekly retrain", user="bo"),
-             "cy": registry.plan_promote(c, "hotfix retrain", user="cy")}
+    champion.promote(a, "first model", user="ana")
+    moves = {"bo": champion.plan_promote(b, "weekly retrain", user="bo"),
+             "cy": champion.plan_promote(c, "hotfix retrain", user="cy")}
     assert {m.sequence for m in moves.values()} == {2}
     for move in moves.values():
         assert move.log.read()  # S3 clients are made here, not in the threads
@@ -197,8 +197,8 @@ def test_two_concurrent_promotes_one_wins(any_log, runs, monkeypatch):
     def apply(user: str) -> None:
         barrier.wait(timeout=30)
         try:
-            won[user] = registry.apply(moves[user])
-        except registry.RegistryError as err:
+            won[user] = champion.apply(moves[user])
+        except RegistryError as err:
             refused[user] = str(err)
 
     threads = [threading.Thread(target=apply, args=(u,)) for u in moves]
@@ -212,53 +212,53 @@ def test_two_concurrent_promotes_one_wins(any_log, runs, monkeypatch):
     assert f"move 2, promote '{a}' -> '{event['to']}' by {winner} at {event['at']}" in message
     assert "Nothing changed" in message and "re-run the command" in message
     assert _agree() == event["to"]
-    assert [(e["event"], e["to"], e["user"]) for e in registry.history()] == [
+    assert [(e["event"], e["to"], e["user"]) for e in champion.history()] == [
         ("promote", a, "ana"), ("promote", event["to"], winner)]
 
 
 def test_a_tag_moved_by_hand_is_refused_until_forced(any_log, runs, monkeypatch, capsys):
     a, b, c = _use(runs, monkeypatch)
-    registry.promote(a, "first model", user="ana")
-    registry.get_run(b).add_tag(registry.CHAMPION)  # someone moves the tag with the Metaflow client
-    registry.get_run(a).remove_tag(registry.CHAMPION)
+    champion.promote(a, "first model", user="ana")
+    lookup.get_run(b).add_tag(lookup.CHAMPION)  # someone moves the tag with the Metaflow client
+    lookup.get_run(a).remove_tag(lookup.CHAMPION)
 
-    expected = (f"the champion tag is on run '{b}' but the registry log ({registry.event_log().location}) says "
+    expected = (f"the champion tag is on run '{b}' but the registry log ({champion.event_log().location}) says "
                 f"the champion is '{a}' (latest move: move 1, promote None -> '{a}' by ana")
     assert main(["promote", c, "--reason", "retrain"]) == 1
     assert expected in capsys.readouterr().err
-    with pytest.raises(registry.RegistryError, match=r"rollback refused: the champion tag is on run"):
-        registry.rollback("bad alerts")
+    with pytest.raises(RegistryError, match=r"rollback refused: the champion tag is on run"):
+        champion.rollback("bad alerts")
     # a gate override (what DeployFlow passes) is not a resync
-    with pytest.raises(registry.RegistryError, match=f"refused: the champion tag is on run '{b}'"):
-        registry.promote(c, "deploy of a failed gate", force=True)
-    assert registry.champion_run_id() == b and len(registry.history()) == 1  # nothing moved, nothing recorded
+    with pytest.raises(RegistryError, match=f"refused: the champion tag is on run '{b}'"):
+        champion.promote(c, "deploy of a failed gate", force=True)
+    assert lookup.champion_run_id() == b and len(champion.history()) == 1  # nothing moved, nothing recorded
 
     assert main(["promote", b, "--reason", "record the hand-moved tag", "--force", "--user", "ana"]) == 0
     event = json.loads(capsys.readouterr().out)
     assert (event["from"], event["to"], event["resynced"]) == (a, b, {"tag": b, "log": a})
     assert _agree() == b
-    registry.rollback("back to the first model")
+    champion.rollback("back to the first model")
     assert _agree() == a
 
 
 def test_a_failed_tag_move_is_reverted_in_the_log(any_log, runs, monkeypatch):
     a, b, _ = _use(runs, monkeypatch)
-    registry.promote(a, "first model")
-    move = registry.plan_promote(b, "retrain", user="bo")
-    run_dir = runs[0] / ".metaflow" / registry.TRAIN_FLOW / b
+    champion.promote(a, "first model")
+    move = champion.plan_promote(b, "retrain", user="bo")
+    run_dir = runs[0] / ".metaflow" / lookup.TRAIN_FLOW / b
     hidden = run_dir.with_name(f".{b}-hidden")
     run_dir.rename(hidden)  # the run's metadata disappears between the decision and the tag move
     try:
-        with pytest.raises(registry.RegistryError, match=rf"promote to run '{b}' failed while moving the champion "
+        with pytest.raises(RegistryError, match=rf"promote to run '{b}' failed while moving the champion "
                                                          rf"tag .*Move 2 is reverted in the log .*back on run '{a}'"):
-            registry.apply(move)
+            champion.apply(move)
     finally:
         hidden.rename(run_dir)
-    events = registry.history()
+    events = champion.history()
     assert [(e["event"], e.get("reverts"), e["to"]) for e in events] == [("promote", None, a), ("promote", None, b),
                                                                          ("revert", 2, a)]
     assert _agree() == a
-    assert registry.promote(b, "retrain, again", user="bo")["seq"] == 4
+    assert champion.promote(b, "retrain, again", user="bo")["seq"] == 4
     assert _agree() == b
-    registry.rollback("back")
+    champion.rollback("back")
     assert _agree() == a

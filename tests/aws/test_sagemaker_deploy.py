@@ -6,9 +6,9 @@ import hashlib
 import pytest
 
 from deploy.alarms import rollback_alarm_names
-from deploy.bundle import BundleError
 from deploy.history import read_history
 from deploy.sagemaker import DeployError, deploy_bundle
+from fraudcore.bundle import BundleError
 
 
 def _endpoint(aws):

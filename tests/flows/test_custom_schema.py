@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fraudcore import registry
 from fraudcore.config_loader import ConfigError
+from fraudcore.registry.store import materialize_bundle
 from fraudcore.schema import load_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +70,7 @@ def test_orders_bundle_carries_the_orders_schema(orders_run, store) -> None:
     from fraudcore.bundle import load_bundle
 
     run, _, _ = orders_run
-    bundle = load_bundle(registry.materialize_bundle(run.id, store.root / "cache"))
+    bundle = load_bundle(materialize_bundle(run.id, store.root / "cache"))
     assert bundle.schema == load_schema(EXAMPLES / "orders_schema.toml")
     assert bundle.explain  # reasons come back in the orders' own field names
     one = {f.name: None for f in bundle.schema.features} | {"order_total": 900.0, "items": 3, "payment_type": "giftcard",

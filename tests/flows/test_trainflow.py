@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fraudcore import registry
+from fraudcore.registry import RegistryError, champion, lookup
+from fraudcore.registry.store import materialize_bundle
 from fraudcore.bundle import FILES, load_bundle, unpack_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +56,7 @@ def test_run_leaves_small_artifacts_and_a_verified_bundle(first_run, store) -> N
     big = [a.id for a in first_run["features"].task.artifacts if a.size > 5_000_000]
     assert big == []
     assert set(data.bundle) == {*FILES, "manifest.json"}
-    path = registry.materialize_bundle(first_run.id, store.root / "cache")
+    path = materialize_bundle(first_run.id, store.root / "cache")
     bundle = load_bundle(path)
     assert bundle.version == first_run.id
     # the final model is refit on train + validation: its own sample, its own offset
@@ -69,7 +70,7 @@ def test_fresh_bundle_reproduces_in_flow_scores_bit_for_bit(first_run, store) ->
 
     from fraudcore.prepare import PreparedData, iter_batches
 
-    bundle = load_bundle(registry.materialize_bundle(first_run.id, store.root / "cache"))
+    bundle = load_bundle(materialize_bundle(first_run.id, store.root / "cache"))
     parity = first_run.data.result["parity"]
     prepared = PreparedData.from_dict(first_run.data.prepared)
     ids = set(parity["ids"])
@@ -81,7 +82,7 @@ def test_fresh_bundle_reproduces_in_flow_scores_bit_for_bit(first_run, store) ->
 
 
 def test_gate_tag_matches_the_gate_result(first_run) -> None:
-    tags = set(registry.get_run(first_run.id).tags)
+    tags = set(lookup.get_run(first_run.id).tags)
     expected = "gate:passed" if first_run.data.gate["passed"] else "gate:failed"
     assert expected in tags and ({"gate:passed", "gate:failed"} - {expected}).isdisjoint(tags)
     assert first_run.data.headline["gate"] == expected.split(":")[1]
@@ -102,15 +103,15 @@ def test_card_can_be_fetched_as_one_html_file(first_run, store) -> None:
 def test_promote_rollback_and_list(first_run, store, config) -> None:
     rid = first_run.id
     if not first_run.data.gate["passed"]:
-        with pytest.raises(registry.RegistryError, match="must carry 'gate:passed' to be promoted"):
-            registry.promote(rid, "first model")
+        with pytest.raises(RegistryError, match="must carry 'gate:passed' to be promoted"):
+            champion.promote(rid, "first model")
     store.cli("-m", "fraudcore.cli", "models", "promote", rid, "--reason", "first model", "--force", "--user", "ana")
-    assert registry.champion_run_id() == rid
+    assert lookup.champion_run_id() == rid
 
     # a second run fails in evaluate (injected), then resumes; its evaluation meets the champion
     status, failed, _ = store.run(TRAIN_FLOW, config, extra_env={"FRAUD_FAIL_AT_STEP": "evaluate"}, rows=ROWS, seed=8)
     assert status == "failed"
-    assert not registry.get_run(failed.id).successful
+    assert not lookup.get_run(failed.id).successful
     status, resumed, out = store.resume(TRAIN_FLOW, failed.id)
     assert status == "successful", out[-3000:]
     assert resumed.id != failed.id
@@ -129,8 +130,8 @@ def test_promote_rollback_and_list(first_run, store, config) -> None:
         assert {"pr_auc", "roc_auc", "recall_at_p20", "threshold", "oracle_pr_auc"} <= set(r["metrics"])
 
     store.cli("-m", "fraudcore.cli", "models", "rollback", "--reason", "alert rate doubled", "--user", "ben")
-    assert registry.champion_run_id() == rid
-    events = registry.history()
+    assert lookup.champion_run_id() == rid
+    events = champion.history()
     assert [(e["event"], e["from"], e["to"]) for e in events] == [
         ("promote", None, rid), ("promote", rid, resumed.id), ("rollback", resumed.id, rid)]
     assert events[0]["user"] == "ana" and events[2]["user"] == "ben" and events[2]["reason"] == "alert rate doubled"
@@ -139,7 +140,7 @@ def test_promote_rollback_and_list(first_run, store, config) -> None:
 
 
 def test_evaluate_cli_compares_champion_and_challenger(first_run, store) -> None:
-    other = next(r["run_id"] for r in registry.list_runs() if r["successful"] and r["run_id"] != first_run.id)
+    other = next(r["run_id"] for r in lookup.list_runs() if r["successful"] and r["run_id"] != first_run.id)
     res = store.cli("-m", "fraudcore.cli", "evaluate", "--model", first_run.id, "--challenger", other, "--json",
                     "--config", str(ROOT / "config" / "train.toml"))
     result = json.loads(res.stdout)

@@ -10,7 +10,7 @@ from monitor_helpers import capture_records, window_for, write_capture
 
 from fraudcore.monitoring.capture import CaptureError, read_capture
 from fraudcore.monitoring.config import load_monitor_config
-from fraudcore.monitoring.report import MonitorError, run_monitor
+from fraudcore.monitoring.report import MonitorError, MonitorWindow, run_monitor
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_bad_lines_are_counted_by_reason_and_quoted(tmp_path, bundle, records):
 
     # the whole run goes on, and the report carries the bad lines and a signal about them
     report = run_monitor(str(tmp_path), bundle, None, load_monitor_config(),
-                         as_of=datetime(2027, 1, 1, tzinfo=timezone.utc), window_days=0)
+                         MonitorWindow(as_of=datetime(2027, 1, 1, tzinfo=timezone.utc), days=0))
     assert report.capture["bad_lines"] == 6
     bad = [s for s in report.signals if s.name == "bad_capture_lines"]
     assert bad and bad[0].value == pytest.approx(6 / 207)
@@ -75,7 +75,7 @@ def test_failures_become_a_rate_by_reason(tmp_path, bundle, records):
     errors += [_error_record(r, "json", "body", status=400) for r in records[60:80]]
     write_capture(tmp_path, records[:1000] + errors)
     report = run_monitor(str(tmp_path), bundle, None, load_monitor_config(),
-                         as_of=datetime(2027, 1, 1, tzinfo=timezone.utc), window_days=0)
+                         MonitorWindow(as_of=datetime(2027, 1, 1, tzinfo=timezone.utc), days=0))
     ops = report.operations
     assert ops.failure_rate == pytest.approx(80 / 1080)
     assert ops.failures_by_reason[0] == {"rule": "min", "field": "amount", "count": 60, "rate": pytest.approx(60 / 1080)}
@@ -88,8 +88,8 @@ def test_sampled_capture_does_not_inflate_the_failure_rate(tmp_path, bundle, rec
     """With 10% of successes captured, 100 captured successes stand for 1000 requests."""
     write_capture(tmp_path, records[:100] + [_error_record(r, "min", "amount") for r in records[:10]])
     cfg = load_monitor_config(overrides={"capture": {"sample_rate": 0.1}})
-    report = run_monitor(str(tmp_path), bundle, None, cfg, as_of=datetime(2027, 1, 1, tzinfo=timezone.utc),
-                         window_days=0)
+    report = run_monitor(str(tmp_path), bundle, None, cfg,
+                         MonitorWindow(as_of=datetime(2027, 1, 1, tzinfo=timezone.utc), days=0))
     assert report.operations.requests == pytest.approx(1010)
     assert report.operations.failure_rate == pytest.approx(10 / 1010)
 
@@ -99,13 +99,13 @@ def test_missing_location_and_foreign_model_version_are_clear_errors(tmp_path, b
         read_capture(tmp_path / "nowhere", bundle.schema)
     write_capture(tmp_path, [dict(r, model_version="other-run") for r in records[:50]])
     with pytest.raises(MonitorError, match="no scored records from model version 'demo'.*other-run"):
-        run_monitor(str(tmp_path), bundle, None, load_monitor_config(), window_days=0)
+        run_monitor(str(tmp_path), bundle, None, load_monitor_config(), MonitorWindow(days=0))
 
 
 def test_an_empty_window_is_reported_not_crashed(tmp_path, bundle):
     (tmp_path / "capture" / "2026-11-01" / "00").mkdir(parents=True)
     report = run_monitor(str(tmp_path), bundle, None, load_monitor_config(),
-                         as_of=datetime(2026, 11, 2, tzinfo=timezone.utc), window_days=1)
+                         MonitorWindow(as_of=datetime(2026, 11, 2, tzinfo=timezone.utc), days=1))
     assert report.capture["scored"] == 0 and not report.drift.judged and not report.quality.judged
     assert [s.name for s in report.signals] == ["no_traffic"] and report.verdict == "investigate"
     json.dumps(report.to_dict(), allow_nan=False)

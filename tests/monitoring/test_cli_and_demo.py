@@ -30,7 +30,7 @@ def test_run_explains_bad_arguments(tmp_path, bundle_dir, capsys):
     assert fraud(["monitor", "run", "--capture", str(tmp_path / "none"), "--bundle", str(bundle_dir)]) == 1
     assert "does not exist" in capsys.readouterr().err
     assert fraud(["monitor", "run", "--capture", str(tmp_path), "--bundle", str(tmp_path / "no-bundle")]) == 1
-    assert "no such directory" in capsys.readouterr().err
+    assert "not a directory or a model.tar.gz" in capsys.readouterr().err
 
 
 def test_demo_replays_through_the_real_server(tmp_path, bundle_dir, capsys):

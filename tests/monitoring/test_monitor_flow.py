@@ -12,7 +12,7 @@ import boto3
 from metaflow import Runner
 from monitor_helpers import capture_records, labels_for, window_for, write_capture
 
-from deploy.emulator import start_emulator
+from aws.emulator import start_emulator
 
 FLOW = Path(__file__).resolve().parents[2] / "flows" / "monitor.py"
 

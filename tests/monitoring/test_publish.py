@@ -7,12 +7,12 @@ import boto3
 import pytest
 from monitor_helpers import capture_records, labels_for, window_for, write_capture
 
+from aws.emulator import start_emulator
 from deploy.alarms import MONITORING_NAMESPACE, alarm_specs, ensure_alarms
 from deploy.config import load_deploy_config
-from deploy.emulator import start_emulator
 from fraudcore.monitoring.config import load_monitor_config
 from fraudcore.monitoring.publish import cloudwatch_client, publish_report
-from fraudcore.monitoring.report import run_monitor
+from fraudcore.monitoring.report import MonitorWindow, run_monitor
 
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1"}
@@ -41,7 +41,8 @@ def outage_report(tmp_path_factory, bundle):
     frame = window_for("feed_outage", rows=10_000)
     root = write_capture(tmp_path_factory.mktemp("cap"), capture_records(frame, bundle))
     as_of = (frame["event_time"].max() + timedelta(days=75)).floor("s").to_pydatetime()
-    return run_monitor(str(root), bundle, labels_for(frame), load_monitor_config(), as_of=as_of, window_days=0)
+    return run_monitor(str(root), bundle, labels_for(frame), load_monitor_config(),
+                       MonitorWindow(as_of=as_of, days=0))
 
 
 def test_metrics_reach_the_emulator_and_match_the_alarms(emulator, outage_report):
@@ -81,7 +82,7 @@ def test_metrics_reach_the_emulator_and_match_the_alarms(emulator, outage_report
 def test_unjudged_figures_are_not_published(emulator, bundle, tmp_path):
     frame = window_for("in_distribution", rows=400)  # below drift.min_rows, and no labels at all
     root = write_capture(tmp_path, capture_records(frame, bundle))
-    report = run_monitor(str(root), bundle, None, load_monitor_config(), window_days=0)
+    report = run_monitor(str(root), bundle, None, load_monitor_config(), MonitorWindow(days=0))
     sent = publish_report(cloudwatch_client(), report, load_monitor_config().publish)
     assert not report.drift.judged and not report.quality.judged
     assert "DriftMaxPSI" not in sent and "PRAUC" not in sent

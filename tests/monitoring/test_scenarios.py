@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from fraudcore.monitoring.config import load_monitor_config
-from fraudcore.monitoring.report import run_monitor
+from fraudcore.monitoring.report import MonitorWindow, run_monitor
 from monitor_helpers import capture_records, labels_for, window_for, write_capture
 
 MERCHANT_FEED = ("merchant_risk_score", "merchant_chargeback_rate_90d")
@@ -22,8 +22,8 @@ def monitor(tmp_path, bundle, name: str, months_after: int = 0):
     root = write_capture(tmp_path / name, capture_records(frame, bundle, seed=months_after))
     labels = labels_for(frame, seed=months_after)
     cfg = load_monitor_config()
-    early = run_monitor(str(root), bundle, labels, cfg, as_of=as_of(frame, 3), window_days=0)
-    late = run_monitor(str(root), bundle, labels, cfg, as_of=as_of(frame, 75), window_days=0)
+    early = run_monitor(str(root), bundle, labels, cfg, MonitorWindow(as_of=as_of(frame, 3), days=0))
+    late = run_monitor(str(root), bundle, labels, cfg, MonitorWindow(as_of=as_of(frame, 75), days=0))
     return frame, early, late
 
 
@@ -94,7 +94,7 @@ def test_a_daily_run_judges_quality_on_older_mature_traffic(tmp_path, bundle):
     root = write_capture(tmp_path, capture_records(old, bundle) + capture_records(recent, bundle, seed=1))
     labels = pd.concat([labels_for(old), labels_for(recent, seed=1)], ignore_index=True)
     end = (recent["event_time"].max() + pd.Timedelta(seconds=1)).floor("s").to_pydatetime()
-    report = run_monitor(str(root), bundle, labels, load_monitor_config(), as_of=end, window_days=1)
+    report = run_monitor(str(root), bundle, labels, load_monitor_config(), MonitorWindow(as_of=end, days=1))
     assert 400 < report.drift.n < 1200  # one day of the recent month
     judged = [w for w in report.quality.windows if w.judged]
     assert judged and all(w.start < str(recent["event_time"].min()) for w in judged)  # only the old month

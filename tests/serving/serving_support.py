@@ -17,7 +17,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from fraudcore.bundle import predict_scores, write_bundle
+from fraudcore.bundle import BundleRecord, ModelParts, predict_scores, write_bundle
 from fraudcore.config import load_train_config
 from fraudcore.profile import build_profile
 from fraudcore.schema import Schema
@@ -45,9 +45,9 @@ def train_bundle(out: Path, frame: pd.DataFrame, schema: Schema, run_id: str, tr
     s_valid = predict_scores(booster, pipe.transform(valid))
     thresholds = choose_thresholds(valid[schema.label].to_numpy(), s_valid)
     profile = build_profile(valid, s_valid, schema=schema, review_threshold=thresholds.review)
-    return write_bundle(out, booster=booster, pipeline=pipe, thresholds=thresholds, schema=schema, profile=profile,
-                        metrics={"note": "serving test model"}, config={"trees": trees, "leaves": leaves},
-                        run_id=run_id, data_fingerprint={"rows": n, "seed": seed})
+    return write_bundle(out, ModelParts(booster, pipe, thresholds, schema),
+                        BundleRecord(run_id, profile, metrics={"note": "serving test model"},
+                                     config={"trees": trees, "leaves": leaves}, data_fingerprint={"rows": n, "seed": seed}))
 
 
 def to_records(frame: pd.DataFrame, schema: Schema) -> list[dict[str, Any]]:

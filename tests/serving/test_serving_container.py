@@ -14,7 +14,7 @@ import httpx
 import pytest
 from serving_support import RUN_A, free_port, start_server, to_records
 
-from deploy.emulator import start_emulator
+from aws.emulator import start_emulator
 from fraudcore.schema import paylink_schema
 from fraudcore.serving.cli import config_from_args
 

@@ -15,7 +15,7 @@ from serving_support import RUN_A, RUN_B, start_server, to_records
 from fraudcore.schema import paylink_schema
 from fraudcore.serving.app import Service
 from fraudcore.serving.config import ServeConfig
-from fraudcore.serving.holder import ModelSpecError, resolve_bundle_dir
+from fraudcore.registry.store import ModelSpecError, resolve_bundle_dir
 
 SCHEMA = paylink_schema()
 

@@ -5,13 +5,13 @@ import argparse
 import json
 import sys
 
-from fraudcore import registry
+from fraudcore.registry import RegistryError, champion, lookup
 
 COLUMNS = ("pr_auc", "roc_auc", "recall_at_p20", "threshold", "oracle_pr_auc")
 
 
 def _list(args: argparse.Namespace) -> int:
-    runs = registry.list_runs(limit=args.limit)
+    runs = lookup.list_runs(limit=args.limit)
     if args.json:
         print(json.dumps(runs, indent=2))
         return 0
@@ -29,19 +29,19 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    event = registry.promote(args.run_id, args.reason, user=args.user, force=args.force, resync=args.force)
+    event = champion.promote(args.run_id, args.reason, user=args.user, force=args.force, resync=args.force)
     print(json.dumps(event))
     return 0
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    event = registry.rollback(args.reason, user=args.user)
+    event = champion.rollback(args.reason, user=args.user)
     print(json.dumps(event))
     return 0
 
 
 def _history(args: argparse.Namespace) -> int:
-    events = registry.history()
+    events = champion.history()
     if args.json:
         print(json.dumps(events, indent=2))
         return 0
@@ -49,7 +49,7 @@ def _history(args: argparse.Namespace) -> int:
         print(f"{e['at']}  {e['event']:<8} {e.get('from') or '-':>18} -> {e.get('to') or '-':<18} by {e['user']}: "
               f"{e['reason']}")
     if not events:
-        print(f"no champion moves recorded ({registry.log_location()})")
+        print(f"no champion moves recorded ({champion.log_location()})")
     return 0
 
 
@@ -79,6 +79,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
-    except registry.RegistryError as err:
+    except RegistryError as err:
         print(f"fraud models: {err}", file=sys.stderr)
         return 1

@@ -1,6 +1,6 @@
 """The champion-move log's storage: a local JSON Lines file, or one S3 object per event.
 
-Both backends hold the same event objects and give them back oldest first; `fraudcore.registry` decides
+Both backends hold the same event objects and give them back oldest first; `fraudcore.registry.champion` decides
 what goes in them and walks them as a stack. Which backend is used follows from one location string:
 an `s3://bucket/prefix` URL, or a file path.
 
@@ -31,16 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Protocol, TypeVar
 
-from fraudcore.errors import FraudError
+from fraudcore.registry import RegistryError
 
 SEQUENCE_DIGITS = 9
 APPEND_ATTEMPTS = 10
 _TAKEN = ("PreconditionFailed", "ConditionalRequestConflict")  # 412, and 409 for a write still in flight
 _T = TypeVar("_T")
-
-
-class RegistryError(FraudError, ValueError):
-    """A registry operation that cannot be done; the message names the run, the rule and what was found."""
 
 
 class SequenceTaken(RegistryError):
