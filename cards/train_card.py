@@ -185,8 +185,47 @@ def headline_table(headline: Mapping[str, Any]) -> Table:
     return Table([[k, _fmt(v)] for k, v in headline.items()], headers=["metric", "value"])
 
 
+def walk_forward_section(wf: Mapping[str, Any] | None) -> list[Any]:
+    """Model against oracle week by week, as the weekly retrain would have run."""
+    if not wf:
+        return [Markdown("No walk-forward backtest for this run (it needs raw events and an oracle).")]
+    weeks = wf["weeks"]
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    x = [w["cutoff"] for w in weeks]
+    ax.plot(x, [w["model_pr_auc"] for w in weeks], marker="o", label="model (retrained weekly)")
+    ax.plot(x, [w["oracle_pr_auc"] for w in weeks], marker="s", label="oracle")
+    ax.set_ylabel("PR-AUC of the week")
+    ax.tick_params(axis="x", rotation=60, labelsize=7)
+    ax.legend()
+    fig.tight_layout()
+    return [Markdown(f"Pooled over {len(weeks)} weeks: model PR-AUC {wf['pooled_model_pr_auc']:.4f}, oracle "
+                     f"{wf['pooled_oracle_pr_auc']:.4f}, **model/oracle {wf['pooled_ratio']:.3f}** (median weekly "
+                     f"{wf['median_weekly_ratio']:.3f}). Each week's model saw only the labels known at its cutoff."),
+            _image(fig),
+            Table([[w["cutoff"], _fmt(w["rows"]), _fmt(w["positives"]),
+                    f"{w['train_positives_known']}/{w['train_positives_final']}", _fmt(w["model_pr_auc"]),
+                    _fmt(w["oracle_pr_auc"]), _fmt(w["ratio"], 3)] for w in weeks],
+                  headers=["week from", "rows", "frauds", "training frauds known/final", "model PR-AUC",
+                           "oracle PR-AUC", "ratio"])]
+
+
+def feature_section(features: Mapping[str, Any] | None) -> list[Any]:
+    """The feature definitions this model was trained on (from raw events), and their hash."""
+    if not features:
+        return [Markdown("Trained on a feature table given as is (no feature definitions from raw events).")]
+    decl = features["declarations"]
+    rows = []
+    for f in decl["features"]:
+        how = {k: v for k, v in f.items() if k not in ("name", "kind") and v not in (None, (), [], {})}
+        rows.append([f["name"], f.get("kind", ""), "; ".join(f"{k}={v}" for k, v in how.items())])
+    return [Markdown(f"Target stream `{decl['target']}`; declarations sha256 `{features['fingerprint'][:16]}`; "
+                     f"backfill key `{features['key'][:16]}` (events + declarations)."),
+            Table(rows, headers=["feature", "kind", "definition"])]
+
+
 def train_card(run_id: str, result: EvaluationResult, model: FinalModel, tuning: Mapping[str, Any],
-               split: Mapping[str, Any], split_counts: Mapping[str, Any]) -> list[Any]:
+               split: Mapping[str, Any], split_counts: Mapping[str, Any], *,
+               walk_forward: Mapping[str, Any] | None = None, features: Mapping[str, Any] | None = None) -> list[Any]:
     """Every card section, in reading order."""
     gate, hold, head = result.gate, result.holdout, result.headline
     thresholds, final = model.thresholds, model.final
@@ -221,5 +260,7 @@ def train_card(run_id: str, result: EvaluationResult, model: FinalModel, tuning:
                      f"{tuning['n_complete']} complete / {tuning['n_pruned']} pruned of {tuning['n_trials']} trials"),
             Table([[k, _fmt(v)] for k, v in tuning["best_params"].items()], headers=["parameter", "best value"]),
             Markdown("## Against the champion (same holdout)"),
-            champion_table(result.comparison, (result.champion or {}).get("run_id"))]
+            champion_table(result.comparison, (result.champion or {}).get("run_id")),
+            Markdown("## Weekly walk-forward backtest"), *walk_forward_section(walk_forward),
+            Markdown("## Feature definitions"), *feature_section(features)]
     return out

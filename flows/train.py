@@ -65,7 +65,13 @@ class TrainFlow(FlowSpec):
 
         split = hasattr(self, "split")
         return TrainContext(self._cfg(), schema_from_dict(self.schema), PreparedData.from_dict(self.prepared),
-                            SplitPlan.from_dict(self.split) if split else None, self.split_counts if split else None)
+                            SplitPlan.from_dict(self.split) if split else None, self.split_counts if split else None,
+                            getattr(self, "feature_set", None))
+
+    def _ctx_schema(self):
+        from fraudcore.schema import schema_from_dict
+
+        return schema_from_dict(self.schema)
 
     def _model(self):
         from fraudcore.workflow import FinalModel
@@ -75,10 +81,11 @@ class TrainFlow(FlowSpec):
     @resources(**config.resources.data_steps)
     @step
     def start(self):
-        """Apply the run's overrides to the config, then validate the dataset (or generate the synthetic one)
-        against the schema: bad rows are quarantined with their reason, and the data is fingerprinted."""
+        """Apply the run's overrides to the config and plan the training table: a backfill of every feature
+        from raw events (the synthetic default's are generated once and reused), one month a branch, or
+        the feature table given with --data as is."""
         from fraudcore.config import TrainConfig
-        from fraudcore.prepare import prepare_from_config
+        from fraudcore.features.training import plan_training_backfill
         from fraudcore.schema import load_schema
 
         cfg = TrainConfig.from_dict(self.config.to_dict())  # checked already by the Config parser
@@ -87,15 +94,65 @@ class TrainFlow(FlowSpec):
         cfg = cfg.replace(**{k: v for k, v in overrides.items() if v is not None})
         schema = load_schema(cfg.data.schema or None)
         self.cfg, self.schema = cfg.to_dict(), schema.to_dict()
-        prepared = prepare_from_config(cfg.data, schema)
-        self.prepared = prepared.to_dict()
-        self.fingerprint, self.validation_report = prepared.fingerprint, prepared.report
-        print(f"data: {prepared.rows:,} valid rows in {len(prepared.files)} files from {prepared.source}")
-        self.next(self.features)
+        plan = plan_training_backfill(cfg.data, schema)
+        self.backfill = None if plan is None else plan.to_dict()
+        self.months = list(plan.months) if plan else ["given"]
+        if plan:
+            print(f"features: {len(plan.months)} months from {plan.events} with {plan.features} -> {plan.out}"
+                  f"{' (complete: reused)' if plan.complete else ''}")
+        self.next(self.features, foreach="months")
 
     @resources(**config.resources.data_steps)
     @step
     def features(self):
+        """One month of the training table: every declared feature of every authorisation, point in time,
+        from the raw events, labelled; a month already computed under the same content key is reused."""
+        from dataclasses import asdict
+
+        from fraudcore.features.backfill import BackfillPlan, backfill_month
+
+        self.month, self.month_result = self.input, None
+        if self.backfill is not None:
+            # one DuckDB thread a branch: Metaflow runs the months side by side, one process each
+            result = backfill_month(BackfillPlan.from_dict(self.backfill), self.month, threads=1)
+            self.month_result = asdict(result)
+            print(f"{self.month}: {result.rows:,} rows, {result.positives:,} fraud"
+                  f"{' (reused)' if result.reused else f' in {result.seconds:.1f}s'}")
+        self.next(self.join_features)
+
+    @resources(**config.resources.data_steps)
+    @step
+    def join_features(self, inputs):
+        """Mark the backfill complete, then validate the training table against the schema: bad rows are
+        quarantined with their reason, and the data is fingerprinted."""
+        from dataclasses import replace as dc_replace
+
+        from fraudcore.features.backfill import BackfillPlan, MonthResult, finish_backfill
+        from fraudcore.features.featureset import load_feature_set
+        from fraudcore.prepare import prepare_dataset
+
+        self.merge_artifacts(inputs, exclude=["month", "month_result"])
+        cfg, schema = self._cfg(), self._ctx_schema()
+        self.feature_set = None
+        if self.backfill is None:
+            prepared = prepare_dataset(schema, cfg.data.path, cfg.data)
+        else:
+            plan = BackfillPlan.from_dict(self.backfill)
+            out = finish_backfill(plan, [MonthResult(**i.month_result) for i in inputs])
+            fs = load_feature_set(plan.features)
+            self.feature_set = {"key": plan.key, "fingerprint": fs.fingerprint(), "declarations": fs.to_dict()}
+            synthetic = not cfg.data.events
+            data = dc_replace(cfg.data, column_map=(), **({"on_error": "reject", "time_order": "reject"}
+                                                          if synthetic else {}))
+            prepared = prepare_dataset(schema, out, data, synthetic=synthetic)
+        self.prepared = prepared.to_dict()
+        self.fingerprint, self.validation_report = prepared.fingerprint, prepared.report
+        print(f"data: {prepared.rows:,} valid rows in {len(prepared.files)} files from {prepared.source}")
+        self.next(self.training_sets)
+
+    @resources(**config.resources.data_steps)
+    @step
+    def training_sets(self):
         """Split out of time, fit the feature pipeline on the training months, and write the binned,
         negative-downsampled training and validation sets that every tuning branch reuses."""
         from fraudcore.prepare import count_split
@@ -165,6 +222,33 @@ class TrainFlow(FlowSpec):
         self.result = result.to_dict()
         self.headline, self.gate = result.headline, result.gate
         print("\n".join(self.gate["lines"]))
+        self.next(self.backtest)
+
+    @resources(**config.resources.data_steps)
+    @step
+    def backtest(self):
+        """Replay the last weeks as production runs them: each week, retrain on the labels known by then and
+        score the next week; model against oracle per week and pooled (needs raw events and an oracle)."""
+        from fraudcore.backtest import run_backtest
+        from fraudcore.features.backfill import BackfillPlan, labels_known_at
+        from fraudcore.features.featureset import load_feature_set
+
+        ctx = self._ctx()
+        self.walk_forward = None
+        if ctx.cfg.backtest.enabled and self.backfill is not None and ctx.schema.oracle:
+            plan = BackfillPlan.from_dict(self.backfill)
+            fs = load_feature_set(plan.features)
+
+            def show(i, week):
+                print(f"  week {i + 1}/{ctx.cfg.backtest.weeks} from {week.cutoff}: model {week.model_pr_auc:.4f}, "
+                      f"oracle {week.oracle_pr_auc:.4f} ({week.train_positives_known}/{week.train_positives_final} "
+                      f"training frauds known)", flush=True)
+
+            result = run_backtest(ctx, lambda ids: labels_known_at(fs, plan.events, ids), self.tuning, self.matrices,
+                                  show)
+            self.walk_forward = result.to_dict()
+            print(f"walk-forward: model/oracle {result.pooled_ratio:.3f} pooled over {len(result.weeks)} weeks "
+                  f"(median weekly {result.median_weekly_ratio:.3f})")
         self.next(self.report)
 
     @card(type="blank", id="report")
@@ -178,7 +262,8 @@ class TrainFlow(FlowSpec):
         model, result = self._model(), EvaluationResult.from_dict(self.result)
         self.bundle, self.bundle_tar_sha256, self.bundle_tar = make_bundle(
             self._ctx(), model, result, self.matrices, self.tuning, str(current.run_id))
-        for component in train_card(str(current.run_id), result, model, self.tuning, self.split, self.split_counts):
+        for component in train_card(str(current.run_id), result, model, self.tuning, self.split, self.split_counts,
+                                    walk_forward=self.walk_forward, features=self.feature_set):
             current.card["report"].append(component)
         self.next(self.end)
 

@@ -27,7 +27,11 @@ TUNABLE = {"learning_rate": False, "num_leaves": True, "min_child_samples": True
 
 @dataclass(frozen=True)
 class DataConfig:
-    path: str = ""                      # "" -> the synthetic default (generated or reused)
+    path: str = ""                      # a feature table (parquet/CSV) to train on as is; "" -> from raw events
+    events: str = ""                    # raw events (docs/feature-engine.md); "" -> the synthetic default's
+    features: str = ""                  # feature declarations; "" -> config/features.toml (PayLink)
+    feature_root: str = "data/features"  # backfills, one folder per content key (events + declarations)
+    synthetic_events_root: str = "data/events"
     schema: str = ""                    # "" -> config/schema.toml (PayLink)
     synthetic_rows: int = 2_000_000     # the embedded default: `make train` in ~6 min on 2 cores
     synthetic_seed: int = 7
@@ -281,6 +285,21 @@ class ResourcesConfig:
 
 
 @dataclass(frozen=True)
+class BacktestConfig:
+    """The weekly walk-forward backtest (fraudcore/backtest.py): retrain each week on the labels known by
+    then, score the next week. Needs raw events (for when each label became known)."""
+
+    enabled: bool = True
+    weeks: int = 13                     # the last `weeks` weeks of the data are replayed
+    train_days: int = 182               # each week's model trains on this many days before the week
+
+    def __post_init__(self) -> None:
+        check_types(self, "backtest")
+        need(1 <= self.weeks <= 104, "backtest.weeks", "must be an int in [1, 104]", self.weeks)
+        need(7 <= self.train_days <= 1096, "backtest.train_days", "must be an int in [7, 1096]", self.train_days)
+
+
+@dataclass(frozen=True)
 class TrainConfig(ConfigFile):
     FILE = "train.toml"
 
@@ -295,6 +314,7 @@ class TrainConfig(ConfigFile):
     gate: GateConfig = GateConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     resources: ResourcesConfig = ResourcesConfig()
+    backtest: BacktestConfig = BacktestConfig()
 
     def __post_init__(self) -> None:
         check_types(self, "")

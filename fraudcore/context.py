@@ -23,6 +23,7 @@ class TrainContext:
     prepared: PreparedData
     plan: SplitPlan | None = None  # None until the `features` step plans the split
     counts: Mapping[str, Mapping[str, int]] | None = None  # rows and positives per split part
+    features: Mapping[str, Any] | None = None  # the feature declarations, their hash and the backfill key
 
     @property
     def split(self) -> SplitPlan:

@@ -173,7 +173,8 @@ def make_bundle(ctx: TrainContext, model: FinalModel, result: EvaluationResult, 
     if out.exists():
         shutil.rmtree(out)  # a resumed run rewrites its bundle
     extra = {"tuning": {k: v for k, v in tuning.items() if k != "history"},
-             "sampling": dict(matrices), "final": dict(model.final), "oracle_pr_auc": result.headline.get("oracle_pr_auc")}
+             "sampling": dict(matrices), "final": dict(model.final), "oracle_pr_auc": result.headline.get("oracle_pr_auc"),
+             "features": ctx.features}
     parts = ModelParts(booster, pipeline, Thresholds.from_dict(dict(model.thresholds)), ctx.schema, model.logit_offset)
     record = BundleRecord(run_id, result.profile, metrics=json.loads(json.dumps(result.bundle_metrics(), default=_nan_free)),
                           config=ctx.cfg.to_dict(), data_fingerprint=ctx.prepared.fingerprint,

@@ -61,3 +61,13 @@ def test_missing_columns_and_bad_plans_are_named():
                      WalkForwardPlan(1, 7, pd.Timestamp("2026-03-01")))
     with pytest.raises(ValueError, match="'weeks'"):
         WalkForwardPlan(0, 7, pd.Timestamp("2026-03-01"))
+
+
+def test_weeks_without_fraud_are_skipped_and_named():
+    frame = _frame(5)
+    last = frame["event_time"] >= pd.Timestamp("2026-03-09")
+    frame.loc[last, "is_fraud"] = 0
+    plan = WalkForwardPlan(weeks=2, train_days=21, end=pd.Timestamp("2026-03-16"))
+    res = walk_forward(frame, lambda tr, y: (lambda te: te["x"].to_numpy()), plan)
+    assert [w.cutoff for w in res.weeks] == ["2026-03-02"]
+    assert res.skipped == ("2026-03-09",)
