@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from fraudcore.features.engine import compute_partition
-from fraudcore.features.errors import EventDataError, FeatureConfigError
+from fraudcore.features.errors import EventDataError
 from fraudcore.features.events import EventLog, ParquetTable
 from fraudcore.features.featureset import DEFAULT_FEATURES_PATH, load_feature_set
 from fraudcore.features.partitions import plan_months
@@ -66,12 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: all cores)")
     b.add_argument("--memory-limit", default=None, help="DuckDB memory limit, e.g. 6GB (it spills beyond)")
     b.add_argument("--verbose", action="store_true", help="print each month's validation report")
-    args = parser.parse_args(argv)
-    try:
-        return _backfill(args)
-    except (EventDataError, FeatureConfigError, ValueError) as err:
-        print(f"fraud features: {err}", file=sys.stderr)
-        return 2
+    return _backfill(parser.parse_args(argv))  # FraudErrors are reported by `fraud` (fraudcore/cli.py)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import pandas as pd
 from test_event_loading import write_layout
 
 from fraudcore.features import EventLog, compute_features, load_feature_set
+from fraudcore.cli import run_command
 from fraudcore.features.cli import main
 from fraudcore.features.toy import toy_event_log
 
@@ -31,5 +32,7 @@ def test_backfill_writes_months_and_a_report(tmp_path, seed, capsys):
 
 
 def test_backfill_refuses_a_missing_directory(tmp_path, capsys):
-    assert main(["backfill", "--events", str(tmp_path / "nothing"), "--out", str(tmp_path / "out")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    argv = ["backfill", "--events", str(tmp_path / "nothing"), "--out", str(tmp_path / "out")]
+    assert run_command("features", main, argv) == 1  # EventDataError, reported once by `fraud`
+    err = capsys.readouterr().err
+    assert err.startswith("fraud features: ") and "does not exist" in err
