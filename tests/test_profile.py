@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudcore.profile import UNSEEN, bin_counts, build_profile, drift_report, missing_rate, psi
+from fraudcore.profile import UNSEEN, ProfileBinning, bin_counts, build_profile, drift_report, missing_rate, psi
 from fraudcore.schema import paylink_schema
 from fraudcore.synth import generate_frame
 
@@ -92,7 +92,8 @@ def test_psi_zero_for_same_and_large_for_shifted(profile: dict, frame: pd.DataFr
 
 
 def test_edges_from_a_sample_are_reproducible(frame: pd.DataFrame, scores: np.ndarray) -> None:
-    a = build_profile(frame, scores, schema=SCHEMA, review_threshold=0.05, sample_rows=1000, seed=1)
-    b = build_profile(frame, scores, schema=SCHEMA, review_threshold=0.05, sample_rows=1000, seed=1)
+    binning = ProfileBinning(sample_rows=1000, seed=1)
+    a = build_profile(frame, scores, schema=SCHEMA, review_threshold=0.05, binning=binning)
+    b = build_profile(frame, scores, schema=SCHEMA, review_threshold=0.05, binning=binning)
     assert a == b
     assert sum(a["features"][CONTINUOUS]["freqs"]) == pytest.approx(1.0)
