@@ -11,6 +11,7 @@ categories plus "__unseen__" for anything else.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -66,18 +67,32 @@ def freqs(counts: np.ndarray) -> list[float]:
     return (counts / total).tolist() if total else [0.0] * len(counts)
 
 
-def build_profile(frame: pd.DataFrame | Mapping[str, Any], scores: Any, *, schema: Schema,
-                  review_threshold: float, n_bins: int = 10, score_bins: int = 20,
-                  sample_rows: int = 1_000_000, seed: int = 0) -> dict[str, Any]:
-    """Profile every schema feature of `frame` (raw values) and the model's `scores` on it.
+@dataclass(frozen=True)
+class ProfileBinning:
+    """How the reference is binned: `n_bins` quantile bins per numeric feature, `score_bins` for the
+    score. Edges come from at most `sample_rows` rows drawn with `seed`; frequencies count every row."""
 
-    Edges come from at most `sample_rows` rows drawn with `seed`; frequencies count every row.
-    """
+    n_bins: int = 10
+    score_bins: int = 20
+    sample_rows: int = 1_000_000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("n_bins", "score_bins", "sample_rows"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"profile binning {name!r} must be an integer >= 1; got {value!r}")
+
+
+def build_profile(frame: pd.DataFrame | Mapping[str, Any], scores: Any, *, schema: Schema,
+                  review_threshold: float, binning: ProfileBinning = ProfileBinning()) -> dict[str, Any]:
+    """Profile every schema feature of `frame` (raw values) and the model's `scores` on it."""
+    n_bins, score_bins, sample_rows = binning.n_bins, binning.score_bins, binning.sample_rows
     s = np.asarray(scores, dtype=np.float64)
     n = len(s)
     if n == 0:
         raise ValueError("build_profile needs at least one row; got 0 scores")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(binning.seed)
     sample = np.sort(rng.choice(n, sample_rows, replace=False)) if n > sample_rows else None
     features: dict[str, Any] = {}
     for f in schema.features:

@@ -24,7 +24,7 @@ from fraudcore.evaluation import EvaluationResult, booster_scorer, score_window
 from fraudcore.gate import check_gate
 from fraudcore.pipeline import FeaturePipeline
 from fraudcore.prepare import PreparedData, RowDraw, load_part, negative_rate
-from fraudcore.profile import build_profile
+from fraudcore.profile import ProfileBinning, build_profile
 from fraudcore.schema import Schema
 from fraudcore.split import SplitPlan
 from fraudcore.thresholds import Thresholds, choose_thresholds
@@ -142,7 +142,7 @@ def evaluate_run(ctx: TrainContext, model: FinalModel) -> EvaluationResult:
     ref = load_part(prepared, schema, plan, ["validation"], schema.feature_names,
                     RowDraw(min(1.0, ev.profile_rows / vrows), cfg.seed + 4, uniform=True))
     profile = build_profile(ref, scorers["model"].score(ref), schema=schema,
-                            review_threshold=thr.review, seed=cfg.seed)
+                            review_threshold=thr.review, binning=ProfileBinning(seed=cfg.seed))
     return EvaluationResult(
         holdout=holdout, validation=dict(validation), baseline=baseline, oracle=oracle, champion=champ,
         comparison=E.compare(holdout, champ), gate=gate.to_dict(), explain=explain, profile=profile,

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudcore.profile import UNSEEN, bin_counts, build_profile, drift_report, missing_rate, psi
+from fraudcore.profile import UNSEEN, ProfileBinning, bin_counts, build_profile, drift_report, missing_rate, psi
 from fraudcore.schema import paylink_schema
 from fraudcore.synth import generate_frame
 
@@ -92,7 +92,20 @@ def test_psi_zero_for_same_and_large_for_shifted(profile: dict, frame: pd.DataFr
 
 
 def test_edges_from_a_sample_are_reproducible(frame: pd.DataFrame, scores: np.ndarray) -> None:
-    a = build_profile(frame, scores, schema=SCHEMA, review_threshold=0.05, sample_rows=1000, seed=1)
-    b = build_profile(frame, scores, schema=SCHEMA, review_threshold=0.05, sample_rows=1000, seed=1)
+    binning = ProfileBinning(sample_rows=1000, seed=1)
+    a = build_profile(frame, scores, schema=SCHEMA, review_threshold=0.05, binning=binning)
+    b = build_profile(frame, scores, schema=SCHEMA, review_threshold=0.05, binning=binning)
     assert a == b
     assert sum(a["features"][CONTINUOUS]["freqs"]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("field", ["n_bins", "score_bins", "sample_rows"])
+def test_binning_rejects_a_bin_or_sample_count_below_one(field: str) -> None:
+    with pytest.raises(ValueError, match=f"'{field}' must be an integer >= 1; got 0"):
+        ProfileBinning(**{field: 0})
+
+
+def test_binning_settings_reach_the_profile(frame: pd.DataFrame, scores: np.ndarray) -> None:
+    coarse = build_profile(frame, scores, schema=SCHEMA, review_threshold=0.05,
+                           binning=ProfileBinning(n_bins=4, score_bins=5))
+    assert len(coarse["features"][CONTINUOUS]["edges"]) <= 3 and len(coarse["score"]["edges"]) <= 4

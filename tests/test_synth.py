@@ -133,3 +133,17 @@ def test_write_dataset_partitions_by_month(tmp_path):
 def test_spec_rejects_out_of_range_rates():
     with pytest.raises(ValueError, match="fraud_rate"):
         GeneratorSpec(fraud_rate=1.5)
+
+
+def test_month_span_rejects_an_empty_or_misplaced_month():
+    import datetime as dt
+
+    from fraudcore.synth.calendar import MonthSpan
+
+    day = dt.date(2025, 3, 1)
+    with pytest.raises(ValueError, match="period_start <= start < end"):
+        MonthSpan(0, day, day, dt.date(2025, 1, 1), frozenset())
+    with pytest.raises(ValueError, match="period_start <= start < end"):
+        MonthSpan(0, day, dt.date(2025, 4, 1), dt.date(2025, 6, 1), frozenset())
+    with pytest.raises(ValueError, match="'index' must be >= 0; got -1"):
+        MonthSpan(-1, day, dt.date(2025, 4, 1), dt.date(2025, 1, 1), frozenset())

@@ -7,7 +7,7 @@
 No Metaflow or AWS imports here; flows call these functions.
 """
 from fraudcore.features.engine import (
-    FeatureResult, compute_features, compute_features_with_report, compute_partition,
+    EngineLimits, FeatureResult, compute_features, compute_features_with_report, compute_partition,
 )
 from fraudcore.features.errors import EventDataError, FeatureConfigError
 from fraudcore.features.events import EventLog, ParquetFile, ParquetTable
@@ -15,7 +15,7 @@ from fraudcore.features.featureset import FeatureSet, load_feature_set
 from fraudcore.features.partitions import Partition, month_bounds, plan_months, whole_log
 
 __all__ = [
-    "EventDataError", "EventLog", "FeatureConfigError", "FeatureResult", "FeatureSet", "ParquetFile",
+    "EngineLimits", "EventDataError", "EventLog", "FeatureConfigError", "FeatureResult", "FeatureSet", "ParquetFile",
     "ParquetTable", "Partition", "compute_features", "compute_features_with_report", "compute_partition",
     "load_feature_set", "month_bounds", "plan_months", "whole_log",
 ]

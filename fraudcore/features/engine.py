@@ -29,6 +29,23 @@ class FeatureResult:
     reports: list[ValidationReport]
 
 
+@dataclass(frozen=True)
+class EngineLimits:
+    """What DuckDB may use: `threads` (None: all cores) and `memory_limit` (a DuckDB size such as '4GB';
+    None: DuckDB's default)."""
+
+    threads: int | None = None
+    memory_limit: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                                         or self.threads < 1):
+            raise ValueError(f"engine limit 'threads' must be None or an integer >= 1; got {self.threads!r}")
+        if self.memory_limit is not None and not isinstance(self.memory_limit, str):
+            raise ValueError(f"engine limit 'memory_limit' must be None or a size string such as '4GB'; "
+                             f"got {self.memory_limit!r}")
+
+
 def _connect(threads: int | None, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     if threads is not None:
@@ -111,13 +128,13 @@ def _empty(fs: FeatureSet) -> pd.DataFrame:
 
 
 def compute_features_with_report(log: EventLog, fs: FeatureSet, months: Sequence[str] | None = None,
-                                 threads: int | None = None, memory_limit: str | None = None,
-                                 progress=None, cast: bool = True) -> FeatureResult:
+                                 limits: EngineLimits = EngineLimits(), progress=None,
+                                 cast: bool = True) -> FeatureResult:
     """months=None: the whole log in one pass; else one partition per month, concatenated in order."""
     plan = [whole_log(fs)] if months is None else plan_months(fs, months)
     frames, reports = [], []
     for i, part in enumerate(plan):
-        result = compute_partition(log, fs, part, threads, memory_limit, cast)
+        result = compute_partition(log, fs, part, limits.threads, limits.memory_limit, cast)
         frames.append(result.frame)
         reports += result.reports
         if progress is not None:
@@ -133,6 +150,6 @@ def compute_features(log: EventLog, fs: FeatureSet, months: Sequence[str] | None
     The validation report (events kept, duplicates dropped, unknown refs) is in `frame.attrs['validation']`;
     use compute_features_with_report to get it as objects.
     """
-    result = compute_features_with_report(log, fs, months, threads, memory_limit)
+    result = compute_features_with_report(log, fs, months, EngineLimits(threads, memory_limit))
     result.frame.attrs["validation"] = [r.to_dict() for r in result.reports]
     return result.frame

@@ -15,7 +15,7 @@ import numpy as np
 from fraudcore.bundle import BundleRecord, ModelParts, predict_scores, write_bundle
 from fraudcore.metrics import evaluate
 from fraudcore.pipeline import FeaturePipeline
-from fraudcore.profile import build_profile
+from fraudcore.profile import ProfileBinning, build_profile
 from fraudcore.schema import paylink_schema
 from fraudcore.synth import GeneratorSpec, generate_frame
 from fraudcore.thresholds import choose_thresholds
@@ -52,7 +52,7 @@ def train_small_bundle(out_dir: str | Path, *, rows: int = 60_000, seed: int = 7
     # i.e. what live traffic should look like if nothing changed.
     ref = frame[index >= TRAIN_MONTHS]
     profile = build_profile(ref, np.concatenate([s_val, s_hold]), schema=schema, review_threshold=thresholds.review,
-                            seed=seed)
+                            binning=ProfileBinning(seed=seed))
     holdout = evaluate(hold[y].to_numpy(), s_hold, thresholds.review)
     validation = evaluate(val[y].to_numpy(), s_val, thresholds.review)
     for m in (holdout, validation):

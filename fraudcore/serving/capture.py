@@ -15,6 +15,7 @@ import re
 import socket
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -95,23 +96,41 @@ def make_sink(dest: str, worker: str) -> LocalSink | S3Sink:
     return S3Sink(dest, worker) if dest.startswith("s3://") else LocalSink(dest, worker)
 
 
+@dataclass(frozen=True)
+class CaptureBuffer:
+    """How records travel from the request path to the sink: at most `max_queue` wait (more are dropped
+    and counted), and the writer thread flushes every `flush_seconds` in chunks of at most `max_chunk`."""
+
+    max_queue: int = 100_000
+    flush_seconds: float = 1.0
+    max_chunk: int = 5_000
+
+    def __post_init__(self) -> None:
+        for name in ("max_queue", "max_chunk"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"capture buffer {name!r} must be an integer >= 1; got {value!r}")
+        if isinstance(self.flush_seconds, bool) or not isinstance(self.flush_seconds, (int, float)) \
+                or not self.flush_seconds > 0:
+            raise ValueError(f"capture buffer 'flush_seconds' must be a number > 0; got {self.flush_seconds!r}")
+
+
 class CaptureWriter:
     """Non-blocking capture: `offer` from the request path, a background thread does the I/O."""
 
-    def __init__(self, sink: LocalSink | S3Sink, sample_rate: float, max_queue: int = 100_000,
-                 flush_seconds: float = 1.0, max_chunk: int = 5_000, seed: int | None = None,
-                 on_error: Callable[[Exception], None] | None = None) -> None:
+    def __init__(self, sink: LocalSink | S3Sink, sample_rate: float, buffer: CaptureBuffer = CaptureBuffer(),
+                 seed: int | None = None, on_error: Callable[[Exception], None] | None = None) -> None:
         if not 0.0 <= sample_rate <= 1.0:
             raise ValueError(f"capture sample rate must be in [0, 1]; got {sample_rate!r}")
         self.sink = sink
         self.sample_rate = sample_rate
-        self.flush_seconds = flush_seconds
-        self.max_chunk = max_chunk
+        self.flush_seconds = buffer.flush_seconds
+        self.max_chunk = buffer.max_chunk
         self.dropped = 0
         self.written = 0
         self.write_errors = 0
         self._rng = random.Random(seed)
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=max_queue)
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=buffer.max_queue)
         self._on_error = on_error
         self._thread = threading.Thread(target=self._run, name="capture-writer", daemon=True)
         self._thread.start()

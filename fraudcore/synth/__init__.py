@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from fraudcore.schema import Schema, paylink_schema
-from fraudcore.synth.calendar import holidays, month_starts, rows_per_month
+from fraudcore.synth.calendar import MonthSpan, holidays, month_starts, rows_per_month
 from fraudcore.synth.entities import Entities, draw_entities
 from fraudcore.synth.month import generate_month
 from fraudcore.synth.spec import GeneratorSpec
@@ -39,12 +39,12 @@ def iter_months(rows: int, seed: int, spec: GeneratorSpec | None = None, schema:
     counts = rows_per_month(rows, starts)
     total_days = (starts[-1] - starts[0]).days
     ent = _entities(schema, spec, rows, seed, total_days)
-    hol = holidays(range(starts[0].year, starts[-1].year + 1))
+    hol = frozenset(holidays(range(starts[0].year, starts[-1].year + 1)))
     wanted = range(spec.months) if months is None else months
     for i in wanted:
         if not 0 <= i < spec.months:
             raise ValueError(f"month index must be in [0, {spec.months}); got {i}")
-        frame = generate_month(schema, spec, ent, i, int(counts[i]), starts[i], starts[i + 1], starts[0], hol, seed)
+        frame = generate_month(schema, spec, ent, MonthSpan.of(starts, i, hol), int(counts[i]), seed)
         yield i, starts[i].strftime("%Y-%m"), frame
 
 
@@ -66,8 +66,8 @@ def generate_window(rows: int, seed: int, base_rows: int, months_after: int = 0,
     index = spec.months + months_after
     starts = month_starts(spec.start, index + 1)
     ent = _entities(schema, spec, base_rows, seed, (starts[spec.months] - starts[0]).days)
-    hol = holidays(range(starts[0].year, starts[-1].year + 1))
-    return generate_month(schema, spec, ent, index, rows, starts[index], starts[index + 1], starts[0], hol, seed)
+    hol = frozenset(holidays(range(starts[0].year, starts[-1].year + 1)))
+    return generate_month(schema, spec, ent, MonthSpan.of(starts, index, hol), rows, seed)
 
 
 def generate_frame(rows: int, seed: int, spec: GeneratorSpec | None = None, schema: Schema | None = None,

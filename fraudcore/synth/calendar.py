@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -56,3 +58,27 @@ def rows_per_month(rows: int, starts: list[dt.date]) -> np.ndarray:
     rest = rows - counts.sum()
     counts[np.argsort(-(exact - counts), kind="stable")[:rest]] += 1
     return counts
+
+
+@dataclass(frozen=True)
+class MonthSpan:
+    """One month of the synthetic period: its index, its days [start, end), the period's first day (time
+    zero of the data) and the holidays that shape its daily volume."""
+
+    index: int
+    start: dt.date
+    end: dt.date
+    period_start: dt.date
+    holiday_days: frozenset[dt.date]
+
+    def __post_init__(self) -> None:
+        if self.index < 0:
+            raise ValueError(f"month 'index' must be >= 0; got {self.index}")
+        if not self.period_start <= self.start < self.end:
+            raise ValueError(f"month span must satisfy period_start <= start < end; got period_start="
+                             f"{self.period_start}, start={self.start}, end={self.end}")
+
+    @classmethod
+    def of(cls, starts: Sequence[dt.date], index: int, holiday_days: frozenset[dt.date]) -> MonthSpan:
+        """Month `index` of the period whose month starts (plus the end) are `starts`."""
+        return cls(index, starts[index], starts[index + 1], starts[0], holiday_days)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from fraudcore.schema import Schema
-from fraudcore.synth.calendar import HOLIDAY_BOOST, HOUR_PROFILE, WEEKDAY_PROFILE
+from fraudcore.synth.calendar import HOLIDAY_BOOST, HOUR_PROFILE, WEEKDAY_PROFILE, MonthSpan
 from fraudcore.synth.entities import Entities
 from fraudcore.synth.spec import GeneratorSpec
 
@@ -71,10 +71,11 @@ def merchant_month_state(spec: GeneratorSpec, ent: Entities, month_idx: int, mon
             "compromise_prob": compromise_prob, "compromised": compromised}
 
 
-def generate_month(schema: Schema, spec: GeneratorSpec, ent: Entities, month_idx: int, n: int,
-                   month_start: dt.date, month_end: dt.date, period_start: dt.date,
-                   holiday_days: set[dt.date], seed: int) -> pd.DataFrame:
-    """Generate `n` transactions of one month; deterministic in (seed, month_idx, n)."""
+def generate_month(schema: Schema, spec: GeneratorSpec, ent: Entities, month: MonthSpan, n: int,
+                   seed: int) -> pd.DataFrame:
+    """Generate `n` transactions of one month; deterministic in (seed, month.index, n)."""
+    month_idx, month_start, month_end = month.index, month.start, month.end
+    period_start, holiday_days = month.period_start, month.holiday_days
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1, month_idx]))
     code = _Codes(schema)
     d0 = float((month_start - period_start).days)

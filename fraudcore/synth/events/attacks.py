@@ -20,6 +20,7 @@ from fraudcore.synth.events.population import REGULAR, Population
 from fraudcore.synth.events.spec import EventSpec
 from fraudcore.synth.events.traffic import (CARD_TESTING, COMPROMISE, NEW_ACCOUNT, NOVEL, TAKEOVER, WALLET,
                                             base_amount, choose, finish, weighted_pick)
+from fraudcore.synth.events.world import World
 
 
 def _victims(rng: np.random.Generator, pop: Population, k: int) -> np.ndarray:
@@ -55,8 +56,8 @@ def _rows(rng: np.random.Generator, c: Codes, pop: Population, spec: EventSpec, 
     return cols
 
 
-def card_testing(rng: np.random.Generator, c: Codes, pop: Population, spec: EventSpec, clock: Clock, k: int,
-                 n: int) -> dict[str, np.ndarray]:
+def card_testing(rng: np.random.Generator, world: World, k: int, n: int) -> dict[str, np.ndarray]:
+    c, pop, spec, clock = world.codes, world.pop, world.spec, world.clock
     s0, s1 = clock.window(k)
     sessions = rng.poisson(spec.card_testing_sessions * n)
     start = _session_times(rng, clock, k, sessions)
@@ -93,8 +94,9 @@ def card_testing(rng: np.random.Generator, c: Codes, pop: Population, spec: Even
     return _concat([tests, cash])
 
 
-def takeover(rng: np.random.Generator, c: Codes, pop: Population, spec: EventSpec, clock: Clock, k: int,
+def takeover(rng: np.random.Generator, world: World, k: int,
              n: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    c, pop, spec, clock = world.codes, world.pop, world.spec, world.clock
     s0, s1 = clock.window(k)
     sessions = rng.poisson(spec.takeover_sessions * n)
     start = _session_times(rng, clock, k, sessions)
@@ -133,8 +135,8 @@ def takeover(rng: np.random.Generator, c: Codes, pop: Population, spec: EventSpe
     return rows, logins
 
 
-def new_account(rng: np.random.Generator, c: Codes, pop: Population, spec: EventSpec, clock: Clock,
-                k: int) -> dict[str, np.ndarray]:
+def new_account(rng: np.random.Generator, world: World, k: int) -> dict[str, np.ndarray]:
+    c, pop, spec, clock = world.codes, world.pop, world.spec, world.clock
     s0, s1 = clock.window(k)
     lo, hi = np.searchsorted(pop.ring_time, [s0, s1])
     t, cust = pop.ring_time[lo:hi], pop.ring_cust[lo:hi]
@@ -154,8 +156,8 @@ def new_account(rng: np.random.Generator, c: Codes, pop: Population, spec: Event
                  device_risk=rng.beta(1.5, 10.0, m), proxy=rng.beta(1.5, 8.0, m), approved=rng.random(m) < 0.85)
 
 
-def wallet(rng: np.random.Generator, c: Codes, pop: Population, spec: EventSpec, clock: Clock, k: int, n: int,
-           progress: float) -> dict[str, np.ndarray]:
+def wallet(rng: np.random.Generator, world: World, k: int, n: int, progress: float) -> dict[str, np.ndarray]:
+    c, pop, spec, clock = world.codes, world.pop, world.spec, world.clock
     s0, s1 = clock.window(k)
     sessions = rng.poisson(spec.wallet_sessions_max * progress * n)
     start = _session_times(rng, clock, k, sessions)
@@ -178,8 +180,8 @@ def wallet(rng: np.random.Generator, c: Codes, pop: Population, spec: EventSpec,
                  approved=rng.random(m) < 0.95)
 
 
-def compromise(rng: np.random.Generator, c: Codes, pop: Population, spec: EventSpec, clock: Clock, k: int,
-               feed_missing: np.ndarray) -> dict[str, np.ndarray]:
+def compromise(rng: np.random.Generator, world: World, k: int, feed_missing: np.ndarray) -> dict[str, np.ndarray]:
+    c, pop, spec, clock = world.codes, world.pop, world.spec, world.clock
     s0, s1 = clock.window(k)
     p = spec.compromised_merchant_rate * (1.0 + 3.0 * feed_missing) * (pop.merch_onboarded < s0)
     hit = np.flatnonzero(rng.random(len(p)) < p)
@@ -197,8 +199,8 @@ def compromise(rng: np.random.Generator, c: Codes, pop: Population, spec: EventS
                  proxy=np.where(fraud_infra, rng.beta(2.0, 5.0, m), rng.beta(0.7, 14.0, m)))
 
 
-def novel(rng: np.random.Generator, c: Codes, pop: Population, spec: EventSpec, clock: Clock, k: int,
-          n: int) -> dict[str, np.ndarray]:
+def novel(rng: np.random.Generator, world: World, k: int, n: int) -> dict[str, np.ndarray]:
+    c, pop, spec, clock = world.codes, world.pop, world.spec, world.clock
     s0, s1 = clock.window(k)
     m = rng.poisson(spec.novel_pattern_rate * n)
     t = _session_times(rng, clock, k, m)

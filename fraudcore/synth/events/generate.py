@@ -17,10 +17,11 @@ from fraudcore.synth.events.clock import DAY, HOUR, Clock, authorisations_per_mo
 from fraudcore.synth.events.codes import Codes
 from fraudcore.synth.events.oracle import draw_labels, latent, month_terms, probability, solve_intercept
 from fraudcore.synth.events.population import Population, draw_population
-from fraudcore.synth.events.reference import MonthReference, as_of, month_reference, snapshots
+from fraudcore.synth.events.reference import EventKeys, MonthReference, as_of, month_reference, snapshots
 from fraudcore.synth.events.spec import EventSpec
 from fraudcore.synth.events.traffic import COLUMNS, legit_month
 from fraudcore.synth.events.windows import History
+from fraudcore.synth.events.world import World
 
 ID_BASE = 10_000_000_000  # ids of month k's events: (k + 1) * ID_BASE + position in time order
 
@@ -70,20 +71,21 @@ def setup(rows: int, seed: int, spec: EventSpec | None = None, schema: Schema | 
 
 def _month_events(s: Setup, k: int, ref: MonthReference) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     rng = np.random.default_rng(np.random.SeedSequence([s.seed, 1, k]))
-    spec, c, pop, clock = s.spec, s.codes, s.pop, s.clock
+    spec, clock = s.spec, s.clock
+    world = World(s.codes, s.pop, spec, clock)
     n = int(s.counts[k])
     progress, _ = month_terms(spec, k - clock.lead_in)
-    ato, ato_logins = attacks.takeover(rng, c, pop, spec, clock, k, n)
-    parts = [attacks.card_testing(rng, c, pop, spec, clock, k, n), ato,
-             attacks.new_account(rng, c, pop, spec, clock, k),
-             attacks.wallet(rng, c, pop, spec, clock, k, n, progress),
-             attacks.compromise(rng, c, pop, spec, clock, k, np.isnan(ref.merchant_risk)),
-             attacks.novel(rng, c, pop, spec, clock, k, n)]
+    ato, ato_logins = attacks.takeover(rng, world, k, n)
+    parts = [attacks.card_testing(rng, world, k, n), ato,
+             attacks.new_account(rng, world, k),
+             attacks.wallet(rng, world, k, n, progress),
+             attacks.compromise(rng, world, k, np.isnan(ref.merchant_risk)),
+             attacks.novel(rng, world, k, n)]
     bad = {key: np.concatenate([p[key] for p in parts]) for key in COLUMNS}
     if len(bad["t"]) > n:  # tiny datasets: keep the month's authorisation count exact
         keep = np.sort(rng.choice(len(bad["t"]), n, replace=False))
         bad = {key: v[keep] for key, v in bad.items()}
-    good, good_logins = legit_month(rng, c, pop, spec, clock, k, n - len(bad["t"]))
+    good, good_logins = legit_month(rng, world, k, n - len(bad["t"]))
     a = {key: np.concatenate([good[key], bad[key]]) for key in COLUMNS}
     order = np.argsort(a["t"], kind="stable")
     a = {key: v[order] for key, v in a.items()}
@@ -100,7 +102,7 @@ def _features(s: Setup, k: int, a: dict[str, np.ndarray], agg: dict[str, np.ndar
     pop, t = s.pop, a["t"]
     bin_ = pop.card_bin[a["card"]]
     f = dict(agg)
-    f.update(as_of(pop, s.clock, k, ref, before, t, a["merch"], bin_, pop.email_domain[a["cust"]]))
+    f.update(as_of(pop, s.clock, k, ref, before, EventKeys(t, a["merch"], bin_, pop.email_domain[a["cust"]])))
     f.update({
         "amount": a["cents"] / 100.0, "card_present": a["present"], "three_ds_authenticated": a["three_ds"],
         "entry_mode": a["entry"], "billing_shipping_match": a["bsm"], "avs_result": a["avs"],

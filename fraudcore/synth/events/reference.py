@@ -43,10 +43,21 @@ def month_reference(spec: EventSpec, pop: Population, clock: Clock, k: int, seed
     return MonthReference(np.where(gap, np.nan, risk), np.where(gap, np.nan, cb), bins, domains)
 
 
+@dataclass(frozen=True)
+class EventKeys:
+    """Per event: its time (seconds) and the keys it looks reference values up by."""
+
+    t: np.ndarray
+    merch: np.ndarray
+    card_bin: np.ndarray
+    email_domain: np.ndarray
+
+
 def as_of(pop: Population, clock: Clock, k: int, now: MonthReference, before: MonthReference | None,
-          t: np.ndarray, merch: np.ndarray, bin_: np.ndarray, domain: np.ndarray) -> dict[str, np.ndarray]:
+          keys: EventKeys) -> dict[str, np.ndarray]:
     """The reference values an event at t (month k) sees: the snapshot of day ceil(t / DAY) - 1, which is the
     previous month's last snapshot for an event at exactly 00:00:00 on the 1st."""
+    t, merch, bin_, domain = keys.t, keys.merch, keys.card_bin, keys.email_domain
     s0, _ = clock.window(k)
     snap_at = ((t - 1) // DAY) * DAY
     prev = snap_at < s0

@@ -5,12 +5,15 @@ A row's `session` is hidden: it shapes where the row falls in feature space and 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from fraudcore.synth.events.clock import Clock, sample_times
+from fraudcore.synth.events.clock import sample_times
 from fraudcore.synth.events.codes import Codes
 from fraudcore.synth.events.population import NEWCOMER, REGULAR, Population
 from fraudcore.synth.events.spec import EventSpec
+from fraudcore.synth.events.world import World
 
 NORMAL, CARD_TESTING, TAKEOVER, NEW_ACCOUNT, WALLET, COMPROMISE, NOVEL = range(7)
 COLUMNS = ("t", "cust", "card", "merch", "device", "ip", "cents", "currency", "payment", "device_type",
@@ -76,9 +79,10 @@ def local_merchants(rng: np.random.Generator, pop: Population, s0: int, country:
     return out
 
 
-def legit_month(rng: np.random.Generator, c: Codes, pop: Population, spec: EventSpec, clock: Clock, k: int,
+def legit_month(rng: np.random.Generator, world: World, k: int,
                 n: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """`n` legitimate authorisations in month k, and their logins."""
+    c, pop, spec, clock = world.codes, world.pop, world.spec, world.clock
     s0, s1 = clock.window(k)
     lo = np.maximum(pop.opened, s0)
     hi = np.minimum(pop.active_until, s1)
@@ -133,12 +137,24 @@ def legit_month(rng: np.random.Generator, c: Codes, pop: Population, spec: Event
         "approved": rng.random(n) >= spec.decline_rate * (1 + prepaid), "session": np.zeros(n, dtype=np.int8),
     }
     finish(rng, c, pop, spec, cols)
-    return cols, legit_logins(rng, spec, s0, t, cust, device, ip, ~store)
+    return cols, legit_logins(rng, spec, s0, Purchases(t, cust, device, ip, ~store))
 
 
-def legit_logins(rng: np.random.Generator, spec: EventSpec, s0: int, t: np.ndarray, cust: np.ndarray,
-                 device: np.ndarray, ip: np.ndarray, online: np.ndarray) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class Purchases:
+    """One month's purchases as the logins before them see them: when, who, from which device and IP,
+    and whether online (only online purchases are preceded by a login)."""
+
+    t: np.ndarray
+    cust: np.ndarray
+    device: np.ndarray
+    ip: np.ndarray
+    online: np.ndarray
+
+
+def legit_logins(rng: np.random.Generator, spec: EventSpec, s0: int, purchases: Purchases) -> dict[str, np.ndarray]:
     """A login shortly before some online purchases; now and then a failed attempt (a typo) before it."""
+    t, cust, device, ip, online = purchases.t, purchases.cust, purchases.device, purchases.ip, purchases.online
     rows = np.flatnonzero(online & (rng.random(len(t)) < spec.login_before_purchase))
     ok_t = t[rows] - rng.integers(30, 1200, len(rows))
     fail = rows[rng.random(len(rows)) < spec.failed_login_rate]
