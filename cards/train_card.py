@@ -189,6 +189,8 @@ def walk_forward_section(wf: Mapping[str, Any] | None) -> list[Any]:
     """Model against oracle week by week, as the weekly retrain would have run."""
     if not wf:
         return [Markdown("No walk-forward backtest for this run (it needs raw events and an oracle).")]
+    if not wf["weeks"]:
+        return [Markdown(f"No week could be scored (no fraud known for training or none to score): {wf['skipped']}")]
     weeks = wf["weeks"]
     fig, ax = plt.subplots(figsize=(8, 3.2))
     x = [w["cutoff"] for w in weeks]

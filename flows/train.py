@@ -82,7 +82,7 @@ class TrainFlow(FlowSpec):
     @step
     def start(self):
         """Apply the run's overrides to the config and plan the training table: a backfill of every feature
-        from raw events (the synthetic default's are generated once and reused), one month a branch, or
+        from raw events (the synthetic default's are generated once and reused), data.months_per_branch a branch, or
         the feature table given with --data as is."""
         from fraudcore.config import TrainConfig
         from fraudcore.features.training import plan_training_backfill
@@ -96,28 +96,34 @@ class TrainFlow(FlowSpec):
         self.cfg, self.schema = cfg.to_dict(), schema.to_dict()
         plan = plan_training_backfill(cfg.data, schema)
         self.backfill = None if plan is None else plan.to_dict()
-        self.months = list(plan.months) if plan else ["given"]
+        step = cfg.data.months_per_branch
+        self.month_groups = ([list(plan.months[i:i + step]) for i in range(0, len(plan.months), step)] if plan
+                             else [["given"]])
         if plan:
-            print(f"features: {len(plan.months)} months from {plan.events} with {plan.features} -> {plan.out}"
+            print(f"features: {len(plan.months)} months in {len(self.month_groups)} branches from {plan.events} "
+                  f"with {plan.features} -> {plan.out}"
                   f"{' (complete: reused)' if plan.complete else ''}")
-        self.next(self.features, foreach="months")
+        self.next(self.features, foreach="month_groups")
 
     @resources(**config.resources.data_steps)
     @step
     def features(self):
-        """One month of the training table: every declared feature of every authorisation, point in time,
-        from the raw events, labelled; a month already computed under the same content key is reused."""
+        """Months of the training table (data.months_per_branch a branch): every declared feature of every
+        authorisation, point in time, from the raw events, labelled; a month already computed under the same
+        content key is reused."""
         from dataclasses import asdict
 
         from fraudcore.features.backfill import BackfillPlan, backfill_month
 
-        self.month, self.month_result = self.input, None
+        self.month_group, self.month_results = self.input, []
         if self.backfill is not None:
-            # one DuckDB thread a branch: Metaflow runs the months side by side, one process each
-            result = backfill_month(BackfillPlan.from_dict(self.backfill), self.month, threads=1)
-            self.month_result = asdict(result)
-            print(f"{self.month}: {result.rows:,} rows, {result.positives:,} fraud"
-                  f"{' (reused)' if result.reused else f' in {result.seconds:.1f}s'}")
+            plan = BackfillPlan.from_dict(self.backfill)
+            for month in self.month_group:
+                # one DuckDB thread a branch: Metaflow runs the branches side by side, one process each
+                result = backfill_month(plan, month, threads=1)
+                self.month_results.append(asdict(result))
+                print(f"{month}: {result.rows:,} rows, {result.positives:,} fraud"
+                      f"{' (reused)' if result.reused else f' in {result.seconds:.1f}s'}", flush=True)
         self.next(self.join_features)
 
     @resources(**config.resources.data_steps)
@@ -131,14 +137,14 @@ class TrainFlow(FlowSpec):
         from fraudcore.features.featureset import load_feature_set
         from fraudcore.prepare import prepare_dataset
 
-        self.merge_artifacts(inputs, exclude=["month", "month_result"])
+        self.merge_artifacts(inputs, exclude=["month_group", "month_results"])
         cfg, schema = self._cfg(), self._ctx_schema()
         self.feature_set = None
         if self.backfill is None:
             prepared = prepare_dataset(schema, cfg.data.path, cfg.data)
         else:
             plan = BackfillPlan.from_dict(self.backfill)
-            out = finish_backfill(plan, [MonthResult(**i.month_result) for i in inputs])
+            out = finish_backfill(plan, [MonthResult(**r) for i in inputs for r in i.month_results])
             fs = load_feature_set(plan.features)
             self.feature_set = {"key": plan.key, "fingerprint": fs.fingerprint(), "declarations": fs.to_dict()}
             synthetic = not cfg.data.events
@@ -248,7 +254,8 @@ class TrainFlow(FlowSpec):
                                   show)
             self.walk_forward = result.to_dict()
             print(f"walk-forward: model/oracle {result.pooled_ratio:.3f} pooled over {len(result.weeks)} weeks "
-                  f"(median weekly {result.median_weekly_ratio:.3f})")
+                  f"(median weekly {result.median_weekly_ratio:.3f}); skipped (no fraud to learn or score): "
+                  f"{list(result.skipped) or 'none'}")
         self.next(self.report)
 
     @card(type="blank", id="report")

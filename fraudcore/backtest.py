@@ -72,11 +72,11 @@ class WalkForwardResult:
 
     @property
     def pooled_ratio(self) -> float:
-        return self.pooled_model_pr_auc / self.pooled_oracle_pr_auc
+        return self.pooled_model_pr_auc / self.pooled_oracle_pr_auc if self.weeks else float("nan")
 
     @property
     def median_weekly_ratio(self) -> float:
-        return float(np.nanmedian([w.ratio for w in self.weeks]))
+        return float(np.nanmedian([w.ratio for w in self.weeks])) if self.weeks else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         return {"weeks": [{**asdict(w), "ratio": w.ratio} for w in self.weeks],
@@ -123,9 +123,8 @@ def walk_forward(frame: pd.DataFrame, fit: Fitter, plan: WalkForwardPlan,
         y_all.append(y_test)
         if progress is not None:
             progress(i, week)
-    if not results:
-        raise ValueError(f"walk-forward: no week had both fraud known for training and fraud to score; skipped "
-                         f"{skipped}")
+    if not results:  # tiny data: nothing to rank in any week; the result says so rather than failing the run
+        return WalkForwardResult((), float("nan"), float("nan"), tuple(skipped))
     y = np.concatenate(y_all)
     return WalkForwardResult(tuple(results), M.pr_auc(y, np.concatenate(model_all)),
                              M.pr_auc(y, np.concatenate(oracle_all)), tuple(skipped))

@@ -32,6 +32,10 @@ class DataConfig:
     features: str = ""                  # feature declarations; "" -> config/features.toml (PayLink)
     feature_root: str = "data/features"  # backfills, one folder per content key (events + declarations)
     synthetic_events_root: str = "data/events"
+    # backfill months computed by one `features` branch, one after the other. 6 on a 2-core machine (3
+    # branches for 18 months: one process per core, not 18 competing ones); 1 on AWS Batch, where every
+    # branch has its own instance.
+    months_per_branch: int = 6
     schema: str = ""                    # "" -> config/schema.toml (PayLink)
     synthetic_rows: int = 2_000_000     # the embedded default: `make train` in ~6 min on 2 cores
     synthetic_seed: int = 7
@@ -47,6 +51,7 @@ class DataConfig:
         check_types(self, "data")
         need(self.synthetic_rows >= 1000, "data.synthetic_rows", "must be an int >= 1000", self.synthetic_rows)
         need(self.workers >= 1, "data.workers", "must be an int >= 1", self.workers)
+        need(self.months_per_branch >= 1, "data.months_per_branch", "must be an int >= 1", self.months_per_branch)
         need(self.on_error in ("quarantine", "reject"), "data.on_error", "must be 'quarantine' or 'reject'",
               self.on_error)
         need(self.time_order in ("reject", "sort"), "data.time_order", "must be 'reject' or 'sort'", self.time_order)

@@ -71,3 +71,11 @@ def test_weeks_without_fraud_are_skipped_and_named():
     res = walk_forward(frame, lambda tr, y: (lambda te: te["x"].to_numpy()), plan)
     assert [w.cutoff for w in res.weeks] == ["2026-03-02"]
     assert res.skipped == ("2026-03-09",)
+
+
+def test_no_scorable_week_gives_an_empty_result_not_a_crash():
+    frame = _frame(6)
+    frame["is_fraud"] = 0
+    res = walk_forward(frame, lambda tr, y: None, WalkForwardPlan(2, 21, pd.Timestamp("2026-03-16")))
+    assert res.weeks == () and res.skipped == ("2026-03-02", "2026-03-09")
+    assert np.isnan(res.pooled_ratio) and np.isnan(res.median_weekly_ratio)

@@ -28,6 +28,9 @@ PY = sys.executable
 TIMEOUT = 300
 # Per-run TrainFlow settings for a fast test: one small study, and a gate any model passes.
 TEST_TRAIN_OVERRIDES = """
+[data]
+months_per_branch = 18
+
 [tuning]
 branches = 1
 trials_per_branch = 1
@@ -58,7 +61,7 @@ class MetaflowAws:
 
 def _train_config(root: Path) -> Path:
     text = (ROOT / "config" / "train.toml").read_text()
-    for table in ("[tuning]", "[gate]"):
+    for table in ("[data]", "[tuning]", "[gate]"):
         assert table not in text, f"config/train.toml now has {table}: merge TEST_TRAIN_OVERRIDES into it"
     path = root / "train-test.toml"
     path.write_text(text + TEST_TRAIN_OVERRIDES)

@@ -16,6 +16,9 @@ EVALUATE_FLOW = ROOT / "flows" / "evaluate.py"
 TINY = """
 [data]
 synthetic_root = "{root}/synthetic"
+synthetic_events_root = "{root}/events"
+feature_root = "{root}/features"
+months_per_branch = 18
 prepared_root = "{root}/prepared"
 work_root = "{root}/work"
 workers = 1
@@ -27,6 +30,9 @@ max_rounds = 60
 early_stopping_rounds = 15
 pruning_warmup_rounds = 20
 startup_trials = 1
+
+[backtest]
+weeks = 4
 
 [evaluation]
 shap_rows = 300
