@@ -133,7 +133,9 @@ class RequestParser:
             # gets an error naming its field instead of a bare "malformed JSON".
             try:
                 return json.loads(body)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
+                # RecursionError: nesting deeper than orjson's limit (1024) is deeper than Python's stack
+                # allows the stdlib parser; it is the client's malformed body, a 400, never a 500.
                 raise RequestError(400, "malformed_json", f"request body is not valid JSON: {err}",
                                    received=body[:_RECEIVED_MAX].decode("utf-8", "replace")) from err
 

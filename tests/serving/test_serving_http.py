@@ -129,6 +129,9 @@ def test_transport_errors(client, holdout):
     assert r.status_code == 415 and r.json()["error"]["rule"] == "content_type"
     r = client.post("/invocations", content=b'{"amount": ', headers={"content-type": "application/json"})
     assert r.status_code == 400 and r.json()["error"]["rule"] == "malformed_json"
+    deep = b"[" * 100_000 + b"]" * 100_000  # deeper than orjson and the stdlib parser go: a 400, not a 500
+    r = client.post("/invocations", content=deep, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["rule"] == "malformed_json"
     r = _post(client, {"instances": [rec] * 65})
     assert r.status_code == 413 and r.json()["error"]["rule"] == "batch_size"
     big = {"instances": [rec] * 60, "padding": "x" * 210_000}
