@@ -97,7 +97,8 @@ def test_evaluateflow_backtests_the_orders_model_on_a_user_file(orders_run, stor
 
 def test_a_schema_mismatch_is_named_before_any_step(store) -> None:
     """The Config parser checks the config (and its slices against the schema it names) at launch."""
-    config = store.config("orders-bad.toml", data_extra='schema = "config/examples/orders_schema.toml"')
+    config = store.config("orders-bad.toml", data_extra='schema = "config/examples/orders_schema.toml"',
+                          evaluation_extra='categorical_slices = ["payment_method"]')
     message = "evaluation.categorical_slices' must name a feature of schema 'orders'; got 'payment_method'"
     with pytest.raises(ConfigError, match=message):
         store.run(TRAIN_FLOW, config, data=str(store.root / "orders.csv"))
