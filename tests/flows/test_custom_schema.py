@@ -64,6 +64,9 @@ def test_orders_train_with_their_own_schema_and_dated_split(orders_run) -> None:
     slices = data.result["holdout"]["slices"]
     assert {"payment_type=card", "ip_risk missing", "new_accounts (account_days < 14)"} <= set(slices)
     assert "total_to_avg" in data.pipeline_state["fitted"]["feature_names_out"]
+    log = run["join_features"].task.stdout
+    assert "data: quarantined: 0 of 30,000 rows (none)" in log
+    assert "data: ignored columns (not in the schema): none" in log
 
 
 def test_orders_bundle_carries_the_orders_schema(orders_run, store) -> None:
