@@ -15,6 +15,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from metaflow.cards import Image, Markdown, Table  # noqa: E402
 
+from fraudcore.prepare import set_aside_lines  # noqa: E402
+
 if TYPE_CHECKING:
     from fraudcore.evaluation import EvaluationResult
     from fraudcore.workflow import FinalModel
@@ -225,9 +227,18 @@ def feature_section(features: Mapping[str, Any] | None) -> list[Any]:
             Table(rows, headers=["feature", "kind", "definition"])]
 
 
+def set_aside_section(report: Mapping[str, Any] | None) -> list[Any]:
+    """Rows the data check quarantined, with their reasons, and the columns it ignored."""
+    if report is None:
+        return []
+    lines = "\n".join(f"- {line}" for line in set_aside_lines(report))
+    return [Markdown("**Set aside by the data check**\n\n" + lines)]
+
+
 def train_card(run_id: str, result: EvaluationResult, model: FinalModel, tuning: Mapping[str, Any],
                split: Mapping[str, Any], split_counts: Mapping[str, Any], *,
-               walk_forward: Mapping[str, Any] | None = None, features: Mapping[str, Any] | None = None) -> list[Any]:
+               walk_forward: Mapping[str, Any] | None = None, features: Mapping[str, Any] | None = None,
+               data_report: Mapping[str, Any] | None = None) -> list[Any]:
     """Every card section, in reading order."""
     gate, hold, head = result.gate, result.holdout, result.headline
     thresholds, final = model.thresholds, model.final
@@ -256,7 +267,7 @@ def train_card(run_id: str, result: EvaluationResult, model: FinalModel, tuning:
                 Table([[f"{e['score']:.4f}", e["decision"],
                         "; ".join(f"{r['feature']}={r['value']} (+{r['contribution']:.2f})" for r in e["reasons"])]
                        for e in examples], headers=["score", "decision", "top reasons (log-odds)"])]
-    out += [Markdown("## Data profile"), *data_profile(result.data_profile),
+    out += [Markdown("## Data profile"), *set_aside_section(data_report), *data_profile(result.data_profile),
             Markdown("## Tuning"), optuna_history(tuning),
             Markdown(f"best validation PR-AUC {tuning['best_value']:.4f} at {tuning['best_iteration']} rounds, "
                      f"{tuning['n_complete']} complete / {tuning['n_pruned']} pruned of {tuning['n_trials']} trials"),

@@ -135,7 +135,7 @@ class TrainFlow(FlowSpec):
 
         from fraudcore.features.backfill import BackfillPlan, MonthResult, finish_backfill
         from fraudcore.features.featureset import load_feature_set
-        from fraudcore.prepare import prepare_dataset
+        from fraudcore.prepare import prepare_dataset, set_aside_lines
 
         self.merge_artifacts(inputs, exclude=["month_group", "month_results"])
         cfg, schema = self._cfg(), self._ctx_schema()
@@ -154,6 +154,8 @@ class TrainFlow(FlowSpec):
         self.prepared = prepared.to_dict()
         self.fingerprint, self.validation_report = prepared.fingerprint, prepared.report
         print(f"data: {prepared.rows:,} valid rows in {len(prepared.files)} files from {prepared.source}")
+        for line in set_aside_lines(prepared.report):
+            print("data: " + line)
         self.next(self.training_sets)
 
     @resources(**config.resources.data_steps)
@@ -270,7 +272,8 @@ class TrainFlow(FlowSpec):
         self.bundle, self.bundle_tar_sha256, self.bundle_tar = make_bundle(
             self._ctx(), model, result, self.matrices, self.tuning, str(current.run_id))
         for component in train_card(str(current.run_id), result, model, self.tuning, self.split, self.split_counts,
-                                    walk_forward=self.walk_forward, features=self.feature_set):
+                                    walk_forward=self.walk_forward, features=self.feature_set,
+                                    data_report=self.validation_report):
             current.card["report"].append(component)
         self.next(self.end)
 

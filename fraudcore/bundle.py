@@ -233,16 +233,37 @@ class Bundle:
     def logit_offset(self) -> float:
         return float(self.manifest["scoring"]["logit_offset"])
 
+    @property
+    def column_map(self) -> dict[str, str]:
+        """The training config's `data.column_map`: your column name -> schema field name."""
+        data = self.config.get("data") or {}
+        return {str(k): str(v) for k, v in dict(data.get("column_map") or {}).items()}
+
+    def to_schema_names(self, X: pd.DataFrame | Mapping[str, Any]) -> pd.DataFrame | Mapping[str, Any]:
+        """`X` with your column names renamed to the schema's through the bundle's column map."""
+        cmap = {k: v for k, v in self.column_map.items() if k in X}
+        if not cmap:
+            return X
+        both = sorted(k for k, v in cmap.items() if v in X)
+        if both:
+            pairs = ", ".join(f"{k!r} -> {cmap[k]!r}" for k in both)
+            raise BundleError(f"bundle {self.path}: input has both the mapped column and its schema field ({pairs}); "
+                              "send one of them")
+        if isinstance(X, pd.DataFrame):
+            return X.rename(columns=cmap)
+        return {cmap.get(k, k): v for k, v in X.items()}
+
     def score(self, X: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
-        """Calibrated fraud probabilities for raw rows (a DataFrame or a column mapping)."""
-        return predict_scores(self.booster, self.pipeline.transform(X), self.logit_offset)
+        """Calibrated fraud probabilities for raw rows (a DataFrame or a column mapping), in the schema's
+        column names or in yours (see `column_map`)."""
+        return predict_scores(self.booster, self.pipeline.transform(self.to_schema_names(X)), self.logit_offset)
 
     def decide(self, scores: Any) -> Any:
         return decide(scores, self.thresholds)
 
     def explain(self, X_rows: pd.DataFrame | Mapping[str, Any], k: int = 3) -> list[list[dict[str, Any]]]:
         """Top-k raw fields pushing each row's score up, with contribution (log-odds) and value seen."""
-        return reason_codes(self.booster, self.pipeline, X_rows, k)
+        return reason_codes(self.booster, self.pipeline, self.to_schema_names(X_rows), k)
 
 
 def load_bundle(path: str | Path) -> Bundle:

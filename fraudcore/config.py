@@ -6,6 +6,7 @@ error, and every range is checked on construction, so a typo fails before any da
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -235,9 +236,11 @@ class BelowSlice:
 
 @dataclass(frozen=True)
 class EvaluationConfig:
-    categorical_slices: tuple[str, ...] = ("payment_method", "merchant_category")
-    missing_slices: tuple[str, ...] = ("merchant_risk_score",)
-    below_slices: tuple[BelowSlice, ...] = (BelowSlice("new_customers", "account_age_days", 30),)
+    # Holdout slices. When none of the three is given, they come from the schema (`for_schema`): one per
+    # category feature's value and one per nullable feature's missing rows; a schema with neither gets none.
+    categorical_slices: tuple[str, ...] = ()
+    missing_slices: tuple[str, ...] = ()
+    below_slices: tuple[BelowSlice, ...] = ()
     baseline: bool = True               # fit the logistic-regression yardstick
     baseline_max_negatives: int = 200_000
     chunk_rows: int = 1_000_000         # holdout/validation are scored this many rows at a time
@@ -250,6 +253,14 @@ class EvaluationConfig:
         for key in ("baseline_max_negatives", "chunk_rows", "shap_rows", "profile_rows"):
             need(getattr(self, key) >= 100, f"evaluation.{key}", "must be an int >= 100", getattr(self, key))
         need(self.reason_examples >= 0, "evaluation.reason_examples", "must be an int >= 0", self.reason_examples)
+
+    def for_schema(self, schema: Schema) -> EvaluationConfig:
+        """This config with its slices filled in from `schema` when the config names none."""
+        if self.categorical_slices or self.missing_slices or self.below_slices:
+            return self
+        feats = schema.features
+        return dataclasses.replace(self, categorical_slices=tuple(f.name for f in feats if f.dtype == "category"),
+                                   missing_slices=tuple(f.name for f in feats if f.nullable))
 
     def check_fields(self, schema: Schema) -> None:
         """Slices name schema fields; a config written for another schema fails here, by name."""

@@ -240,11 +240,12 @@ def prepare_dataset(schema: Schema, path: str | Path, data: DataConfig = DataCon
     if len(results) > 1:
         notes.append(f"transaction ids were checked unique across all {len(results)} files ({repeats} rows "
                      "repeating an earlier file's id)")
+    ignored = list(dict.fromkeys(c for r in results for c in r["report"].get("ignored_columns", [])))
     positives = sum(c["positives"] for c in months.values())
     report = {"source": str(path), "files": len(files), "rows_in": rows_in, "rows_valid": rows,
               "rows_quarantined": rows_in - rows, "fraud_rate": positives / rows if rows else None,
               "missing_rate": {k: v / rows for k, v in missing.items()}, "violations": violations, "notes": notes,
-              "cleaned_files": sum(r["cleaned"] for r in results)}
+              "cleaned_files": sum(r["cleaned"] for r in results), "ignored_columns": ignored}
     return PreparedData(source=str(path), synthetic=synthetic, files=tuple(r["use"] for r in results), rows=rows,
                         first_time=min(r["first"] for r in results), last_time=max(r["last"] for r in results),
                         months=dict(sorted(months.items())), missing=missing, fingerprint=fp, report=report)
@@ -319,3 +320,19 @@ def prepare_from_config(data: DataConfig, schema: Schema) -> PreparedData:
     root, _ = ensure_synthetic(data.synthetic_root, data.synthetic_rows, data.synthetic_seed, schema)
     generated = dataclasses.replace(data, on_error="reject", time_order="reject", column_map=())
     return prepare_dataset(schema, root, generated, synthetic=True)
+
+
+def set_aside_lines(report: Mapping[str, Any]) -> list[str]:
+    """What the data check set aside, one line per reason, for the flow log and the card: the quarantined
+    rows (in total and per column and rule; a row can break more than one rule) and the columns outside
+    the schema that were read and ignored."""
+    total = int(report.get("rows_quarantined", 0))
+    lines = [f"quarantined: {total:,} of {int(report.get('rows_in', 0)):,} rows"
+             + ("" if total else " (none)")]
+    for v in report.get("violations", []):
+        where = f" in {v['file']}" if v.get("file") else ""
+        lines.append(f"quarantined: {int(v['count']):,} rows: column '{v['column']}' {v['rule']}{where} "
+                     f"(first at row {v['first_row']}: {v['example']})")
+    ignored = list(report.get("ignored_columns", []))
+    lines.append(f"ignored columns (not in the schema): {', '.join(ignored) if ignored else 'none'}")
+    return lines

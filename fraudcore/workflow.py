@@ -103,7 +103,7 @@ def evaluate_run(ctx: TrainContext, model: FinalModel) -> EvaluationResult:
     offset = model.logit_offset
     thr = Thresholds.from_dict(dict(model.thresholds))
     validation = model.validation_metrics
-    ev = cfg.evaluation
+    ev = cfg.evaluation.for_schema(schema)
     scorers = {"model": booster_scorer(booster, pipeline, offset)}
     if ev.baseline:
         pos = counts["train"]["positives"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -211,3 +212,17 @@ def test_one_resolver_for_a_directory_and_an_archive(bundle_dir: Path, tmp_path:
             resolve_bundle_dir(missing)
     with pytest.raises(ModelSpecError, match="model spec is empty"):
         resolve_bundle_dir("")
+
+
+def test_a_bundle_trained_with_a_column_map_scores_the_users_column_names(trained, tmp_path: Path) -> None:
+    cmap = {"Amount": "amount", "PayMethod": "payment_method"}
+    b = load_bundle(write(trained, tmp_path / "mapped", config={"data": {"column_map": cmap}, "seed": SEED}))
+    rows = trained["valid"].iloc[:500]
+    users = rows.rename(columns={v: k for k, v in cmap.items()})
+    np.testing.assert_array_equal(b.score(users), b.score(rows))
+    assert b.column_map == cmap
+    one = {("Amount" if k == "amount" else k): v for k, v in rows.iloc[0].to_dict().items()}
+    np.testing.assert_array_equal(b.score(pd.DataFrame([one])), b.score(rows.iloc[:1]))
+    assert b.explain(users.iloc[:2], k=2) == b.explain(rows.iloc[:2], k=2)
+    with pytest.raises(BundleError, match="'Amount' -> 'amount'"):
+        b.score(users.assign(amount=1.0))

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 
 from fraudcore import evaluation as E
-from fraudcore.config import EvaluationConfig
+from fraudcore.config import EvaluationConfig, load_train_config
 from fraudcore.thresholds import choose_thresholds
 
 
 def test_slices_cover_each_category_new_customers_and_missing_risk(small_frame, schema) -> None:
-    masks = E.slice_masks(EvaluationConfig(), schema, small_frame)
+    masks = E.slice_masks(load_train_config().evaluation.for_schema(schema), schema, small_frame)
     pm = [k for k in masks if k.startswith("payment_method=")]
     assert len(pm) == len(schema["payment_method"].categories)
     assert sum(masks[k].sum() for k in pm) == small_frame["payment_method"].notna().sum()

@@ -50,6 +50,7 @@ class ValidationReport:
     missing_rate: dict[str, float] = field(default_factory=dict)
     violations: list[Violation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)  # read but not in the schema, so not used
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -66,6 +67,7 @@ class ValidationReport:
         lines += [f"  {k:<32} {v:8.3%}" for k, v in sorted(missing.items(), key=lambda kv: -kv[1])]
         lines.append("violations:" + ("" if self.violations else " none"))
         lines += ["  " + v.message() for v in self.violations]
+        lines.append("ignored columns (not in the schema): " + (", ".join(self.ignored_columns) or "none"))
         lines += ["note: " + n for n in self.notes]
         return "\n".join(lines)
 
@@ -242,7 +244,8 @@ def validate_frame(schema: Schema, raw: pd.DataFrame, source: str = "<frame>", o
     ids = out[schema.id]
     dup = ids.duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
     chk.flag(schema.id, "must be unique", dup, raw[schema.id])
-    report = ValidationReport(source=source, rows_in=len(raw))
+    report = ValidationReport(source=source, rows_in=len(raw),
+                              ignored_columns=[str(c) for c in raw.columns if c not in schema.by_name])
     times = out[schema.time]
     t = times.to_numpy(dtype="datetime64[ns]", na_value=np.datetime64("NaT"))
     valid_t = ~np.isnat(t)

@@ -218,6 +218,7 @@ def compare_bundles(bundles: Mapping[str, Any], prepared: Any, schema: Schema, s
     """
     from fraudcore.thresholds import decide
 
+    cfg = cfg.for_schema(schema)
     scorers = {name: BatchScorer(tuple(map(str, b.pipeline.feature_names_in_)), b.score) for name, b in bundles.items()}
     keep = [*slice_columns(cfg), *([schema.oracle] if schema.oracle else [])]
     scores, frame = score_window(prepared, schema, (start, end), scorers, keep=keep, chunk_rows=cfg.chunk_rows)

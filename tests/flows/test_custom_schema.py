@@ -64,6 +64,9 @@ def test_orders_train_with_their_own_schema_and_dated_split(orders_run) -> None:
     slices = data.result["holdout"]["slices"]
     assert {"payment_type=card", "ip_risk missing", "new_accounts (account_days < 14)"} <= set(slices)
     assert "total_to_avg" in data.pipeline_state["fitted"]["feature_names_out"]
+    log = run["join_features"].task.stdout
+    assert "data: quarantined: 0 of 30,000 rows (none)" in log
+    assert "data: ignored columns (not in the schema): none" in log
 
 
 def test_orders_bundle_carries_the_orders_schema(orders_run, store) -> None:
@@ -97,7 +100,8 @@ def test_evaluateflow_backtests_the_orders_model_on_a_user_file(orders_run, stor
 
 def test_a_schema_mismatch_is_named_before_any_step(store) -> None:
     """The Config parser checks the config (and its slices against the schema it names) at launch."""
-    config = store.config("orders-bad.toml", data_extra='schema = "config/examples/orders_schema.toml"')
+    config = store.config("orders-bad.toml", data_extra='schema = "config/examples/orders_schema.toml"',
+                          evaluation_extra='categorical_slices = ["payment_method"]')
     message = "evaluation.categorical_slices' must name a feature of schema 'orders'; got 'payment_method'"
     with pytest.raises(ConfigError, match=message):
         store.run(TRAIN_FLOW, config, data=str(store.root / "orders.csv"))
