@@ -11,23 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from machine import machine  # benchmarks/machine.py: run as python benchmarks/<script>.py
+
 ROOT = Path(__file__).resolve().parent.parent
 FRAUD = str(Path(sys.executable).with_name("fraud"))
-
-
-def cpu() -> dict[str, object]:
-    info = Path("/proc/cpuinfo").read_text().splitlines()
-    model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "unknown")
-    flags = next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), [])
-    return {"model": model, "cores": os.cpu_count(),
-            "vector_extensions": sorted(f for f in flags if f.startswith(("avx", "sse", "fma")))}
 
 
 def timed(cmd: list[str]) -> dict[str, object]:
@@ -53,7 +46,7 @@ def main() -> int:
     backfill = timed([FRAUD, "features", "backfill", "--events", str(events), "--out", str(features),
                       "--memory-limit", a.memory_limit])
     summary = json.loads((features / "_backfill.json").read_text())
-    result = {"rows": a.rows, "seed": a.seed, "cpu": cpu(), "generate": gen, "backfill": backfill,
+    result = {"rows": a.rows, "seed": a.seed, "machine": machine(), "generate": gen, "backfill": backfill,
               "rows_per_month": summary["months"], "targets": {"generate_s": 600, "backfill_s": 900,
                                                                "backfill_peak_rss_gb": 8}}
     print(json.dumps(result, indent=2))

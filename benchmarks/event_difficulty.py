@@ -31,7 +31,7 @@ from fraudcore.synth.events.oracle import ORACLE_FEATURES, from_features
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generate import cpu  # noqa: E402
+from machine import machine  # noqa: E402
 
 
 def engine_frame(rows: int, seed: int) -> tuple[pd.DataFrame, dict, float]:
@@ -92,7 +92,7 @@ def main() -> int:
     report["difficulty"] = measure_difficulty(used, frame)
     report["seconds"] = round(time.perf_counter() - t0, 1)
     report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    report["machine"] = cpu()
+    report["machine"] = machine()
     report["date"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     text = json.dumps(report, indent=2)
     print(text)

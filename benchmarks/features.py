@@ -24,23 +24,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from machine import machine  # benchmarks/machine.py: run as python benchmarks/<script>.py
+
 ROOT = Path(__file__).resolve().parents[1]
 MONTHS = [f"2025-{m:02d}" for m in range(1, 13)] + [f"2026-{m:02d}" for m in range(1, 7)]
-
-
-def cpu() -> dict:
-    info = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            key = key.strip()
-            if key in ("model name", "flags") and key not in info:
-                info[key] = value.strip()
-    except OSError:
-        pass
-    flags = info.get("flags", "").split()
-    return {"model": info.get("model name"), "cores": os.cpu_count(),
-            "vector_flags": [f for f in flags if f.startswith(("avx", "sse4", "fma"))]}
 
 
 def peak_rss_gb() -> float:
@@ -200,7 +187,7 @@ def main() -> int:
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     import duckdb
 
-    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpu": cpu(),
+    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
               "python": platform.python_version(), "duckdb": duckdb.__version__,
               "load_avg_before": os.getloadavg(), "targets": {"2M_seconds": 60, "42M_seconds": 900, "42M_peak_rss_gb": 8},
               "results": results}

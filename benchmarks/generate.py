@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -26,24 +24,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from machine import machine  # benchmarks/machine.py: run as python benchmarks/<script>.py
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def cpu() -> dict[str, object]:
-    info: dict[str, object] = {"cpus": os.cpu_count(), "platform": platform.platform(),
-                               "python": platform.python_version()}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return info
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "model name" and "model" not in info:
-            info["model"] = value.strip()
-        if key.strip() == "flags" and "flags" not in info:
-            flags = value.split()
-            info["flags"] = [f for f in flags if f.startswith(("avx", "sse4", "bmi", "fma"))]
-    return info
 
 
 def child(step: str, rows: int, seed: int, out: Path, frames: bool) -> dict[str, object]:
@@ -116,7 +99,7 @@ def main() -> int:
         results.append(run_size(rows, args.seed, args.frames))
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     report = {"benchmark": "generate_frames" if args.frames else "generate_events",
-              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": cpu(),
+              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
               "targets": {"rows_42m_generate_max_seconds": 600, "rows_42m_features_max_seconds": 900,
                           "features_peak_rss_max_mb": 8192},
               "results": results}
