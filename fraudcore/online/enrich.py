@@ -178,8 +178,8 @@ class OnlineFeatures:
                 record[f.name] = None
                 continue
             if f.kind in ("request", "vendor"):
-                v = r.get(f.column)
-                record[f.name] = v      # sent as the caller sent it; the schema check names a bad one
+                if f.column in r:       # as the caller sent it; the schema check names a bad or absent one
+                    record[f.name] = r[f.column]
                 continue
             if f.kind == "derived":
                 v = self._derived(f, rows, t)

@@ -267,7 +267,7 @@ def _apply_one(states: dict[str, Any], key: str, kind: str, payload: tuple, wate
 
 
 def _json_value(v: Any) -> Any:
-    return v
+    return None if isinstance(v, float) and v != v else v   # NaN is missing, as null is
 
 
 def _entity_value(dtype: str | None, v: Any, field: str) -> Any:
