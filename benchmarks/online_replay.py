@@ -48,7 +48,7 @@ def main() -> None:
     log = EventLog.from_dir(args.events)
     start, end = pd.Timestamp(args.start).value, pd.Timestamp(args.end).value
     out: dict = {"events_dir": args.events, "from": args.start, "to": args.end, "machine": machine(),
-                 "store": "sqlite (embedded)", "lateness_s": LATENESS / 1e9}
+                 "store": "sqlite (embedded)", "lateness_s": LATENESS / 1e9, "load_avg_before": os.getloadavg()}
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore(os.path.join(tmp, "store.sqlite"))
         t0 = time.perf_counter()
@@ -88,6 +88,7 @@ def main() -> None:
     out["targets"] = {"identical_share_at_least_0.9999": (result.identical / result.values) >= 0.9999,
                       "counts_identical": not (set(result.by_feature) & set(counts)),
                       "every_difference_explained": result.differences.get("unexplained", 0) == 0}
+    out["load_avg_after"] = os.getloadavg()
     text = json.dumps(out, indent=2, default=str)
     print(text)
     if args.save:

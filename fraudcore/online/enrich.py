@@ -22,7 +22,7 @@ from fraudcore.features.calendars import holiday_days
 from fraudcore.features.definitions import AggregateFeature, DerivedFeature, ReferenceFeature
 from fraudcore.features.durations import NS_PER_DAY, NS_PER_UNIT
 from fraudcore.online.plan import OnlinePlan
-from fraudcore.online.state import decode, to_ns
+from fraudcore.online.state import decode, group_arrays, to_ns
 from fraudcore.online.store import Store, StoreUnavailable
 from fraudcore.schema import Field
 
@@ -125,7 +125,7 @@ class OnlineFeatures:
                 self.last_error = str(err)
             if not ok:
                 break
-            decoded = {k: decode(it.value) for k, it in items.items()}
+            decoded = {k: _group(it.value) if k[0] == "a" else decode(it.value) for k, it in items.items()}
             for i, keys in enumerate(wanted):
                 for key, kind, name in keys:
                     value = decoded.get(key)
@@ -220,24 +220,28 @@ class OnlineFeatures:
 
     def _aggregate(self, f: AggregateFeature, columns: tuple[str, ...], state: Any, t: int,
                    states: dict[str, Any], r: dict[str, Any]) -> Any:
+        """The engine's window rule over a group's arrays: events with  t - window <= e < t - lag."""
         if f.null_without is not None:
             h = f.null_without
             g = next(g for g in self.plan.groups if g.stream == h.stream and g.key == f.key)
             vals = tuple(r.get(k) for k in f.key)
             hist = states.get(g.state_key(vals)) if all(v is not None for v in vals) else None
-            if hist is None or _empty(hist["t"], t - h.window_ns, t):
+            if hist is None or _empty(hist[0], t - h.window_ns, t):
                 return None
-        times = state["t"] if state is not None else []
-        lo, hi = _span(times, t - f.window_ns, t - f.lag_ns)
-        idx = range(lo, hi)
-        if f.filters and state is not None:
-            tests = [(state["v"][columns.index(c.column)], c.value) for c in f.filters]
-            idx = [i for i in idx if all(col[i] is not None and col[i] == want for col, want in tests)]
-        n = len(idx)
-        values: list[Any] = []
-        if f.column is not None and state is not None:
-            col = state["v"][columns.index(f.column)]
-            values = [col[i] for i in idx if col[i] is not None]
+        if state is None:
+            times, cols, lo, hi = _NO_TIMES, [], 0, 0
+        else:
+            times, cols = state
+            lo, hi = _span(times, t - f.window_ns, t - f.lag_ns)
+        mask = None
+        for c in (f.filters if state is not None else ()):
+            col = cols[columns.index(c.column)][lo:hi]
+            if isinstance(col, np.ndarray):
+                m = col == c.value                # NaN (missing) never equals: excluded, as a null
+            else:
+                m = np.array([v is not None and v == c.value for v in col], dtype=bool)
+            mask = m if mask is None else mask & m
+        n = (hi - lo) if mask is None else int(mask.sum())
         op = f.op
         if op == "count":
             result: Any = n
@@ -245,29 +249,50 @@ class OnlineFeatures:
             result = n > 0
         elif op == "first_time":
             result = n == 0
-        elif op == "sum":
-            result = math.fsum(values)
-        elif op == "distinct_count":
-            result = len(set(values))
         elif op == "last_seen":
-            result = (t - max(times[i] for i in idx)) / NS_PER_DAY if n else None
-        elif not values:
-            result = None
-        elif op == "mean":
-            result = math.fsum(values) / len(values)
-        elif op == "std":
-            mean = math.fsum(values) / len(values)
-            result = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
+            ts = times[lo:hi] if mask is None else times[lo:hi][mask]
+            result = (t - int(ts.max())) / NS_PER_DAY if n else None
         else:
-            result = min(values) if op == "min" else max(values)
+            col = cols[columns.index(f.column)][lo:hi] if f.column is not None and state is not None else []
+            if isinstance(col, np.ndarray):
+                v = col if mask is None else col[mask]
+                values = v[~np.isnan(v)].tolist()
+            else:
+                picked = col if mask is None else [x for x, keep in zip(col, mask) if keep]
+                values = [x for x in picked if x is not None]
+            result = _value_op(op, values)
         return f.default if result is None and f.default is not None else result
 
 
-def _span(times: list[int], start: int, end: int) -> tuple[int, int]:
+_NO_TIMES = np.zeros(0, dtype=np.int64)
+
+
+def _group(raw: bytes) -> tuple[np.ndarray, list[Any]]:
+    t, cols, _ = group_arrays(raw)
+    return t, cols
+
+
+def _value_op(op: str, values: list[Any]) -> Any:
+    if op == "sum":
+        return math.fsum(values)
+    if op == "distinct_count":
+        return len(set(values))
+    if not values:
+        return None
+    if op == "mean":
+        return math.fsum(values) / len(values)
+    if op == "std":
+        mean = math.fsum(values) / len(values)
+        return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
+    return min(values) if op == "min" else max(values)
+
+
+def _span(times: np.ndarray, start: int, end: int) -> tuple[int, int]:
     """Indices of the events with  start <= e < end."""
-    return bisect.bisect_left(times, start), bisect.bisect_left(times, end)
+    lo, hi = times.searchsorted(start), times.searchsorted(end)
+    return int(lo), int(hi)
 
 
-def _empty(times: list[int], start: int, end: int) -> bool:
+def _empty(times: np.ndarray, start: int, end: int) -> bool:
     lo, hi = _span(times, start, end)
     return hi <= lo
