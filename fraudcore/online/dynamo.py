@@ -25,6 +25,7 @@ from typing import Any, Sequence
 from fraudcore.config_loader import ConfigError
 from fraudcore.online.store import Item, Put, StoreConflict, StoreUnavailable
 
+KEY_ATTRIBUTE, TTL_ATTRIBUTE = "k", "ttl"   # deploy/infra/template.yaml declares the same (a test checks)
 BATCH_GET_LIMIT = 100        # DynamoDB BatchGetItem takes at most 100 keys a call
 DEFAULT_ATTEMPTS = 2
 MAX_BACKOFF_S = 0.05
@@ -138,7 +139,7 @@ class DynamoStore:
         """Write one item if its stored version is `expected_version`; False if it was not."""
         item: dict[str, Any] = {"k": {"S": put.key}, "v": {"B": put.value}, "ver": {"N": str(put.expected_version + 1)}}
         if put.expires_at:
-            item["ttl"] = {"N": str(int(put.expires_at))}
+            item[TTL_ATTRIBUTE] = {"N": str(int(put.expires_at))}
         if put.expected_version == 0:
             condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(k)"}
         else:
@@ -192,7 +193,7 @@ def create_table(client: Any, table: str) -> None:
     """Create the store's table as deploy/infra/template.yaml declares it (on-demand, TTL on `ttl`), for
     local runs and tests; on AWS the template creates it."""
     client.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-                        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}])
+                        AttributeDefinitions=[{"AttributeName": KEY_ATTRIBUTE, "AttributeType": "S"}],
+                        KeySchema=[{"AttributeName": KEY_ATTRIBUTE, "KeyType": "HASH"}])
     client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
-    client.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
+    client.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE})
