@@ -22,7 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
-from fraudcore.config_loader import ConfigError
+from fraudcore.online.errors import OnlineConfigError
 from fraudcore.online.store import Item, Put, StoreConflict, StoreUnavailable
 
 KEY_ATTRIBUTE, TTL_ATTRIBUTE = "k", "ttl"   # deploy/infra/template.yaml declares the same (a test checks)
@@ -73,11 +73,11 @@ class DynamoStore:
         strongly consistent, so a read right after a write sees it (compare-and-set needs this); it costs one
         read unit per 4 KB instead of half."""
         if not table:
-            raise ConfigError(f"DynamoStore table must be a table name; got {table!r}")
+            raise OnlineConfigError(f"DynamoStore table must be a table name; got {table!r}")
         if not timeout_s > 0:
-            raise ConfigError(f"DynamoStore timeout_s must be > 0 seconds; got {timeout_s!r}")
+            raise OnlineConfigError(f"DynamoStore timeout_s must be > 0 seconds; got {timeout_s!r}")
         if attempts < 1 or write_threads < 1:
-            raise ConfigError(f"DynamoStore attempts and write_threads must be >= 1; got {attempts}, {write_threads}")
+            raise OnlineConfigError(f"DynamoStore attempts and write_threads must be >= 1; got {attempts}, {write_threads}")
         self.table, self.timeout_s, self.consistent_read = table, float(timeout_s), consistent_read
         self.attempt_timeout_s = self.timeout_s / attempts
         self.client = client if client is not None else self._make_client(region, endpoint_url, write_threads)
@@ -85,7 +85,7 @@ class DynamoStore:
         for setting in ("connect_timeout", "read_timeout"):
             value = getattr(cfg, setting, None)
             if value is None or value > self.attempt_timeout_s + 1e-9:
-                raise ConfigError(f"DynamoStore client {setting} must be <= timeout_s/attempts = "
+                raise OnlineConfigError(f"DynamoStore client {setting} must be <= timeout_s/attempts = "
                                   f"{self.attempt_timeout_s:g} s so a call cannot outlive its budget; got {value!r}")
         self._writers = ThreadPoolExecutor(max_workers=write_threads, thread_name_prefix="dynamo-put")
 
@@ -95,7 +95,7 @@ class DynamoStore:
 
         region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         if not region:
-            raise ConfigError("DynamoStore needs a region: pass region= or set AWS_REGION; got none")
+            raise OnlineConfigError("DynamoStore needs a region: pass region= or set AWS_REGION; got none")
         config = Config(connect_timeout=self.attempt_timeout_s, read_timeout=self.attempt_timeout_s,
                         retries={"total_max_attempts": 1, "mode": "standard"}, tcp_keepalive=True,
                         max_pool_connections=max(10, pool))
@@ -126,7 +126,7 @@ class DynamoStore:
     def put_many(self, items: Sequence[Put]) -> None:
         keys = [p.key for p in items]
         if len(set(keys)) != len(keys):
-            raise ConfigError(f"put_many got the same key twice in one call; keys: {sorted(keys)}")
+            raise OnlineConfigError(f"put_many got the same key twice in one call; keys: {sorted(keys)}")
         if len(items) <= 1:
             results = [self._put(p) for p in items]
         else:

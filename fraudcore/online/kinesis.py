@@ -4,7 +4,8 @@ A record's data is one JSON object `{"stream": ..., "record": {...}}`; its parti
 
 Reading: every shard of the stream, round robin. A shard starts at its checkpoint (AFTER_SEQUENCE_NUMBER)
 or, with none, at TRIM_HORIZON. Each batch holds records of one shard, in that shard's order, so
-`checkpoint(batch[-1].position)` covers the whole batch. A child shard (after a reshard) is read only
+`checkpoint(batch[-1].position)` covers the whole batch. A record that is not an event comes back as a
+`BadLine` with its reason and position, as the file source does. A child shard (after a reshard) is read only
 once its parents are read to their end, which keeps per-key order across a reshard.
 
 Checkpoints live in the online store itself, one item per shard under `m|kinesis|<stream>|<shard>`
@@ -24,10 +25,9 @@ from typing import Any, Callable, Iterable, Iterator
 
 import orjson
 
-from fraudcore.config_loader import ConfigError
 from fraudcore.errors import FraudError
-from fraudcore.features.errors import EventDataError
-from fraudcore.online.sources import Event
+from fraudcore.online.errors import OnlineConfigError
+from fraudcore.online.sources import BadLine, Event, parse_line
 from fraudcore.online.store import Put, Store
 
 PUT_RECORDS_LIMIT = 500        # Kinesis PutRecords takes at most 500 records a call
@@ -46,7 +46,7 @@ def _client(client: Any, region: str | None, endpoint_url: str | None) -> Any:
 
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if not region:
-        raise ConfigError("Kinesis needs a region: pass region= or set AWS_REGION; got none")
+        raise OnlineConfigError("Kinesis needs a region: pass region= or set AWS_REGION; got none")
     config = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 5, "mode": "standard"})
     return boto3.session.Session().client("kinesis", region_name=region, endpoint_url=endpoint_url, config=config)
 
@@ -66,9 +66,9 @@ class KinesisSource:
     def __init__(self, stream_name: str, checkpoints: Store, *, client: Any = None, region: str | None = None,
                  endpoint_url: str | None = None, follow: bool = False, poll_interval_s: float = 1.0) -> None:
         if not stream_name:
-            raise ConfigError(f"KinesisSource stream_name must be a stream name; got {stream_name!r}")
+            raise OnlineConfigError(f"KinesisSource stream_name must be a stream name; got {stream_name!r}")
         if not poll_interval_s > 0:
-            raise ConfigError(f"KinesisSource poll_interval_s must be > 0; got {poll_interval_s!r}")
+            raise OnlineConfigError(f"KinesisSource poll_interval_s must be > 0; got {poll_interval_s!r}")
         self.stream_name, self.store, self.follow = stream_name, checkpoints, follow
         self.poll_interval_s = poll_interval_s
         self.client = _client(client, region, endpoint_url)
@@ -109,11 +109,11 @@ class KinesisSource:
         return str(self.client.get_shard_iterator(**kwargs)["ShardIterator"])
 
     # -- reading --------------------------------------------------------------------------------------------
-    def batches(self, max_records: int) -> Iterator[list[Event]]:
+    def batches(self, max_records: int) -> Iterator[list[Event | BadLine]]:
         from botocore.exceptions import ClientError
 
         if not 1 <= max_records <= GET_RECORDS_LIMIT:
-            raise ConfigError(f"max_records must be in [1, {GET_RECORDS_LIMIT}] (GetRecords' limit); got {max_records}")
+            raise OnlineConfigError(f"max_records must be in [1, {GET_RECORDS_LIMIT}] (GetRecords' limit); got {max_records}")
         self._discover()
         while True:
             caught_up, closed_one = True, False
@@ -133,7 +133,7 @@ class KinesisSource:
                 if records:
                     shard.last_sequence = records[-1]["SequenceNumber"]
                     caught_up = False
-                    yield [self._event(shard.shard_id, r) for r in records]
+                    yield [parse_line(r["Data"], f"{shard.shard_id}/{r['SequenceNumber']}") for r in records]
                 elif reply.get("MillisBehindLatest", 0) > 0:
                     caught_up = False
                 if shard.iterator is None:      # a closed shard read to its end
@@ -149,21 +149,10 @@ class KinesisSource:
                 time.sleep(self.poll_interval_s)
                 self._discover()
 
-    def _event(self, shard_id: str, record: dict[str, Any]) -> Event:
-        position = f"{shard_id}/{record['SequenceNumber']}"
-        try:
-            body = orjson.loads(record["Data"])
-        except orjson.JSONDecodeError as err:
-            raise EventDataError(f"Kinesis stream {self.stream_name!r} record {position} is not JSON: {err}") from err
-        if not (isinstance(body, dict) and isinstance(body.get("stream"), str) and isinstance(body.get("record"), dict)):
-            raise EventDataError(f"Kinesis stream {self.stream_name!r} record {position} must be an object "
-                                 f'{{"stream": str, "record": object}}; got {str(body)[:200]}')
-        return Event(body["stream"], body["record"], position)
-
     def checkpoint(self, position: str) -> None:
         shard_id, sep, sequence = position.partition("/")
         if not sep or shard_id not in self._shards or not sequence.isdigit():
-            raise ConfigError(f"checkpoint position must be '<shard id>/<sequence number>' of stream "
+            raise OnlineConfigError(f"checkpoint position must be '<shard id>/<sequence number>' of stream "
                               f"{self.stream_name!r}; got {position!r}")
         version = self._versions.get(shard_id, 0)
         self.store.put_many([Put(checkpoint_key(self.stream_name, shard_id), sequence.encode(), 0, version)])

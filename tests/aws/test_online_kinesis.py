@@ -1,15 +1,15 @@
 """Events through a Kinesis stream on the emulator: written, read back in order per shard, resumed from checkpoints."""
 from __future__ import annotations
 
+import re
 from typing import Iterator
 
 import boto3
 import pytest
 
-from fraudcore.features.errors import EventDataError
 from fraudcore.online.dynamo import DynamoStore, create_table
 from fraudcore.online.kinesis import KinesisSource, checkpoint_key, put_events
-from fraudcore.online.sources import Event
+from fraudcore.online.sources import BadLine, Event
 
 STREAM = "paylink-fraud-events"
 TABLE = "paylink-fraud-online"
@@ -80,8 +80,10 @@ def test_a_resumed_source_reads_nothing_twice(kinesis):
     assert [e for b in _read(KinesisSource(STREAM, store), max_records=5) for e in b] == []
 
 
-def test_a_record_that_is_not_an_event_is_named(kinesis):
+def test_a_record_that_is_not_an_event_comes_back_as_a_bad_line(kinesis):
     client, store = kinesis
     client.put_record(StreamName=STREAM, Data=b'{"record": {}}', PartitionKey="x")
-    with pytest.raises(EventDataError, match=r'record shardId-\d+/\d+ must be an object \{"stream"'):
-        _read(KinesisSource(STREAM, store), max_records=5)
+    (batch,) = _read(KinesisSource(STREAM, store), max_records=5)
+    (bad,) = batch
+    assert isinstance(bad, BadLine) and "stream" in bad.reason
+    assert re.fullmatch(r"shardId-\d+/\d+", bad.position)
