@@ -133,3 +133,70 @@ def test_a_slow_store_is_unavailable_within_the_budget(aws_emulator):
     finally:
         server.shutdown()
         server.server_close()
+
+
+class _Proxy:
+    """A loopback TCP proxy in front of the emulator that can be stopped and started again on its port."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream, self.port, self.socks = upstream_port, _free_port(), []
+
+    def start(self) -> None:
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", self.port))
+        self.listener.listen()
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.upstream))
+            self.socks += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def stop(self) -> None:
+        self.listener.shutdown(socket.SHUT_RDWR)   # wakes the blocked accept (close alone does not)
+        self.listener.close()
+        for s in self.socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+        self.socks = []
+
+
+def test_a_store_that_stops_and_restarts_answers_again(store, aws_emulator):
+    store.put_many([Put("k1", b"v", 0, 0)])
+    proxy = _Proxy(aws_emulator.port)
+    proxy.start()
+    through = DynamoStore(TABLE, timeout_s=0.3, endpoint_url=f"http://127.0.0.1:{proxy.port}")
+    try:
+        assert through.get_many(["k1"]) == {"k1": Item(b"v", 1)}   # a pooled connection is open now
+        proxy.stop()
+        _assert_unavailable_within(through, 0.3)
+        proxy.start()
+        assert through.get_many(["k1"]) == {"k1": Item(b"v", 1)}
+        through.put_many([Put("k1", b"w", 0, 1)])
+        assert store.get_many(["k1"]) == {"k1": Item(b"w", 2)}
+    finally:
+        through.close()
+        proxy.stop()
