@@ -76,9 +76,9 @@ def _keys(customer: int) -> list[str]:
     return [f"a|authorisations|customer_id|c{customer:06d}|f{j:02d}" for j in range(KEYS_PER_LOOKUP)]
 
 
-def _fill(store: Store, rng: random.Random) -> dict[str, int]:
+def _fill(store: Store, customers: int, rng: random.Random) -> dict[str, int]:
     versions: dict[str, int] = {}
-    for c in range(CUSTOMERS):
+    for c in range(customers):
         puts = [Put(k, rng.randbytes(ITEM_BYTES), 0, 0) for k in _keys(c)]
         store.put_many(puts)
         versions.update({p.key: 1 for p in puts})
@@ -105,10 +105,10 @@ def _summary(samples_s: list[float]) -> dict[str, Any]:
             "p99_ms": round(q[98], 3), "max_ms": round(ms[-1], 3), "mean_ms": round(statistics.fmean(ms), 3)}
 
 
-def _time_calls(call: Callable[[int], None], n: int, rng: random.Random) -> list[float]:
+def _time_calls(call: Callable[[int], None], n: int, customers: int, rng: random.Random) -> list[float]:
     out = []
     for _ in range(n):
-        customer = rng.randrange(CUSTOMERS)
+        customer = rng.randrange(customers)
         start = time.perf_counter()
         call(customer)
         out.append(time.perf_counter() - start)
@@ -123,10 +123,10 @@ def _lookup(store: Store) -> Callable[[int], None]:
     return call
 
 
-def _measure(store: Store, calls: int, server_pid: int, rng: random.Random) -> dict[str, Any]:
+def _measure(store: Store, calls: int, customers: int, server_pid: int, rng: random.Random) -> dict[str, Any]:
     """Alternate normal and FIFO blocks of lookups; FIFO is reported refused if the kernel says no."""
     call = _lookup(store)
-    _time_calls(call, 200, rng)   # warm: connections open, code paths hot
+    _time_calls(call, 200, customers, rng)   # warm: connections open, code paths hot
     samples: dict[str, list[float]] = {"normal": [], "realtime": []}
     refused = None
     per_block = calls // BLOCKS
@@ -139,18 +139,18 @@ def _measure(store: Store, calls: int, server_pid: int, rng: random.Random) -> d
                 refused = f"sched_setscheduler(SCHED_FIFO, {RT_PRIORITY}) refused: {err}"
         if realtime and refused:
             continue
-        samples["realtime" if realtime else "normal"] += _time_calls(call, per_block, rng)
+        samples["realtime" if realtime else "normal"] += _time_calls(call, per_block, customers, rng)
         if realtime:
             _set_fifo([0] + _threads(server_pid), False)
     return {"normal": _summary(samples["normal"]),
             "realtime": _summary(samples["realtime"]) if samples["realtime"] else {"refused": refused}}
 
 
-def _writes(store: Store, versions: dict[str, int], n: int, rng: random.Random) -> dict[str, Any]:
+def _writes(store: Store, versions: dict[str, int], n: int, customers: int, rng: random.Random) -> dict[str, Any]:
     """put_many of 6 items with compare-and-set, as ingest writes one authorisation (normal priority)."""
     out = []
     for _ in range(n):
-        keys = _keys(rng.randrange(CUSTOMERS))[:KEYS_PER_WRITE]
+        keys = _keys(rng.randrange(customers))[:KEYS_PER_WRITE]
         puts = [Put(k, rng.randbytes(ITEM_BYTES), 0, versions[k]) for k in keys]
         start = time.perf_counter()
         store.put_many(puts)
@@ -159,16 +159,18 @@ def _writes(store: Store, versions: dict[str, int], n: int, rng: random.Random) 
     return _summary(out)
 
 
-def _sqlite(calls: int, rng: random.Random) -> dict[str, Any]:
+def _sqlite(calls: int, customers: int, rng: random.Random) -> dict[str, Any]:
     try:
         from fraudcore.online.store import SqliteStore  # type: ignore[attr-defined]
     except ImportError:
         return {"measured": False, "reason": "fraudcore.online.store.SqliteStore does not exist on this branch yet; "
                                              "rerun this benchmark after the embedded store is merged"}
     with tempfile.TemporaryDirectory() as tmp:
-        store = SqliteStore(Path(tmp) / "online.sqlite", timeout_s=2.0)
-        _fill(store, rng)
-        result = _measure(store, calls, 0, rng)
+        writer = SqliteStore(Path(tmp) / "online.sqlite", timeout_s=2.0)
+        _fill(writer, customers, rng)
+        writer.close()
+        store = SqliteStore(Path(tmp) / "online.sqlite", timeout_s=2.0, readonly=True)   # as a server worker
+        result = _measure(store, calls, customers, 0, rng)
         store.close()
     return {"measured": True, **result}
 
@@ -190,9 +192,9 @@ def main() -> None:
     try:
         store = DynamoStore(TABLE, timeout_s=2.0, endpoint_url=f"http://127.0.0.1:{port}")
         create_table(store.client, TABLE)
-        versions = _fill(store, rng)
-        dynamo = _measure(store, args.calls, server.pid, rng)
-        dynamo["put_many_6_items"] = _writes(store, versions, args.writes, rng)
+        versions = _fill(store, args.customers, rng)
+        dynamo = _measure(store, args.calls, args.customers, server.pid, rng)
+        dynamo["put_many_6_items_conditional"] = _writes(store, versions, args.writes, args.customers, rng)
         store.close()
     finally:
         server.terminate()
@@ -202,7 +204,7 @@ def main() -> None:
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": "python benchmarks/online_store.py " + " ".join(sys.argv[1:]),
         "what": f"latency of one get_many of {KEYS_PER_LOOKUP} keys (items of {ITEM_BYTES} bytes, "
-                f"{CUSTOMERS * KEYS_PER_LOOKUP} items in the table), closed loop, one client thread; "
+                f"{args.customers * KEYS_PER_LOOKUP} items in the table), closed loop, one client thread; "
                 f"normal and SCHED_FIFO {RT_PRIORITY} in {BLOCKS} alternating blocks each",
         "caveat": "dynamodb_on_moto measures the client (botocore build/sign/parse) + HTTP on loopback + moto's "
                   "Python emulation in its own process. It is not DynamoDB's service time, and it has no "
@@ -212,7 +214,7 @@ def main() -> None:
         "machine": {**machine(), "load_avg_before": load_before, "load_avg_after": os.getloadavg(),
                     "note": "2 cores shared with other jobs while this ran"},
         "dynamodb_on_moto": dynamo,
-        "sqlite": _sqlite(args.calls, rng),
+        "sqlite": _sqlite(args.calls, args.customers, rng),
     }
     text = json.dumps(result, indent=2)
     print(text)
