@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from fraudcore.online.errors import OnlineConfigError
@@ -33,6 +34,22 @@ RETRYABLE_CODES = frozenset({"ProvisionedThroughputExceededException", "Throttli
                              "RequestLimitExceeded", "InternalServerError", "ServiceUnavailable"})
 UNAVAILABLE_CODES = frozenset({"ResourceNotFoundException", "AccessDeniedException", "UnrecognizedClientException",
                                "ExpiredTokenException", "InvalidSignatureException"})
+
+
+@dataclass(frozen=True)
+class DynamoOptions:
+    """How a DynamoStore talks to its table. `consistent_read` makes reads strongly consistent, so a read
+    right after a write sees it (compare-and-set needs this; it costs one read unit per 4 KB, not half)."""
+
+    attempts: int = DEFAULT_ATTEMPTS     # HTTP attempts that share the budget; each gets timeout_s / attempts
+    write_threads: int = 8               # conditional PutItems of one put_many run in parallel
+    consistent_read: bool = True
+    region: str | None = None            # default: AWS_REGION, then AWS_DEFAULT_REGION
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.write_threads < 1:
+            raise OnlineConfigError(f"DynamoOptions attempts and write_threads must be >= 1; "
+                                    f"got {self.attempts}, {self.write_threads}")
 
 
 class _Deadline:
@@ -64,38 +81,36 @@ class DynamoStore:
 
     name = "dynamodb"
 
-    def __init__(self, table: str, timeout_s: float, client: Any = None, region: str | None = None,
-                 endpoint_url: str | None = None, attempts: int = DEFAULT_ATTEMPTS, write_threads: int = 8,
-                 consistent_read: bool = True) -> None:
+    def __init__(self, table: str, timeout_s: float, client: Any = None, endpoint_url: str | None = None,
+                 options: DynamoOptions | None = None) -> None:
         """`client`: a boto3 DynamoDB client to use as is (its timeouts must fit the budget); otherwise one is
-        made for `region` (default AWS_REGION / AWS_DEFAULT_REGION) and `endpoint_url` (default: boto3's
-        own, i.e. AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL or AWS). `consistent_read` makes reads
-        strongly consistent, so a read right after a write sees it (compare-and-set needs this); it costs one
-        read unit per 4 KB instead of half."""
+        made for `options.region` and `endpoint_url` (default: boto3's own, i.e. AWS_ENDPOINT_URL_DYNAMODB /
+        AWS_ENDPOINT_URL, or AWS)."""
         if not table:
             raise OnlineConfigError(f"DynamoStore table must be a table name; got {table!r}")
         if not timeout_s > 0:
             raise OnlineConfigError(f"DynamoStore timeout_s must be > 0 seconds; got {timeout_s!r}")
-        if attempts < 1 or write_threads < 1:
-            raise OnlineConfigError(f"DynamoStore attempts and write_threads must be >= 1; got {attempts}, {write_threads}")
-        self.table, self.timeout_s, self.consistent_read = table, float(timeout_s), consistent_read
-        self.attempt_timeout_s = self.timeout_s / attempts
-        self.client = client if client is not None else self._make_client(region, endpoint_url, write_threads)
+        self.options = options or DynamoOptions()
+        self.table, self.timeout_s = table, float(timeout_s)
+        self.attempt_timeout_s = self.timeout_s / self.options.attempts
+        self.client = client if client is not None else self._make_client(endpoint_url)
         cfg = self.client.meta.config
         for setting in ("connect_timeout", "read_timeout"):
             value = getattr(cfg, setting, None)
             if value is None or value > self.attempt_timeout_s + 1e-9:
                 raise OnlineConfigError(f"DynamoStore client {setting} must be <= timeout_s/attempts = "
-                                  f"{self.attempt_timeout_s:g} s so a call cannot outlive its budget; got {value!r}")
-        self._writers = ThreadPoolExecutor(max_workers=write_threads, thread_name_prefix="dynamo-put")
+                                        f"{self.attempt_timeout_s:g} s so a call cannot outlive its budget; "
+                                        f"got {value!r}")
+        self._writers = ThreadPoolExecutor(max_workers=self.options.write_threads, thread_name_prefix="dynamo-put")
 
-    def _make_client(self, region: str | None, endpoint_url: str | None, pool: int) -> Any:
+    def _make_client(self, endpoint_url: str | None) -> Any:
         import boto3
         from botocore.config import Config
 
-        region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        pool = self.options.write_threads
+        region = self.options.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         if not region:
-            raise OnlineConfigError("DynamoStore needs a region: pass region= or set AWS_REGION; got none")
+            raise OnlineConfigError("DynamoStore needs a region: set DynamoOptions.region or AWS_REGION; got none")
         config = Config(connect_timeout=self.attempt_timeout_s, read_timeout=self.attempt_timeout_s,
                         retries={"total_max_attempts": 1, "mode": "standard"}, tcp_keepalive=True,
                         max_pool_connections=max(10, pool))
@@ -110,7 +125,7 @@ class DynamoStore:
         for start in range(0, len(wanted), BATCH_GET_LIMIT):
             pending = [{"k": {"S": k}} for k in wanted[start:start + BATCH_GET_LIMIT]]
             while pending:
-                request = {self.table: {"Keys": pending, "ConsistentRead": self.consistent_read,
+                request = {self.table: {"Keys": pending, "ConsistentRead": self.options.consistent_read,
                                         "ProjectionExpression": "k, v, ver"}}
                 reply = self._call(deadline, self.client.batch_get_item, RequestItems=request)
                 if reply is None:

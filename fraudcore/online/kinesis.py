@@ -38,15 +38,16 @@ def checkpoint_key(stream_name: str, shard_id: str) -> str:
     return f"m|kinesis|{stream_name}|{shard_id}"
 
 
-def _client(client: Any, region: str | None, endpoint_url: str | None) -> Any:
+def _client(client: Any, endpoint_url: str | None) -> Any:
+    """`client` as is, or one for AWS_REGION (or AWS_DEFAULT_REGION) and `endpoint_url` (default: boto3's)."""
     if client is not None:
         return client
     import boto3
     from botocore.config import Config
 
-    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if not region:
-        raise OnlineConfigError("Kinesis needs a region: pass region= or set AWS_REGION; got none")
+        raise OnlineConfigError("Kinesis needs a region: set AWS_REGION (or pass a client); got none")
     config = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 5, "mode": "standard"})
     return boto3.session.Session().client("kinesis", region_name=region, endpoint_url=endpoint_url, config=config)
 
@@ -63,15 +64,15 @@ class _Shard:
 class KinesisSource:
     """The EventSource protocol on one Kinesis data stream, with checkpoints kept in `checkpoints`."""
 
-    def __init__(self, stream_name: str, checkpoints: Store, *, client: Any = None, region: str | None = None,
-                 endpoint_url: str | None = None, follow: bool = False, poll_interval_s: float = 1.0) -> None:
+    def __init__(self, stream_name: str, checkpoints: Store, *, client: Any = None, endpoint_url: str | None = None,
+                 follow: bool = False, poll_interval_s: float = 1.0) -> None:
         if not stream_name:
             raise OnlineConfigError(f"KinesisSource stream_name must be a stream name; got {stream_name!r}")
         if not poll_interval_s > 0:
             raise OnlineConfigError(f"KinesisSource poll_interval_s must be > 0; got {poll_interval_s!r}")
         self.stream_name, self.store, self.follow = stream_name, checkpoints, follow
         self.poll_interval_s = poll_interval_s
-        self.client = _client(client, region, endpoint_url)
+        self.client = _client(client, endpoint_url)
         self._shards: dict[str, _Shard] = {}
         self._versions: dict[str, int] = {}     # checkpoint item versions, for compare-and-set
 
@@ -160,12 +161,12 @@ class KinesisSource:
 
 
 def put_events(stream_name: str, events: Iterable[Event], event_id: Callable[[Event], str], *, client: Any = None,
-               region: str | None = None, endpoint_url: str | None = None, max_attempts: int = 5) -> int:
+               endpoint_url: str | None = None, max_attempts: int = 5) -> int:
     """Write events to the stream with PutRecords (partition key = `event_id(event)`); the number written.
 
     Records Kinesis refuses (throttling) are sent again, up to `max_attempts` times; a record sent again
     lands after those sent with it, so order within a shard is the order of acceptance."""
-    client = _client(client, region, endpoint_url)
+    client = _client(client, endpoint_url)
     written = 0
     chunk: list[dict[str, Any]] = []
 

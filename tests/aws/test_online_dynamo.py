@@ -14,7 +14,7 @@ from botocore.config import Config
 from botocore.stub import Stubber
 
 from fraudcore.online.errors import OnlineConfigError
-from fraudcore.online.dynamo import DynamoStore, create_table
+from fraudcore.online.dynamo import DynamoOptions, DynamoStore, create_table
 from fraudcore.online.store import Item, Put, StoreConflict, StoreUnavailable
 
 TABLE = "paylink-fraud-online"
@@ -92,10 +92,14 @@ def test_unprocessed_keys_are_read_again_within_the_budget():
         stub.assert_no_pending_responses()
 
 
-def test_a_client_whose_timeouts_outlive_the_budget_is_refused():
+def test_settings_that_could_outlive_the_budget_are_refused():
     client = boto3.client("dynamodb", region_name="us-east-1")   # botocore's default: 60 s
     with pytest.raises(OnlineConfigError, match="read_timeout|connect_timeout"):
         DynamoStore(TABLE, timeout_s=0.1, client=client)
+    with pytest.raises(OnlineConfigError, match="timeout_s must be > 0"):
+        DynamoStore(TABLE, timeout_s=0)
+    with pytest.raises(OnlineConfigError, match="attempts and write_threads must be >= 1; got 0, 8"):
+        DynamoOptions(attempts=0)
 
 
 def _assert_unavailable_within(store: DynamoStore, budget: float) -> None:
