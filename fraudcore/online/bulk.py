@@ -53,7 +53,8 @@ def _select(con, files: list[str], cols: list[str], dtypes: dict[str, str], wher
         return []
     exprs = ", ".join(f"epoch_ns({_q(c)})" if dtypes[c] == "timestamp" else _q(c) for c in cols)
     listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    return con.execute(f"SELECT {exprs} FROM read_parquet([{listing}], union_by_name = true) {where}").fetchall()
+    rows = con.execute(f"SELECT {exprs} FROM read_parquet([{listing}], union_by_name = true) {where}").fetchall()
+    return [tuple(None if v != v else v for v in row) for row in rows]   # NaN (a parquet float's missing) -> None
 
 
 class _Writer:

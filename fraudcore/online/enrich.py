@@ -63,6 +63,7 @@ class OnlineFeatures:
         self.fields = {f.name: f for f in self.fs.schema.features}
         self._holidays: dict[tuple[str, int], frozenset[int]] = {}
         self._depends = self._store_dependencies()
+        self.last_error: str | None = None
 
     def _store_dependencies(self) -> dict[str, str]:
         """Feature -> what it needs from the store ('' when it needs nothing)."""
@@ -119,8 +120,9 @@ class OnlineFeatures:
                 continue
             try:
                 items = self.store.get_many(unique) if ok else {}
-            except StoreUnavailable:
+            except StoreUnavailable as err:
                 ok, items = False, {}
+                self.last_error = str(err)
             if not ok:
                 break
             decoded = {k: decode(it.value) for k, it in items.items()}
@@ -133,6 +135,9 @@ class OnlineFeatures:
         return found, ok
 
     # ---- compute -------------------------------------------------------------------------------
+    def compute_without_store(self, requests: Sequence[dict[str, Any]]) -> list[Enriched]:
+        return [self._one(r, {}, False) for r in requests]
+
     def compute(self, requests: Sequence[dict[str, Any]]) -> list[Enriched]:
         """The features of each checkout request (already checked for its time and ids)."""
         found, ok = self._fetch(requests)
@@ -173,8 +178,8 @@ class OnlineFeatures:
                 record[f.name] = None
                 continue
             if f.kind in ("request", "vendor"):
-                v = r.get(f.column)
-                record[f.name] = v      # sent as the caller sent it; the schema check names a bad one
+                if f.column in r:       # as the caller sent it; the schema check names a bad or absent one
+                    record[f.name] = r[f.column]
                 continue
             if f.kind == "derived":
                 v = self._derived(f, rows, t)

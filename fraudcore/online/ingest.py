@@ -120,6 +120,7 @@ class Ingestor:
         """Apply a batch (in order); the store is written once per key touched."""
         rejects: list[dict[str, Any]] = []
         work: list[tuple[Event, list[tuple[str, str, tuple]]]] = []
+        late: list[tuple[Event, list[tuple[str, str, tuple]]]] = []
         watermark = self.stats.watermark_ns
         for ev in batch:
             if isinstance(ev, BadLine):
@@ -131,13 +132,10 @@ class Ingestor:
                 continue
             try:
                 t = self._event_time(ev)
-                if t is not None and watermark and t < watermark - self.lateness_ns:
-                    self.stats.late += 1
-                    rejects.append({"position": ev.position, "stream": ev.stream, "rule": "late",
-                                    "reason": f"event time {t} is more than the allowed lateness before the "
-                                              f"watermark {watermark}", "record": ev.record})
-                    continue
                 updates = self._updates(ev)
+                if t is not None and watermark and t < watermark - self.lateness_ns:
+                    late.append((ev, updates))
+                    continue
             except EventFieldError as err:
                 rejects.append({"position": ev.position, "stream": ev.stream, "field": err.field, "rule": err.rule,
                                 "reason": str(err), "record": ev.record})
@@ -148,6 +146,15 @@ class Ingestor:
                 self.stats.ignored += 1
                 continue
             work.append((ev, updates))
+        for ev, is_duplicate in self._late(late):
+            if is_duplicate:       # a redelivery of an event already applied: not late, just seen
+                self.stats.duplicates += 1
+                continue
+            self.stats.late += 1
+            rejects.append({"position": ev.position, "stream": ev.stream, "rule": "late",
+                            "reason": f"event time is more than the allowed lateness "
+                                      f"({self.lateness_ns / 1e9:g} s) before the watermark {watermark}",
+                            "record": ev.record})
         changed = self._write(work, watermark)
         for ev, updates in work:
             if changed.get(id(ev)):
@@ -163,6 +170,24 @@ class Ingestor:
                     fh.write(orjson.dumps({"at": time.time(), **r}, default=str) + b"\n")
         self.stats.watermark_ns = watermark
         return self.stats
+
+    def _late(self, late: list[tuple[Event, list[tuple[str, str, tuple]]]]) -> list[tuple[Event, bool]]:
+        """Each late event, and whether the store already holds it (same id, or same snapshot time)."""
+        keys = sorted({k for _, ups in late for k, kind, _ in ups if kind != "e"})
+        states = {k: decode(it.value) for k, it in self.store.get_many(keys).items()} if keys else {}
+        out = []
+        for ev, ups in late:
+            # held by any group: every group of an event is written together, and a short window's
+            # group may already have dropped it
+            seen = False
+            for key, kind, payload in ups:
+                st = states.get(key)
+                if kind == "a":
+                    seen = seen or (st is not None and payload[1] in st["id"])
+                elif kind == "s":
+                    seen = seen or (st is not None and payload[0] in st["t"])
+            out.append((ev, seen))
+        return out
 
     def _write(self, work: list[tuple[Event, list[tuple[str, str, tuple]]]], watermark: int) -> dict[int, bool]:
         keys = sorted({k for _, ups in work for k, _, _ in ups})
@@ -242,7 +267,7 @@ def _apply_one(states: dict[str, Any], key: str, kind: str, payload: tuple, wate
 
 
 def _json_value(v: Any) -> Any:
-    return v
+    return None if isinstance(v, float) and v != v else v   # NaN is missing, as null is
 
 
 def _entity_value(dtype: str | None, v: Any, field: str) -> Any:

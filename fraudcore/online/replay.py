@@ -53,8 +53,9 @@ def read_events(plan: OnlinePlan, log: EventLog, start_ns: int, end_ns: int) -> 
                            f"WHERE {_q(t.time)} >= make_timestamp_ns({start_ns}) AND "
                            f"{_q(t.time)} < make_timestamp_ns({end_ns})").fetchall()
         ti = cols.index(t.time)
-        for i, row in enumerate(rows):
-            out.append((row[ti], n, Event(name, dict(zip(cols, row)), f"{name}:{i}")))
+        for i, row in enumerate(rows):   # NaN is how parquet floats say missing; JSON says null
+            rec = {c: None if v != v else v for c, v in zip(cols, row)}
+            out.append((row[ti], n, Event(name, rec, f"{name}:{i}")))
     con.close()
     out.sort(key=lambda x: (x[0], x[1]))
     return [e for _, _, e in out]
@@ -107,7 +108,7 @@ def replay(plan: OnlinePlan, ingestor: Ingestor, events: list[Event], enrich: En
 
 def canonical(f: Field, v: Any) -> Any:
     """A value as training's frame holds it, comparable across the two engines."""
-    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+    if v is None or v is pd.NA or (isinstance(v, (float, np.floating)) and math.isnan(v)):
         return None
     if f.dtype == "category":
         return str(v)

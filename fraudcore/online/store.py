@@ -98,7 +98,8 @@ class SqliteStore:
         con = getattr(self._local, "con", None)
         if con is None:
             try:
-                uri = f"file:{self.path}?mode={'ro' if self.readonly else 'rwc'}"
+                # a reader opens read-write without creating: WAL readers need the shared-memory file
+                uri = f"file:{self.path}?mode={'rw' if self.readonly else 'rwc'}"
                 con = sqlite3.connect(uri, uri=True, timeout=self.timeout_s, isolation_level=None,
                                       check_same_thread=False)
                 con.execute("PRAGMA synchronous=NORMAL")
@@ -169,6 +170,48 @@ class SqliteStore:
         if con is not None:
             con.close()
             self._local.con = None
+
+
+class LazyStore:
+    """A store opened on first use and reopened after a failure (at most once per `retry_s`), so a
+    server starts before its store exists and recovers when the store comes back. While it cannot
+    open, every call raises StoreUnavailable at once (no waiting)."""
+
+    def __init__(self, spec: str, timeout_s: float, retry_s: float = 1.0) -> None:
+        self.spec, self.timeout_s, self.retry_s = spec, timeout_s, retry_s
+        self.name = spec.partition(":")[0] if ":" in spec else "sqlite"
+        self._store: Store | None = None
+        self._failed_at = -1e9
+        self._error = ""
+
+    def _open(self) -> Store:
+        if self._store is not None:
+            return self._store
+        if time.monotonic() - self._failed_at < self.retry_s:
+            raise StoreUnavailable(self._error)
+        try:
+            self._store = open_store(self.spec, self.timeout_s, readonly=True)
+        except StoreUnavailable as err:
+            self._failed_at, self._error = time.monotonic(), str(err)
+            raise
+        return self._store
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Item]:
+        store = self._open()
+        try:
+            return store.get_many(keys)
+        except StoreUnavailable as err:
+            store.close()
+            self._store, self._failed_at, self._error = None, time.monotonic(), str(err)
+            raise
+
+    def put_many(self, items: Sequence[Put]) -> None:
+        raise StoreUnavailable("the server's store is read-only; `fraud features ingest` writes it")
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
 
 def open_store(spec: str, timeout_s: float = 0.05, readonly: bool = False) -> Store:
