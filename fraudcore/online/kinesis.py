@@ -62,15 +62,15 @@ class _Shard:
 
 
 class KinesisSource:
-    """The EventSource protocol on one Kinesis data stream, with checkpoints kept in `checkpoints`."""
+    """The EventSource protocol on one Kinesis data stream, with checkpoints kept in `store` (the online store)."""
 
-    def __init__(self, stream_name: str, checkpoints: Store, *, client: Any = None, endpoint_url: str | None = None,
+    def __init__(self, stream_name: str, store: Store, *, client: Any = None, endpoint_url: str | None = None,
                  follow: bool = False, poll_interval_s: float = 1.0) -> None:
         if not stream_name:
             raise OnlineConfigError(f"KinesisSource stream_name must be a stream name; got {stream_name!r}")
         if not poll_interval_s > 0:
             raise OnlineConfigError(f"KinesisSource poll_interval_s must be > 0; got {poll_interval_s!r}")
-        self.stream_name, self.store, self.follow = stream_name, checkpoints, follow
+        self.stream_name, self.store, self.follow = stream_name, store, follow
         self.poll_interval_s = poll_interval_s
         self.client = _client(client, endpoint_url)
         self._shards: dict[str, _Shard] = {}
