@@ -41,7 +41,8 @@ ASSUMPTIONS: dict[str, Any] = {
     "hours_per_month": 730,
     "peak_factor": 8,                    # benchmarks/cost.py: 741 requests/s at the 8x peak
     "items_read_per_request": 16,        # window states, entity rows and snapshots a checkout request reads
-    "read_item_kb": 2.0,                 # a customer's 90-day window state, orjson; <= 4 KB: one RRU strongly consistent
+    "read_item_kb": 2.0,                 # a customer's 90-day window state (orjson); <= 4 KB: one RRU, strongly
+                                         # consistent
     "items_written_per_authorisation": 6,  # window states the scored authorisation is added to, seen-id, watermark
     "write_item_kb": 2.0,                # billed per started KB: 2 WRU an item
     "ingest_reads_per_item_written": 1,  # compare-and-set: ingest reads the state it rewrites (strongly consistent)
@@ -108,7 +109,8 @@ def model(a: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
                    "peak_wru_per_s": round(peak_rps * a["items_written_per_authorisation"] * wru_item),
                    "stored_gb": round(stored_gb, 1), "redis_memory_gib": round(redis_gib, 1)},
         "dynamodb_on_demand_usd": {**r2(dynamo), "total": round(dynamo_total, 2),
-                                   "serving_reads_if_eventually_consistent": round(dynamo["serving_reads_strong"] / 2, 2)},
+                                   "serving_reads_if_eventually_consistent":
+                                       round(dynamo["serving_reads_strong"] / 2, 2)},
         "dynamodb_provisioned_autoscaled_usd": {"capacity_at_2x_average": round(provisioned, 2),
                                                 "plus_storage_and_pitr": round(provisioned + dynamo["storage"]
                                                                                + dynamo["point_in_time_recovery"], 2)},
@@ -124,7 +126,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--save", action="store_true")
     args = parser.parse_args()
-    result = {"benchmark": "online_store_cost", "command": "python benchmarks/online_store_cost.py " + " ".join(sys.argv[1:]),
+    result = {"benchmark": "online_store_cost",
+              "command": "python benchmarks/online_store_cost.py " + " ".join(sys.argv[1:]),
               "kind": "cost model from assumed prices and volumes; nothing here is measured",
               "price_date": PRICE_DATE, "prices": PRICES, "assumptions": ASSUMPTIONS,
               **model(ASSUMPTIONS, PRICES)}

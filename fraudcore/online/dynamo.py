@@ -211,4 +211,5 @@ def create_table(client: Any, table: str) -> None:
                         AttributeDefinitions=[{"AttributeName": KEY_ATTRIBUTE, "AttributeType": "S"}],
                         KeySchema=[{"AttributeName": KEY_ATTRIBUTE, "KeyType": "HASH"}])
     client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
-    client.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE})
+    client.update_time_to_live(TableName=table,
+                               TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE})

@@ -32,6 +32,7 @@ from fraudcore.online.store import Put, Store
 
 PUT_RECORDS_LIMIT = 500        # Kinesis PutRecords takes at most 500 records a call
 GET_RECORDS_LIMIT = 10_000     # and GetRecords returns at most 10 000
+MIN_GET_RECORDS_INTERVAL_S = 0.2   # five GetRecords calls a second per shard
 
 
 def checkpoint_key(stream_name: str, shard_id: str) -> str:
@@ -59,6 +60,7 @@ class _Shard:
     iterator: str | None = None
     last_sequence: str | None = None
     finished: bool = False
+    next_call_at: float = 0.0
 
 
 class KinesisSource:
@@ -114,13 +116,18 @@ class KinesisSource:
         from botocore.exceptions import ClientError
 
         if not 1 <= max_records <= GET_RECORDS_LIMIT:
-            raise OnlineConfigError(f"max_records must be in [1, {GET_RECORDS_LIMIT}] (GetRecords' limit); got {max_records}")
+            raise OnlineConfigError(f"max_records must be in [1, {GET_RECORDS_LIMIT}] (GetRecords' limit); "
+                                    f"got {max_records}")
         self._discover()
         while True:
             caught_up, closed_one = True, False
             for shard in [s for s in self._shards.values() if self._ready(s)]:
                 if shard.iterator is None:
                     shard.iterator = self._iterator(shard)
+                wait = shard.next_call_at - time.monotonic()
+                if wait > 0:    # GetRecords allows five calls a second per shard
+                    time.sleep(wait)
+                shard.next_call_at = time.monotonic() + MIN_GET_RECORDS_INTERVAL_S
                 try:
                     reply = self.client.get_records(ShardIterator=shard.iterator, Limit=max_records)
                 except ClientError as err:
@@ -154,7 +161,7 @@ class KinesisSource:
         shard_id, sep, sequence = position.partition("/")
         if not sep or shard_id not in self._shards or not sequence.isdigit():
             raise OnlineConfigError(f"checkpoint position must be '<shard id>/<sequence number>' of stream "
-                              f"{self.stream_name!r}; got {position!r}")
+                                    f"{self.stream_name!r}; got {position!r}")
         version = self._versions.get(shard_id, 0)
         self.store.put_many([Put(checkpoint_key(self.stream_name, shard_id), sequence.encode(), 0, version)])
         self._versions[shard_id] = version + 1

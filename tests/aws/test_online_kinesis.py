@@ -71,7 +71,8 @@ def test_a_resumed_source_reads_nothing_twice(kinesis):
     put_events(STREAM, _events(0, 60), _tid)
     first = [e for b in _read(KinesisSource(STREAM, store), max_records=5, stop_after=4) for e in b]
     assert 0 < len(first) < 60
-    saved = store.get_many([checkpoint_key(STREAM, s["ShardId"]) for s in client.list_shards(StreamName=STREAM)["Shards"]])
+    shards = client.list_shards(StreamName=STREAM)["Shards"]
+    saved = store.get_many([checkpoint_key(STREAM, s["ShardId"]) for s in shards])
     assert saved, "checkpoints are kept in the store"
     put_events(STREAM, _events(60, 80), _tid)
     second = [e for b in _read(KinesisSource(STREAM, store), max_records=5) for e in b]
