@@ -159,7 +159,7 @@ class OnlineFeatures:
         for s in plan.snapshots:
             hop = s.chain[-1]
             src = rows.get(hop.table)
-            key = None if src is None else src.get(hop.column)
+            key = None if src is None or rows.get(s.entity) is None else src.get(hop.column)
             state = None if key is None else states.get(s.state_key(key))
             for f in s.features:
                 values[f.name] = self._reference(f, s.columns, state, t)

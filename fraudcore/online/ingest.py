@@ -155,6 +155,7 @@ class Ingestor:
                             "reason": f"event time is more than the allowed lateness "
                                       f"({self.lateness_ns / 1e9:g} s) before the watermark {watermark}",
                             "record": ev.record})
+        work = self._dedupe(work)
         changed = self._write(work, watermark)
         for ev, updates in work:
             if changed.get(id(ev)):
@@ -187,6 +188,37 @@ class Ingestor:
                 elif kind == "s":
                     seen = seen or (st is not None and payload[0] in st["t"])
             out.append((ev, seen))
+        return out
+
+    def _dedupe(self, work: list[tuple[Event, list[tuple[str, str, tuple]]]]
+                ) -> list[tuple[Event, list[tuple[str, str, tuple]]]]:
+        """One event per id and stream, the earliest, as the engine keeps it: each stream event's id is
+        recorded (`i|stream|id`, with the group keys it went to) for as long as its longest window. A
+        repeat at the same or a later time is dropped, whatever its keys; an earlier one replaces it."""
+        tables = self.plan.fs.tables
+        ids: dict[int, str] = {}
+        for n, (ev, ups) in enumerate(work):
+            if tables[ev.stream].kind == "stream" and ups:
+                ids[n] = f"i|{ev.stream}|{ev.record[tables[ev.stream].id]}"
+        if not ids:
+            return work
+        seen = {k: decode(it.value) for k, it in self.store.get_many(sorted(set(ids.values()))).items()}
+        out = []
+        for n, (ev, ups) in enumerate(work):
+            key = ids.get(n)
+            if key is None:
+                out.append((ev, ups))
+                continue
+            t = ups[0][2][0]
+            eid = ups[0][2][1]
+            prior = seen.get(key)
+            if prior is not None and prior["t"] <= t:
+                out.append((ev, []))                      # a repeat: nothing to apply
+                continue
+            extra = [(k, "r", (eid,)) for k in (prior["k"] if prior else [])]
+            record = {"t": t, "k": [k for k, _, _ in ups]}
+            seen[key] = record
+            out.append((ev, extra + ups + [(key, "i", (record,))]))
         return out
 
     def _write(self, work: list[tuple[Event, list[tuple[str, str, tuple]]]], watermark: int) -> dict[int, bool]:
@@ -234,6 +266,8 @@ class Ingestor:
     def _expiry(self, state: Any, key: str) -> int:
         if not self.expire or key.startswith("e|"):
             return 0
+        if key.startswith("i|"):
+            return int((state["t"] + self._max_retention + self.lateness_ns) // 1_000_000_000) + 1
         times = state.get("t") if isinstance(state, dict) else None
         if not times:
             return 0
@@ -249,6 +283,17 @@ class Ingestor:
 
 
 def _apply_one(states: dict[str, Any], key: str, kind: str, payload: tuple, watermark: int, lateness: int) -> bool:
+    if kind == "i":
+        states[key] = payload[0]
+        return True
+    if kind == "r":            # an earlier event with the same id replaces this one
+        state = states.get(key)
+        if not state or payload[0] not in state["id"]:
+            return False
+        j = state["id"].index(payload[0])
+        for lst in (state["t"], state["id"], *state["v"]):
+            del lst[j]
+        return True
     if kind == "e":
         row = payload[0]
         if states.get(key) == row:

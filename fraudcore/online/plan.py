@@ -119,11 +119,11 @@ def build_plan(fs: FeatureSet) -> OnlinePlan:
         for hop in chain:
             if hop.table != fs.target:
                 read_cols.setdefault(hop.table, set()).add(hop.column)
+    # An entity a snapshot is keyed by is fetched even when none of its columns is read: as in the
+    # engine (a LEFT JOIN through the entity table), a snapshot counts only for a known entity.
     entities = tuple(
-        EntityPlan(name, fs.tables[name].key, paths[name], tuple(sorted(read_cols[name])))
-        for name in sorted(paths, key=lambda n: (len(paths[n]), n)) if name in read_cols)
-    # An entity reached only as a snapshot's key (nothing read from its row) is never fetched.
-    del snapshot_entities
+        EntityPlan(name, fs.tables[name].key, paths[name], tuple(sorted(read_cols.get(name, ()))))
+        for name in sorted(paths, key=lambda n: (len(paths[n]), n)) if name in read_cols or name in snapshot_entities)
 
     snaps = []
     for table in sorted({f.table for f in fs.of_kind("reference")}):

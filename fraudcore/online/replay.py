@@ -97,7 +97,9 @@ def replay(plan: OnlinePlan, ingestor: Ingestor, events: list[Event], enrich: En
             if pending:
                 ingestor.apply(pending)
                 pending = []
-            served[ev.record[id_col]] = enrich(checkout_request(plan, ev.record))
+            tid = ev.record[id_col]
+            if tid not in served:          # a repeated event id keeps its earliest event (the engine's rule)
+                served[tid] = enrich(checkout_request(plan, ev.record))
             if progress is not None and i % 2000 == 0:
                 progress(i, len(events))
         pending.append(ev)
