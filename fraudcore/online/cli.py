@@ -128,7 +128,7 @@ def _ingest(args: argparse.Namespace) -> int:
     ingestor = Ingestor(plan, store, parse_duration(args.lateness, "--lateness"), rejects, expire=not args.no_expiry)
     if args.kinesis:
         from fraudcore.online.kinesis import KinesisSource
-        source: Any = KinesisSource(args.kinesis, store=store)
+        source: Any = KinesisSource(args.kinesis, store=store, follow=args.follow)
         name = args.kinesis
     else:
         if not args.source:
@@ -182,7 +182,7 @@ def add_commands(sub: Any, features_default: str) -> None:
     common(ing, events=False)
     ing.add_argument("--from", dest="source", default=None, help="JSONL file of {stream, record}, or - for stdin")
     ing.add_argument("--kinesis", default=None, help="read this Kinesis stream instead (all shards)")
-    ing.add_argument("--follow", action="store_true", help="keep reading lines appended to the file")
+    ing.add_argument("--follow", action="store_true", help="keep reading what is appended to the file or stream")
     ing.add_argument("--idle", type=float, default=5.0, help="with --follow, stop after this many idle seconds")
     ing.add_argument("--checkpoint", default=None, help="file keeping the last applied line (resume after it)")
     ing.add_argument("--batch", type=int, default=500, help="events per store round trip (default: %(default)s)")

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 IAM = ROOT / "deploy" / "iam"
 TEMPLATE = ROOT / "deploy" / "infra" / "template.yaml"
 ROLES = {"sagemaker-execution": "sagemaker.amazonaws.com", "batch-job": "ecs-tasks.amazonaws.com",
-         "step-functions": "states.amazonaws.com", "eventbridge": "events.amazonaws.com"}
+         "step-functions": "states.amazonaws.com", "eventbridge": "events.amazonaws.com",
+         "ingest": "ecs-tasks.amazonaws.com"}
 # Actions AWS offers no resource-level permissions for: the only ones allowed on Resource "*".
 NO_RESOURCE_LEVEL = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData", "batch:DescribeJobs",
                      "batch:DescribeJobDefinitions", "batch:DescribeJobQueues",
@@ -27,7 +28,8 @@ SAMPLE = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId":
           "ServingRepositoryName": "paylink-fraud-serving", "MetaflowDatastorePrefix": "metaflow",
           "MetaflowStepFunctionsTableName": "metaflow-sfn", "TrainStateMachineName": "paylink_fraud.prod.TrainFlow",
           "MetaflowJobQueueArn": "arn:aws:batch:us-east-1:123456789012:job-queue/metaflow",
-          "SageMakerExecutionRole.Arn": "arn:aws:iam::123456789012:role/paylink-fraud-sagemaker-execution"}
+          "SageMakerExecutionRole.Arn": "arn:aws:iam::123456789012:role/paylink-fraud-sagemaker-execution",
+          "OnlineStoreTableName": "paylink-fraud-online", "EventStreamName": "paylink-fraud-events"}
 ARN = re.compile(r"^arn:aws:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:[\w+=,.@/:*${}-]+$")
 
 
@@ -104,7 +106,8 @@ def _wrap_subs(value):
 def test_template_embeds_the_iam_documents_unchanged():
     resources, docs = _template()["Resources"], _docs()
     for logical, role in [("SageMakerExecutionRole", "sagemaker-execution"), ("BatchJobRole", "batch-job"),
-                          ("StepFunctionsRole", "step-functions"), ("EventBridgeRole", "eventbridge")]:
+                          ("StepFunctionsRole", "step-functions"), ("EventBridgeRole", "eventbridge"),
+                          ("IngestRole", "ingest")]:
         props = resources[logical]["Properties"]
         assert props["AssumeRolePolicyDocument"] == _wrap_subs(docs[f"{role}-trust"]), logical
         (policy,) = props["Policies"]
@@ -147,3 +150,45 @@ def test_template_alarms_match_the_code():
             (spec.namespace, spec.metric, spec.comparison), spec.name
         assert props.get("Statistic") == spec.statistic and props.get("ExtendedStatistic") == spec.extended_statistic
         assert [d["Name"] for d in props["Dimensions"]] == [k for k, _ in spec.dimensions]
+
+
+def _allowed(doc: dict, service: str) -> dict[str, list[str]]:
+    """The actions of one service a policy allows, each with the resources it may act on."""
+    out: dict[str, list[str]] = {}
+    for statement in doc["Statement"]:
+        for action in _as_list(statement["Action"]):
+            if action.startswith(f"{service}:"):
+                out.setdefault(action, []).extend(_as_list(statement["Resource"]))
+    return out
+
+
+def test_the_online_store_table_and_event_stream():
+    from fraudcore.online.dynamo import KEY_ATTRIBUTE, TTL_ATTRIBUTE
+
+    resources, outputs = _template()["Resources"], _template()["Outputs"]
+    table = resources["OnlineStoreTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": KEY_ATTRIBUTE, "KeyType": "HASH"}]
+    assert table["AttributeDefinitions"] == [{"AttributeName": KEY_ATTRIBUTE, "AttributeType": "S"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    stream = resources["EventStream"]["Properties"]
+    assert stream["StreamModeDetails"] == {"StreamMode": "ON_DEMAND"}
+    assert {"OnlineStoreTableName", "OnlineStoreTableArn", "EventStreamName", "EventStreamArn",
+            "IngestRoleArn"} <= set(outputs)
+
+
+def test_the_endpoint_only_reads_the_online_store_and_ingest_only_what_it_needs():
+    docs = _docs()
+    table = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${OnlineStoreTableName}"
+    stream = "arn:${AWS::Partition}:kinesis:${AWS::Region}:${AWS::AccountId}:stream/${EventStreamName}"
+    assert _allowed(docs["sagemaker-execution-policy"], "dynamodb") == {
+        "dynamodb:BatchGetItem": [table], "dynamodb:GetItem": [table]}
+    assert _allowed(docs["sagemaker-execution-policy"], "kinesis") == {}
+    ingest = docs["ingest-policy"]
+    assert _allowed(ingest, "dynamodb") == {"dynamodb:GetItem": [table], "dynamodb:BatchGetItem": [table],
+                                            "dynamodb:PutItem": [table]}
+    assert set(_allowed(ingest, "kinesis")) == {"kinesis:DescribeStreamSummary", "kinesis:ListShards",
+                                                "kinesis:GetShardIterator", "kinesis:GetRecords"}
+    assert all(r == [stream] for r in _allowed(ingest, "kinesis").values())
+    assert set(_allowed(ingest, "s3")) == set() and set(_allowed(ingest, "cloudwatch")) == {"cloudwatch:PutMetricData"}
