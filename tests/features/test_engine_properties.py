@@ -73,10 +73,9 @@ def _changed_future(fs, tables, target_id: int, t: int, how: str, rng: np.random
         future = _future_mask(fs, name, frame, t)
         if name == fs.target:
             decl = fs.tables[name]
-            own = np.flatnonzero((frame[decl.id].to_numpy() == target_id) & future
-                                 & (pd.to_datetime(frame[decl.time]).to_numpy(dtype="datetime64[ns]")
-                                    .view(np.int64) == t))[:1]
-            future[own] = False
+            # the target itself, and every repeat of its id: which copy is kept depends on row order
+            # (the earliest (time, row) wins), so moving a repeat ahead of it would change the target
+            future[frame[decl.id].to_numpy() == target_id] = False
         if how == "delete":
             out[name] = frame[~future].reset_index(drop=True)
         else:
