@@ -95,8 +95,11 @@ class EvaluationResult:
     score_sample: dict[str, list[float]]  # holdout scores by class, for the distribution plot
     parity: dict[str, Any]  # ids and in-flow scores a loaded bundle must reproduce
     data_profile: dict[str, Any]  # fraud rate per month and missing rate per field
+    # each review rule ("precision", "alert_budget") on validation and holdout; {} without an alert budget
+    rules: dict[str, Any] = dataclasses.field(default_factory=dict)
+    entity: dict[str, Any] | None = None  # fraudcore.entity_metrics.entity_top_k on the holdout, with its field
 
-    BUNDLE_METRICS = ("holdout", "validation", "baseline", "oracle", "champion", "gate", "headline")
+    BUNDLE_METRICS = ("holdout", "validation", "baseline", "oracle", "champion", "gate", "headline", "rules", "entity")
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -160,6 +163,18 @@ def headline(holdout: Mapping[str, Any], validation: Mapping[str, Any], threshol
         out["model_oracle_ratio"] = holdout["pr_auc"] / oracle["pr_auc"] if oracle["pr_auc"] else None
     if baseline is not None:
         out["lr_pr_auc"] = baseline["pr_auc"]
+    return out
+
+
+def extra_headline(rules: Mapping[str, Any], entity: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Flat headline numbers of the alert-budget rule and the entity-level evaluation, when configured."""
+    out: dict[str, Any] = {}
+    budget = (rules.get("alert_budget") or {}).get("holdout")
+    if budget:
+        out.update(budget_threshold=budget["threshold"], budget_recall=budget["recall"],
+                   budget_precision=budget["precision"], budget_alerts_per_day=budget["alerts_per_day"])
+    if entity:
+        out.update({f"entity_precision_at_{k}": p for k, p in zip(entity["k"], entity["precision_at_k"])})
     return out
 
 
