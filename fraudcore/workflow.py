@@ -227,9 +227,10 @@ def evaluation_window(cfg: TrainConfig, schema: Schema, model_run_id: str, data_
     return prepared, start or lo, end or hi
 
 
-def evaluate_models(cfg: TrainConfig, model: str, challenger: str = "", data_path: str = "", start: str = "",
+def evaluate_models(cfg: TrainConfig | None, model: str, challenger: str = "", data_path: str = "", start: str = "",
                     end: str = "") -> dict[str, Any]:
-    """Champion (or any run) against an optional challenger on one window; the EvaluateFlow/CLI core."""
+    """Champion (or any run) against an optional challenger on one window; the EvaluateFlow/CLI core.
+    `cfg` None: the model's own training config, kept in its bundle."""
     from fraudcore.bundle import load_bundle
     from fraudcore.registry.lookup import resolve
     from fraudcore.registry.store import materialize_bundle
@@ -238,8 +239,22 @@ def evaluate_models(cfg: TrainConfig, model: str, challenger: str = "", data_pat
     if challenger:
         names["challenger"] = resolve(challenger)
     bundles = {n: load_bundle(materialize_bundle(rid)) for n, rid in names.items()}
-    schema = bundles["model"].schema
-    prepared, lo, hi = evaluation_window(cfg, schema, names["model"], data_path, start, end)
+    return evaluate_bundles(bundles, cfg, names["model"], data_path, (start, end))
+
+
+def evaluate_bundles(bundles: Mapping[str, Any], cfg: TrainConfig | None, model_run_id: str, data_path: str = "",
+                     window: tuple[str, str] = ("", "")) -> dict[str, Any]:
+    """Loaded bundles (the first is the model) on one window of `data_path` or of the model's training holdout,
+    after checking they fit the data and the config (`fraudcore.evaluation.fit.check_fit`)."""
+    from fraudcore.evaluation.fit import bundle_config, check_fit
+
+    first = next(iter(bundles.values()))
+    own = cfg is None
+    cfg = bundle_config(first) if cfg is None else cfg
+    check_fit(bundles, cfg, data_path)
+    schema = first.schema
+    prepared, lo, hi = evaluation_window(cfg, schema, model_run_id, data_path, *window)
     result = E.compare_bundles(bundles, prepared, schema, lo, hi, cfg.evaluation)
     result["data"] = {"source": prepared.source, "fingerprint": dict(prepared.fingerprint)}
+    result["config"] = "the model's own (kept in its bundle)" if own else "given"
     return result

@@ -23,6 +23,7 @@ import pandas as pd
 from fraudcore import metrics as M
 from fraudcore.baseline import fit_logistic_baseline, score_logistic_baseline
 from fraudcore.config import EvaluationConfig
+from fraudcore.entity_metrics import entity_top_k
 from fraudcore.explain import contributions, field_contributions, field_importance, group_importance, reason_codes
 from fraudcore.bundle import ModelParts, predict_scores
 from fraudcore.pipeline import FeaturePipeline, encode_category
@@ -235,7 +236,7 @@ def compare_bundles(bundles: Mapping[str, Any], prepared: Any, schema: Schema, s
 
     cfg = cfg.for_schema(schema)
     scorers = {name: BatchScorer(tuple(map(str, b.pipeline.feature_names_in_)), b.score) for name, b in bundles.items()}
-    keep = [*slice_columns(cfg), *([schema.oracle] if schema.oracle else [])]
+    keep = [*slice_columns(cfg), *([schema.oracle] if schema.oracle else []), *([cfg.entity] if cfg.entity else [])]
     scores, frame = score_window(prepared, schema, (start, end), scorers, keep=keep, chunk_rows=cfg.chunk_rows)
     y = frame[schema.label].to_numpy()
     masks = slice_masks(cfg, schema, frame)
@@ -244,6 +245,9 @@ def compare_bundles(bundles: Mapping[str, Any], prepared: Any, schema: Schema, s
     decisions = {}
     for name, b in bundles.items():
         out["models"][name] = evaluate_scores(y, scores[name], b.thresholds, masks)
+        if cfg.entity:
+            out["models"][name]["entity"] = {"field": cfg.entity, **entity_top_k(
+                y, scores[name], frame[schema.time], frame[cfg.entity], cfg.entity_top_k, cfg.entity_remove_known)}
         decisions[name] = decide(scores[name], b.thresholds)
     if schema.oracle and frame[schema.oracle].notna().all():
         out["oracle"] = oracle_figures(y, frame[schema.oracle].to_numpy(dtype=np.float64), cfg_floor(bundles))
