@@ -255,6 +255,8 @@ def evaluate_bundles(bundles: Mapping[str, Any], cfg: TrainConfig | None, model_
     schema = first.schema
     prepared, lo, hi = evaluation_window(cfg, schema, model_run_id, data_path, *window)
     result = E.compare_bundles(bundles, prepared, schema, lo, hi, cfg.evaluation)
-    result["data"] = {"source": prepared.source, "fingerprint": dict(prepared.fingerprint)}
+    # the default window of a run trained with a separate test file is that file
+    source = prepared.holdout["source"] if prepared.holdout and not data_path else prepared.source
+    result["data"] = {"source": source, "fingerprint": dict(prepared.fingerprint)}
     result["config"] = "the model's own (kept in its bundle)" if own else "given"
     return result
