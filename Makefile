@@ -25,6 +25,8 @@ install: $(STAMP)
 
 train: $(STAMP)
 	$(PY) flows/train.py run
+	@echo "online store: the embedded store as of the end of the events (checkout form: docs/serving.md)"
+	$(VENV)/bin/fraud features load --as-of end
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,5 +1,7 @@
 """`fraud features backfill --events DIR --out DIR [--months YYYY-MM ...]`: the offline backfill.
 
+The online store's commands (`load`, `events`, `ingest`) are in fraudcore/online/cli.py.
+
 Writes `<out>/month=YYYY-MM/part-0.parquet` (one row per target event, schema dtypes), one month at a
 time so memory stays bounded, plus `<out>/_backfill.json`: the declarations' fingerprint, rows per
 month and the validation report of every partition.
@@ -66,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: all cores)")
     b.add_argument("--memory-limit", default=None, help="DuckDB memory limit, e.g. 6GB (it spills beyond)")
     b.add_argument("--verbose", action="store_true", help="print each month's validation report")
-    return _backfill(parser.parse_args(argv))  # FraudErrors are reported by `fraud` (fraudcore/cli.py)
+    b.set_defaults(run=_backfill)
+    from fraudcore.online.cli import add_commands
+    add_commands(sub, str(DEFAULT_FEATURES_PATH))
+    args = parser.parse_args(argv)
+    return args.run(args)  # FraudErrors are reported by `fraud` (fraudcore/cli.py)
 
 
 if __name__ == "__main__":

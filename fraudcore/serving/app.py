@@ -33,7 +33,9 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from fraudcore.online.store import LazyStore
 from fraudcore.serving.batching import MicroBatcher, Submission, score_submissions
+from fraudcore.serving.checkout import FORMS, CheckoutResult
 from fraudcore.serving.capture import CaptureWriter, make_sink, utc_now_iso, worker_name
 from fraudcore.serving.config import ServeConfig
 from fraudcore.serving.holder import ModelHolder, ModelSpecError
@@ -69,14 +71,29 @@ class _Invocation:
         rid = self.headers.get("x-request-id")
         return rid[:128] if rid else new_id()
 
-    def explain_all(self) -> bool:
+    def option(self, name: str) -> str:
+        """A request option from the query (`?name=v`, the last wins, as in Starlette's query_params.get),
+        else the header `x-name`, else SageMaker's `X-Amzn-SageMaker-Custom-Attributes: name=v;...` (the
+        one channel InvokeEndpoint passes through)."""
         query = self.scope.get("query_string", b"")
         chosen = ""
-        if query:  # the last `explain=` wins, as in Starlette's query_params.get
+        if query:
             for key, value in parse_qsl(query.decode("latin-1")):
-                if key == "explain":
+                if key == name:
                     chosen = value
-        return (chosen or self.headers.get("x-explain", "")).lower() == "all"
+        if not chosen:
+            chosen = self.headers.get("x-" + name, "")
+        if not chosen:
+            attrs = self.headers.get("x-amzn-sagemaker-custom-attributes", "")
+            if attrs:
+                for part in attrs.replace(",", ";").split(";"):
+                    key, _, value = part.strip().partition("=")
+                    if key == name:
+                        chosen = value.strip()
+        return chosen.lower()
+
+    def explain_all(self) -> bool:
+        return self.option("explain") == "all"
 
     async def body(self, limit: int) -> bytes:
         declared = self.headers.get("content-length")
@@ -119,7 +136,8 @@ class Service:
     def __init__(self, cfg: ServeConfig) -> None:
         self.cfg = cfg
         options = ScorerOptions(cfg.reasons_k, compiled_walk=cfg.compiled_walk, compiled_reasons=cfg.compiled_reasons)
-        self.holder = ModelHolder(cfg.model, options, max_batch=cfg.max_batch, pinned=cfg.pin)
+        self.online = None if cfg.online_store == "none" else LazyStore(cfg.online_store, cfg.online_budget_ms / 1e3)
+        self.holder = ModelHolder(cfg.model, options, max_batch=cfg.max_batch, pinned=cfg.pin, online=self.online)
         self.metrics = Metrics()
         self.metrics.model_version = self.holder.scorer.version
         self.worker = worker_name()
@@ -157,13 +175,26 @@ class Service:
         scorer, parser = loaded.scorer, loaded.parser
         body = b""
         records: list[dict[str, Any]] | None = None
+        checkout: CheckoutResult | None = None
+        requests: list[Any] = []
         try:
             ctype = call.headers.get("content-type", "")
             if ctype.split(";", 1)[0].strip().lower() != JSON:
                 raise RequestError(415, "content_type", f"content type must be {JSON}; got {ctype or 'none'!r}",
                                    field="content-type", received=ctype or None)
             body = await call.body(self.cfg.max_body_bytes)
-            records, batch = parser.parse(body)
+            form = call.option("form") or "features"
+            if form == "checkout":
+                requests, batch = parser.items(body)
+                checkout = await self._checkout(loaded, requests, batch)
+                records = [e.record for e in checkout.enriched]
+                for i, (rec, e) in enumerate(zip(records, checkout.enriched)):
+                    parser.check(rec, i if batch else None, e.missing)
+            elif form == "features":
+                records, batch = parser.parse(body)
+            else:
+                raise RequestError(400, "form", f"request form must be one of {list(FORMS)}; got {form!r}",
+                                   field="form", received=form)
             sub = Submission(loaded, records, explain_all=call.explain_all())
             if self.batcher is not None:
                 results = await self.batcher.submit(sub)
@@ -183,18 +214,50 @@ class Service:
         for rec, res in zip(records, results):
             if id_field in rec:
                 res[id_field] = rec[id_field]
+        if checkout is not None:
+            show = call.option("features") in ("1", "true", "yes")
+            for e, res in zip(checkout.enriched, results):
+                if e.missing:
+                    res["degraded"] = {"missing": list(e.missing), "reason": checkout.store_error}
+                if show:
+                    res["features"] = e.record
+            self.metrics.observe_online(sum(1 for e in checkout.enriched if e.missing), len(records))
         payload: Any = {"request_id": rid, "model_version": scorer.version, "predictions": results} if batch \
             else {"request_id": rid, **results[0]}
         latency_ms = (time.perf_counter() - t0) * 1e3
         self.metrics.observe(latency_ms, 200, [r["decision"] for r in results])
         if self.capture is not None and self.capture.sampled():
             now = utc_now_iso()
-            for rec, res in zip(records, results):
-                self.capture.offer({
-                    "request_id": rid, "transaction_id": rec.get(id_field), "time": now,
-                    "model_version": scorer.version, "status": "ok", "input": rec, "score": res["score"],
-                    "decision": res["decision"], "reasons": res.get("reasons", []), "latency_ms": latency_ms})
+            for i, (rec, res) in enumerate(zip(records, results)):
+                doc = {"request_id": rid, "transaction_id": rec.get(id_field), "time": now,
+                       "model_version": scorer.version, "status": "ok", "input": rec, "score": res["score"],
+                       "decision": res["decision"], "reasons": res.get("reasons", []), "latency_ms": latency_ms}
+                if checkout is not None:  # `input` is what the model saw; `request` what checkout sent
+                    doc["form"], doc["request"] = "checkout", requests[i]
+                    if checkout.enriched[i].missing:
+                        doc["degraded"] = list(checkout.enriched[i].missing)
+                self.capture.offer(doc)
         await call.answer(payload, 200, rid, scorer.version)
+
+    async def _checkout(self, loaded: Any, requests: list[Any], batch: bool) -> CheckoutResult:
+        """Check the checkout fields, then compute the features from the online store. A store that
+        blocks (networked) is read off the event loop, and never waited for past twice its budget."""
+        form = loaded.checkout
+        if form is None:
+            why = ("the server runs without an online store (--online-store none)" if self.online is None else
+                   "this model was trained on precomputed features, so it has no feature declarations")
+            raise RequestError(400, "checkout_unavailable", f"the checkout form is not available: {why}; send "
+                               "the features form (every schema feature)", field="form", received="checkout")
+        for i, rec in enumerate(requests):
+            form.check(rec, i if batch else None)
+        if self.online is None or self.online.name == "sqlite":
+            return form.enrich(requests)
+        loop = asyncio.get_running_loop()
+        budget = 2 * self.cfg.online_budget_ms / 1e3
+        try:
+            return await asyncio.wait_for(loop.run_in_executor(None, form.enrich, requests), budget)
+        except asyncio.TimeoutError:
+            return form.enrich_without_store(requests, f"online store did not answer within {budget * 1e3:.0f} ms")
 
     def _failure(self, err: RequestError, rid: str, version: str, t0: float, body: bytes,
                  records: list[dict[str, Any]] | None) -> tuple[dict[str, Any], int]:

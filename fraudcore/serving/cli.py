@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--graceful-timeout", dest="graceful_timeout_s", type=int,
                    default=_DEFAULTS["graceful_timeout_s"])
     p.add_argument("--log-level", default=_DEFAULTS["log_level"])
+    p.add_argument("--online-store", default=_DEFAULTS["online_store"],
+                   help="where the checkout form reads request-time features: sqlite:PATH, dynamodb:TABLE or "
+                        "'none' (default: %(default)s, written by `fraud features load` and `fraud features "
+                        "ingest`)")
+    p.add_argument("--online-budget-ms", type=float, default=_DEFAULTS["online_budget_ms"],
+                   help="a store read slower than this answers `degraded` (default: %(default)s)")
     fast = p.add_argument_group("fast paths", "each defaults to on; off, the library code it is tested "
                                 "against runs instead, with the same scores, decisions and reasons")
     fast.add_argument("--compiled-walk", action=argparse.BooleanOptionalAction, default=_DEFAULTS["compiled_walk"],
@@ -118,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     # Resolve once here so a bad spec fails fast with its message (ModelSpecError, reported by `fraud`);
     # a pinned server keeps the resolved directory, so no worker (or SIGHUP) can re-resolve `champion`.
     bundle_dir = resolve_bundle_dir(cfg.model)
+    kind, _, where = cfg.online_store.partition(":")
+    if kind == "sqlite":  # every worker opens the same file, wherever it was started
+        cfg = replace(cfg, online_store=f"sqlite:{Path(where).resolve()}")
     if cfg.pin:
         cfg = replace(cfg, model=str(bundle_dir))
     run(cfg)

@@ -34,6 +34,11 @@ class ServeConfig(ConfigFile):
     keep_alive_s: int = 60
     graceful_timeout_s: int = 25        # SageMaker sends SIGKILL 30 s after SIGTERM
     log_level: str = "warning"
+    # The checkout form (docs/serving.md#the-checkout-form): where request-time features are read.
+    # "sqlite:PATH" (the embedded default, written by `fraud features load/ingest`), "dynamodb:TABLE"
+    # on AWS, or "none" (features form only).
+    online_store: str = "sqlite:data/online/store.sqlite"
+    online_budget_ms: float = 25.0      # a store read slower than this scores the request degraded
     # Fast paths (docs/serving.md#fast-paths-and-their-switches); off, each falls back to the library
     # code it is tested against, with the same scores, decisions and reasons.
     compiled_walk: bool = True          # fastpredict's tree walk; off: LightGBM's Booster.predict
@@ -52,6 +57,10 @@ class ServeConfig(ConfigFile):
             ("emf_interval_s", self.emf_interval_s > 0, "a number > 0"),
             ("keep_alive_s", self.keep_alive_s >= 1, "an int >= 1"),
             ("graceful_timeout_s", self.graceful_timeout_s >= 0, "an int >= 0"),
+            ("online_budget_ms", 0 < self.online_budget_ms <= 10_000, "a number in (0, 10000]"),
+            ("online_store", self.online_store == "none" or self.online_store.split(":", 1)[0] in
+             ("sqlite", "dynamodb") and len(self.online_store.split(":", 1)) == 2 and
+             bool(self.online_store.split(":", 1)[1]), "'none', 'sqlite:PATH' or 'dynamodb:TABLE'"),
         ]
         for name, ok, rule in checks:
             need(ok, name, f"must be {rule}", getattr(self, name))

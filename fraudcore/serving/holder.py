@@ -14,7 +14,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from fraudcore.online.bundled import bundle_feature_set
+from fraudcore.online.store import Store
 from fraudcore.registry.store import ModelSpecError, resolve_bundle
+from fraudcore.serving.checkout import CheckoutForm
 from fraudcore.serving.parsing import RequestParser
 from fraudcore.serving.scoring import Scorer, ScorerOptions
 
@@ -33,14 +36,16 @@ class Loaded:
     parser: RequestParser
     spec: str
     loaded_at: float
+    checkout: CheckoutForm | None = None   # None: no online store, or a model trained on precomputed features
 
 
 class ModelHolder:
     """The current scorer plus the previous one; swaps are serialised, reads are a plain attribute."""
 
     def __init__(self, spec: str, options: ScorerOptions = ScorerOptions(), max_batch: int = 256,
-                 pinned: bool = False) -> None:
+                 pinned: bool = False, online: Store | None = None) -> None:
         self.options = options
+        self.online = online
         self.max_batch = max_batch
         self.pinned = pinned
         self.current = self._load(spec)
@@ -53,7 +58,11 @@ class ModelHolder:
 
     def _load(self, spec: str) -> Loaded:
         scorer = load_scorer(spec, self.options)
-        return Loaded(scorer, RequestParser(scorer.bundle.schema, self.max_batch), spec, time.time())
+        checkout = None
+        if self.online is not None:
+            fs = bundle_feature_set(scorer.bundle.manifest, scorer.bundle.schema)
+            checkout = None if fs is None else CheckoutForm(fs, self.online)
+        return Loaded(scorer, RequestParser(scorer.bundle.schema, self.max_batch), spec, time.time(), checkout)
 
     def swap(self, spec: str) -> dict[str, Any]:
         """Load `spec` fully, then switch to it. Blocking: call it from a worker thread."""
@@ -75,5 +84,6 @@ class ModelHolder:
 
     def describe(self) -> dict[str, Any]:
         return {"model_version": self.scorer.version, "spec": self.current.spec, "pinned": self.pinned,
+                "checkout_form": self.current.checkout is not None,
                 "previous": None if self.previous is None else self.previous.scorer.version,
                 "bundle": str(self.scorer.bundle.path)}

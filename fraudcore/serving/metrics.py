@@ -40,6 +40,10 @@ class Metrics:
         self._window_bad = 0
         self._window_decisions: Counter[str] = Counter()
         self._rng = random.Random(0)
+        self.online_rows = 0                          # checkout-form transactions
+        self.online_degraded = 0                      # ... scored with store features missing
+        self._window_online = 0
+        self._window_degraded = 0
 
     def observe(self, latency_ms: float, status: int, decisions: list[str] | None = None,
                 failure: str | None = None) -> None:
@@ -65,6 +69,12 @@ class Metrics:
             if j < _EMF_SAMPLES:
                 self._window[j] = latency_ms
 
+    def observe_online(self, degraded: int, rows: int) -> None:
+        self.online_rows += rows
+        self.online_degraded += degraded
+        self._window_online += rows
+        self._window_degraded += degraded
+
     def observe_batch(self, rows: int) -> None:
         self.batch_buckets[bisect.bisect_left(BATCH_BUCKETS_ROWS, rows)] += 1
         self.batch_rows_sum += rows
@@ -80,6 +90,8 @@ class Metrics:
         lines += [f'fraud_failures_total{{reason="{r}"}} {n}' for r, n in sorted(self.failures.items())]
         lines += _histogram("fraud_batch_rows", "Transactions scored together in one micro-batch.",
                             BATCH_BUCKETS_ROWS, self.batch_buckets, self.batch_rows_sum)
+        lines += ["# TYPE fraud_online_rows_total counter", f"fraud_online_rows_total {self.online_rows}",
+                  "# TYPE fraud_online_degraded_total counter", f"fraud_online_degraded_total {self.online_degraded}"]
         lines += ["# TYPE fraud_model_swaps_total counter", f"fraud_model_swaps_total {self.swaps}",
                   "# TYPE fraud_model_info gauge", f'fraud_model_info{{version="{self.model_version}"}} 1']
         for name, value in sorted((extra or {}).items()):
@@ -100,6 +112,12 @@ class Metrics:
             name = f"Decision{decision.capitalize()}"
             metrics.append({"Name": name, "Unit": "Count"})
             doc[name] = n
+        if self._window_online:
+            metrics += [{"Name": "OnlineRows", "Unit": "Count"}, {"Name": "OnlineDegraded", "Unit": "Count"},
+                        {"Name": "OnlineDegradedRate", "Unit": "None"}]
+            doc.update(OnlineRows=self._window_online, OnlineDegraded=self._window_degraded,
+                       OnlineDegradedRate=self._window_degraded / self._window_online)
+            self._window_online = self._window_degraded = 0
         doc["_aws"] = {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [
             {"Namespace": NAMESPACE, "Dimensions": [sorted(dimensions)], "Metrics": metrics}]}
         self._window, self._window_seen, self._window_ok, self._window_bad = [], 0, 0, 0

@@ -140,6 +140,13 @@ class RequestParser:
                                    received=body[:_RECEIVED_MAX].decode("utf-8", "replace")) from err
 
     def parse(self, body: bytes) -> tuple[list[dict[str, Any]], bool]:
+        items, batch = self.items(body)
+        for i, rec in enumerate(items):
+            self.check(rec, i if batch else None)
+        return items, batch
+
+    def items(self, body: bytes) -> tuple[list[Any], bool]:
+        """The envelope: one object, a list, or {"instances": [...]}; the items are not checked yet."""
         doc = self.load(body)
         if isinstance(doc, dict) and INSTANCES in doc:
             items, batch = doc[INSTANCES], True
@@ -158,11 +165,10 @@ class RequestParser:
         if len(items) > self.max_batch:
             raise RequestError(413, "batch_size", f"a batch may hold at most {self.max_batch} transactions; "
                                f"got {len(items)}", field=INSTANCES, received=len(items))
-        for i, rec in enumerate(items):
-            self.check(rec, i if batch else None)
         return items, batch
 
-    def check(self, rec: Any, index: int | None) -> None:
+    def check(self, rec: Any, index: int | None, missing: tuple[str, ...] = ()) -> None:
+        """`missing`: features the online store could not supply (a degraded answer scores them missing)."""
         where = "" if index is None else f"{INSTANCES}[{index}]."
         if not isinstance(rec, dict):
             raise RequestError(400, "type", f"{where or 'the transaction '}must be a JSON object; "
@@ -170,7 +176,7 @@ class RequestParser:
         for name, nullable, check in self._checks:
             v = rec.get(name)
             if v is None:
-                if nullable:
+                if nullable or name in missing:
                     continue
                 rule = "not_null" if name in rec else "required"
                 verb = "must not be null" if name in rec else "is required"
