@@ -157,7 +157,7 @@ class TrainFlow(FlowSpec):
                                                           if synthetic else {}))
             prepared = prepare_dataset(schema, out, data, synthetic=synthetic)
         if cfg.split.holdout_path:  # a separate test file: the same checks, its own fingerprint
-            prepared = attach_holdout(prepared, prepare_dataset(schema, cfg.split.holdout_path, cfg.data))
+            prepared = attach_holdout(prepared, prepare_dataset(schema, cfg.split.holdout_path, cfg.data), schema)
             print(f"holdout: {prepared.holdout['rows']:,} valid rows from {prepared.holdout['source']}")
         self.prepared = prepared.to_dict()
         self.fingerprint, self.validation_report = prepared.fingerprint, prepared.report

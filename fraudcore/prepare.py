@@ -259,9 +259,17 @@ def prepare_dataset(schema: Schema, path: str | Path, data: DataConfig = DataCon
                         months=dict(sorted(months.items())), missing=missing, fingerprint=fp, report=report)
 
 
-def attach_holdout(data: PreparedData, test: PreparedData) -> PreparedData:
+def attach_holdout(data: PreparedData, test: PreparedData, schema: Schema) -> PreparedData:
     """The training data with a separately validated test file as its holdout: the test files are read after
-    the training files, counts add up, and the fingerprint and report keep the test file's under "holdout"."""
+    the training files, counts add up, and the fingerprint and report keep the test file's under "holdout".
+    A test row repeating a training row's transaction id is refused: the test set must be unseen."""
+    repeats = cross_file_duplicates(schema, [*data.files, *test.files])
+    leaked = [d for i, dups in repeats.items() if i >= len(data.files) for d in dups if d[2] < len(data.files)]
+    if leaked:
+        value = leaked[0][1].item() if isinstance(leaked[0][1], np.generic) else leaked[0][1]
+        raise DataValidationError(f"{test.source}: column '{schema.id}' must not repeat the training data's ids; "
+                                  f"got {len(leaked)} rows (first: {value!r}, also in {data.source}). A separate "
+                                  "test set must hold rows the model never trains on")
     months: dict[str, dict[str, int]] = {m: dict(c) for m, c in data.months.items()}
     for m, c in test.months.items():
         cur = months.setdefault(m, {"rows": 0, "positives": 0})

@@ -12,6 +12,7 @@ import pytest
 
 from fraudcore.config import DataConfig, TrainConfig
 from fraudcore.config_loader import ConfigError
+from fraudcore.data import DataValidationError
 from fraudcore.prepare import attach_holdout, count_split, load_part, prepare_dataset, set_aside_lines
 from fraudcore.schema import load_schema
 from fraudcore.split import SplitError, check_counts, plan_split
@@ -77,7 +78,7 @@ def test_train_and_validation_from_the_data_the_holdout_from_the_file(files, tmp
     train_csv, test_csv = files
     cfg = TrainConfig.from_toml(DATES + f'holdout = "{test_csv}"\n', "test")
     data = DataConfig(prepared_root=str(tmp_path / "prepared"), workers=1, column_map=(("OrderTotal", "order_total"),))
-    prepared = attach_holdout(prepare_dataset(ORDERS, train_csv, data), prepare_dataset(ORDERS, test_csv, data))
+    prepared = attach_holdout(prepare_dataset(ORDERS, train_csv, data), prepare_dataset(ORDERS, test_csv, data), ORDERS)
     plan = plan_split(cfg.split, prepared.first_time, prepared.last_time, prepared.holdout_range)
     assert plan.train == ("2025-01-01T00:00:00+00:00", "2025-09-01T00:00:00+00:00")
     assert plan.holdout[0] == pd.Timestamp(prepared.holdout["first_time"]).isoformat()
@@ -110,3 +111,15 @@ def test_a_test_file_that_overlaps_the_training_data_is_refused(files) -> None:
     with pytest.raises(SplitError, match=r"test file 'test.csv' starts at 2025-11-20.*not after the training data "
                                          r"ends \(2025-11-30"):
         plan_split(split, "2025-01-01", "2025-11-30", ("2025-11-20", "2025-12-31"))
+
+
+def test_a_test_file_repeating_training_ids_is_refused(files, tmp_path) -> None:
+    train_csv, test_csv = files
+    leaky = pd.read_csv(test_csv)
+    leaky.loc[5, "order_id"] = int(pd.read_csv(train_csv)["order_id"].iloc[10])
+    leaky_csv = tmp_path / "leaky.csv"
+    leaky.to_csv(leaky_csv, index=False)
+    data = DataConfig(prepared_root=str(tmp_path / "prepared"), workers=1, column_map=(("OrderTotal", "order_total"),))
+    with pytest.raises(DataValidationError, match=r"leaky.csv: column 'order_id' must not repeat the training data's "
+                                                  r"ids; got 1 rows \(first: 11, also in .*train.csv\)"):
+        attach_holdout(prepare_dataset(ORDERS, train_csv, data), prepare_dataset(ORDERS, leaky_csv, data), ORDERS)
