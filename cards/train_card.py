@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -32,6 +34,30 @@ def _fmt(v: Any, digits: int = 4) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     return str(v)
+
+
+def reason_value(v: Any) -> str:
+    """A reason's value as a person reads it: 3 significant digits (0.413, 12.3, 4,210), no float noise
+    such as 0.41332730650901794; ints, categories and flags as they are."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "missing"
+    if isinstance(v, bool) or not isinstance(v, (float, np.floating)):
+        return str(v)
+    v = float(v)
+    if v == 0 or not math.isfinite(v) or abs(v) < 1e-3:
+        return f"{v:.3g}"
+    decimals = max(0, 2 - math.floor(math.log10(abs(v))))
+    text = f"{v:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def label_room(fig: Any, ax: Any, pad_px: float = 12.0) -> None:
+    """Widen the left margin so the y tick labels (field names) fit inside the figure, whatever their length."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    widest = max((t.get_window_extent(renderer).width for t in ax.get_yticklabels()), default=0.0)
+    width = fig.get_size_inches()[0] * fig.dpi
+    fig.subplots_adjust(left=min(0.6, (widest + pad_px + 8) / width))
 
 
 def _image(fig: Any) -> Image:
@@ -127,6 +153,7 @@ def shap_plots(explain: Mapping[str, Any], top: int = 15) -> list[Any]:
     ax.axvline(0, color="grey", lw=0.8)
     ax.set(xlabel="SHAP value (log-odds contribution)", title="SHAP beeswarm, holdout sample (grey: missing)")
     fig.colorbar(sc, ax=ax, label="feature value (low to high)")
+    label_room(fig, ax)
     out = [_image(fig)]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 0.3 * min(top, len(imp)) + 1.5))
     names = list(imp)[:top][::-1]
@@ -235,6 +262,61 @@ def set_aside_section(report: Mapping[str, Any] | None) -> list[Any]:
     return [Markdown("**Set aside by the data check**\n\n" + lines)]
 
 
+def rules_section(rules: Mapping[str, Any], review_rule: str) -> list[Any]:
+    """The two review rules side by side: highest recall at the precision floor, and the alert budget."""
+    if not rules:
+        return []
+    rows = []
+    for name, label in (("precision", "precision floor"), ("alert_budget", "alert budget")):
+        r = rules.get(name)
+        if not r:
+            continue
+        for part in ("validation", "holdout"):
+            f = r.get(part)
+            if f:
+                rows.append([label + (" (review band)" if name == review_rule else ""), part, f"{f['threshold']:.4g}",
+                             _fmt(f["precision"], 3), _fmt(f["recall"], 3), f"{f['alerts_per_day']:.1f}",
+                             f"{f['max_alerts_per_day']:.0f}"])
+    budget = (rules.get("alert_budget") or {}).get("holdout") or {}
+    return [Markdown(f"**Review rules.** Precision floor: the highest recall with precision >= the floor on validation. "
+                     f"Alert budget: at most {budget.get('budget', 0):g} alerts a day on average over the validation "
+                     "days. Both thresholds were chosen on validation; the holdout shows what each would have done."),
+            Table(rows, headers=["rule", "period", "threshold", "precision", "recall", "alerts a day (mean)",
+                                 "busiest day"])]
+
+
+def entity_section(entity: Mapping[str, Any] | None) -> list[Any]:
+    """Precision at the top k entities a day on the holdout, as a curve over k."""
+    if not entity:
+        return [Markdown("No entity-level evaluation (set `[evaluation] entity` to a card or customer column).")]
+    ks = entity["k"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(ks, entity["precision_at_k_known_removed"], "o-", label="known compromised removed")
+    ax.plot(ks, entity["precision_at_k_all"], "s--", label="all entities")
+    ax.set(xlabel="k (entities reviewed a day)", ylabel="precision (mean over days)", ylim=(0, 1),
+           title=f"Precision at top-k {entity['field']} a day (holdout)")
+    ax.set_xscale("log")
+    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.legend()
+    fig.tight_layout()
+    mode = "removed" if entity["remove_known"] else "kept"
+    return [Markdown(f"Each day the {entity['field']} values are ranked by their riskiest transaction that day; "
+                     f"precision at k = frauds among the top k / k, averaged over {entity['days']} days "
+                     f"({entity['entities']:,} entities, {entity['fraud_entity_days']:,} fraud entity-days, "
+                     f"{entity['fraud_entity_days_new']:,} not known before). Entities with a fraud on an earlier day "
+                     f"are {mode} in the headline figure."),
+            _image(fig),
+            Table([[_fmt(k), _fmt(a, 3), _fmt(b, 3)] for k, a, b in
+                   zip(ks, entity["precision_at_k_known_removed"], entity["precision_at_k_all"])],
+                  headers=["k", "precision, known compromised removed", "precision, all entities"])]
+
+
+def _review_rule_text(thresholds: Mapping[str, Any]) -> str:
+    if thresholds.get("review_rule") == "alert_budget":
+        return f"at most {thresholds['alerts_per_day']:g} alerts a day"
+    return f"precision >= {thresholds['precision_floor']:.0%}"
+
+
 def train_card(run_id: str, result: EvaluationResult, model: FinalModel, tuning: Mapping[str, Any],
                split: Mapping[str, Any], split_counts: Mapping[str, Any], *,
                walk_forward: Mapping[str, Any] | None = None, features: Mapping[str, Any] | None = None,
@@ -251,21 +333,24 @@ def train_card(run_id: str, result: EvaluationResult, model: FinalModel, tuning:
         Markdown("## Split"),
         Table([[p, " to ".join(split[p]), _fmt(split_counts[p]["rows"]), _fmt(split_counts[p]["positives"])]
                for p in ("train", "validation", "holdout")], headers=["part", "range [start, end)", "rows", "frauds"]),
-        Markdown(f"## Operating point\nreview threshold {thresholds['review']:.4f} (precision >= "
-                 f"{thresholds['precision_floor']:.0%} on validation), decline threshold {thresholds['decline']:.4f} "
+        Markdown(f"## Operating point\nreview threshold {thresholds['review']:.4f} ({_review_rule_text(thresholds)} "
+                 f"on validation), decline threshold {thresholds['decline']:.4f} "
                  f"(precision >= {thresholds['decline_precision']:.0%}). Chosen on validation only, with scores from the "
                  "train-only model (the validation curve below); the final model is described in the headline."),
+        *rules_section(result.rules, thresholds.get("review_rule", "precision")),
         pr_curves(result), threshold_plot(result), score_distribution(result.score_sample, hold["threshold"]),
         Markdown("### Confusion matrix at the review threshold (holdout)"), confusion(hold),
         calibration_plot(hold),
         Markdown("## Slices (holdout)"), slice_table(hold),
+        Markdown("## Entities (holdout)"), *entity_section(result.entity),
         Markdown("## Explanation"), *shap_plots(result.explain),
     ]
     examples = result.explain["examples"]
     if examples:
         out += [Markdown("### Reason codes for example flagged transactions"),
                 Table([[f"{e['score']:.4f}", e["decision"],
-                        "; ".join(f"{r['feature']}={r['value']} (+{r['contribution']:.2f})" for r in e["reasons"])]
+                        "; ".join(f"{r['feature']}={reason_value(r['value'])} (+{r['contribution']:.2f})"
+                                  for r in e["reasons"])]
                        for e in examples], headers=["score", "decision", "top reasons (log-odds)"])]
     out += [Markdown("## Data profile"), *set_aside_section(data_report), *data_profile(result.data_profile),
             Markdown("## Tuning"), optuna_history(tuning),

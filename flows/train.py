@@ -1,7 +1,8 @@
 """TrainFlow: raw transactions -> a gated, explained, versioned model bundle (docs/training.md).
 
     python flows/train.py run [--data PATH] [--rows N] [--trials N] [--seed N]
-    python flows/train.py --config config config/examples/merchant_train.toml run --data ...
+    python flows/train.py --config config config/examples/orders_train.toml run --data ...
+    python flows/train.py --config config MY.toml run --data train.csv --holdout-data test.csv
     python flows/train.py resume --origin-run-id RUN_ID        # after a failed step
 
 Every step reads config and artifacts, calls fraudcore, and stores small results: paths, hashes,
@@ -39,6 +40,8 @@ class TrainFlow(FlowSpec):
     config = Config("config", default=str(ROOT / "config" / "train.toml"), parser="fraudcore.config.parse_train_toml",
                     help="training config (TOML); keys and defaults: fraudcore/config.py")
     data = Parameter("data", default="", help="dataset path (parquet/CSV file or directory); empty: synthetic default")
+    holdout_data = Parameter("holdout-data", default="", help="a separate test file (parquet/CSV file or directory) "
+                             "to use as the holdout; empty: split.holdout of the config")
     rows = Parameter("rows", default=0, type=int, help="rows of the synthetic default; 0: data.synthetic_rows")
     trials = Parameter("trials", default=0, type=int, help="trials per tuning branch; 0: tuning.trials_per_branch")
     seed = Parameter("seed", default=-1, type=int, help="training seed; -1: the config's seed")
@@ -89,9 +92,11 @@ class TrainFlow(FlowSpec):
         from fraudcore.schema import load_schema
 
         cfg = TrainConfig.from_dict(self.config.to_dict())  # checked already by the Config parser
-        overrides = {"data.path": self.data or None, "data.synthetic_rows": self.rows or None,
+        overrides = {"data.path": self.data or None, "split.holdout": self.holdout_data or None,
+                     "data.synthetic_rows": self.rows or None,
                      "tuning.trials_per_branch": self.trials or None, "seed": None if self.seed < 0 else self.seed}
         cfg = cfg.replace(**{k: v for k, v in overrides.items() if v is not None})
+        cfg.split.check_holdout()
         schema = load_schema(cfg.data.schema or None)
         self.cfg, self.schema = cfg.to_dict(), schema.to_dict()
         plan = plan_training_backfill(cfg.data, schema)
@@ -135,7 +140,7 @@ class TrainFlow(FlowSpec):
 
         from fraudcore.features.backfill import BackfillPlan, MonthResult, finish_backfill
         from fraudcore.features.featureset import load_feature_set
-        from fraudcore.prepare import prepare_dataset, set_aside_lines
+        from fraudcore.prepare import attach_holdout, prepare_dataset, set_aside_lines
 
         self.merge_artifacts(inputs, exclude=["month_group", "month_results"])
         cfg, schema = self._cfg(), self._ctx_schema()
@@ -151,6 +156,9 @@ class TrainFlow(FlowSpec):
             data = dc_replace(cfg.data, column_map=(), **({"on_error": "reject", "time_order": "reject"}
                                                           if synthetic else {}))
             prepared = prepare_dataset(schema, out, data, synthetic=synthetic)
+        if cfg.split.holdout_path:  # a separate test file: the same checks, its own fingerprint
+            prepared = attach_holdout(prepared, prepare_dataset(schema, cfg.split.holdout_path, cfg.data), schema)
+            print(f"holdout: {prepared.holdout['rows']:,} valid rows from {prepared.holdout['source']}")
         self.prepared = prepared.to_dict()
         self.fingerprint, self.validation_report = prepared.fingerprint, prepared.report
         print(f"data: {prepared.rows:,} valid rows in {len(prepared.files)} files from {prepared.source}")
@@ -168,7 +176,7 @@ class TrainFlow(FlowSpec):
         from fraudcore.train import build_matrices, pack_matrices
 
         ctx = self._ctx()
-        plan = plan_split(ctx.cfg.split, ctx.prepared.first_time, ctx.prepared.last_time)
+        plan = plan_split(ctx.cfg.split, ctx.prepared.first_time, ctx.prepared.last_time, ctx.prepared.holdout_range)
         self.split = plan.to_dict()
         self.split_counts = count_split(ctx.prepared, ctx.schema, plan)
         check_counts(plan, self.split_counts)
@@ -243,7 +251,8 @@ class TrainFlow(FlowSpec):
 
         ctx = self._ctx()
         self.walk_forward = None
-        if ctx.cfg.backtest.enabled and self.backfill is not None and ctx.schema.oracle:
+        # (not with a separate test file: the walk-forward replays the raw events' own weeks)
+        if ctx.cfg.backtest.enabled and self.backfill is not None and ctx.schema.oracle and not ctx.prepared.holdout:
             plan = BackfillPlan.from_dict(self.backfill)
             fs = load_feature_set(plan.features)
 

@@ -18,6 +18,10 @@ from fraudcore.config_loader import ConfigError, ConfigFile, check_types, need
 from fraudcore.schema import Schema
 
 SPLIT_MODES = ("months", "dates")
+# How to supply a holdout when the training data has none (said by every error about a missing holdout).
+HOLDOUT_HINT = ("; to evaluate on a separate test file instead, set split.holdout = \"path/to/test.parquet\" "
+                "in the config or pass --holdout-data PATH to TrainFlow")
+REVIEW_RULES = ("precision", "alert_budget")
 REFIT_MODES = ("train_val", "none")
 # Search-space entries Optuna may tune, and whether each is an integer parameter.
 TUNABLE = {"learning_rate": False, "num_leaves": True, "min_child_samples": True, "min_sum_hessian_in_leaf": False,
@@ -61,7 +65,13 @@ class DataConfig:
 @dataclass(frozen=True)
 class SplitConfig:
     """Out-of-time split. mode "months": the last `holdout_months` months are the holdout and the
-    `validation_months` before them validation; mode "dates": explicit [start, end) ranges."""
+    `validation_months` before them validation; mode "dates": explicit [start, end) ranges.
+
+    `holdout` may instead be the path of a separate test file (or directory): train and validation then
+    come from the training data alone (in months mode, its last `validation_months` months are validation),
+    and the holdout is every row of that file, validated like the training data and fingerprinted. It must
+    start after the training data ends. `--holdout-data PATH` on TrainFlow sets it for one run.
+    """
 
     mode: str = "months"
     validation_months: int = 3
@@ -69,11 +79,13 @@ class SplitConfig:
     gap_days: int = 0                   # months mode: rows this many days before validation/holdout start are dropped
     train: tuple[str, ...] = ()         # dates mode: ("YYYY-MM-DD", "YYYY-MM-DD"), start inclusive, end exclusive
     validation: tuple[str, ...] = ()
-    holdout: tuple[str, ...] = ()
+    holdout: tuple[str, ...] | str = ()  # [start, end), or the path of a separate test file
 
     def __post_init__(self) -> None:
         check_types(self, "split")
         need(self.mode in SPLIT_MODES, "split.mode", f"must be one of {SPLIT_MODES}", self.mode)
+        need(not isinstance(self.holdout, str) or self.holdout.strip() != "", "split.holdout",
+             "must be [start, end] or the path of a test file, not an empty string", self.holdout)
         if self.mode == "months":
             need(self.validation_months >= 1, "split.validation_months", "must be an int >= 1", self.validation_months)
             need(self.holdout_months >= 1, "split.holdout_months", "must be an int >= 1", self.holdout_months)
@@ -81,7 +93,10 @@ class SplitConfig:
             return
         for key in ("train", "validation", "holdout"):
             rng = getattr(self, key)
-            need(len(rng) == 2, f"split.{key}", "must be [start, end] (ISO dates) in dates mode", list(rng))
+            if key == "holdout" and (self.holdout_path or not rng):
+                continue  # a test file, or one given at launch (--holdout-data): see `check_holdout`
+            need(len(rng) == 2, f"split.{key}", "must be [start, end] (ISO dates) in dates mode"
+                 + (HOLDOUT_HINT if key == "holdout" else ""), list(rng))
             try:
                 start, end = (date.fromisoformat(str(x)) for x in rng)
             except ValueError as err:
@@ -89,8 +104,20 @@ class SplitConfig:
             need(start < end, f"split.{key}", "must have start < end", list(rng))
         need(str(self.train[1]) <= str(self.validation[0]), "split.validation",
               "must start on or after split.train ends", list(self.validation))
-        need(str(self.validation[1]) <= str(self.holdout[0]), "split.holdout",
-              "must start on or after split.validation ends", list(self.holdout))
+        if self.holdout and not self.holdout_path:
+            need(str(self.validation[1]) <= str(self.holdout[0]), "split.holdout",
+                 "must start on or after split.validation ends", list(self.holdout))
+
+    def check_holdout(self) -> None:
+        """Dates mode needs a holdout: a period or a test file. Checked once the run's overrides are applied
+        (TrainFlow's `start`), so `--holdout-data` can supply what the config leaves out."""
+        need(self.mode != "dates" or bool(self.holdout), "split.holdout",
+             "must be [start, end] (ISO dates) in dates mode" + HOLDOUT_HINT, list(self.holdout))
+
+    @property
+    def holdout_path(self) -> str:
+        """The separate test file's path, or "" when the holdout is a period of the training data."""
+        return self.holdout if isinstance(self.holdout, str) else ""
 
 
 @dataclass(frozen=True)
@@ -201,11 +228,27 @@ class FinalConfig:
 
 @dataclass(frozen=True)
 class ThresholdConfig:
+    """Review and decline thresholds, chosen on validation (fraudcore/thresholds.py).
+
+    Two rules for the review threshold: "precision" (the highest recall with precision >= precision_floor)
+    and "alert_budget" (the lowest threshold that raises at most `alerts_per_day` alerts a day on average
+    over the validation days: what the analysts can review). With alerts_per_day > 0 both are computed and
+    reported; `review_rule` says which one the bundle's review band uses.
+    """
+
     precision_floor: float = 0.20
     decline_precision: float = 0.60
+    alerts_per_day: float = 0.0         # analyst capacity; 0: no alert-budget rule
+    review_rule: str = "precision"
 
     def __post_init__(self) -> None:
         check_types(self, "thresholds")
+        need(self.alerts_per_day >= 0 and math.isfinite(self.alerts_per_day), "thresholds.alerts_per_day",
+             "must be a finite number >= 0 (0: no alert budget)", self.alerts_per_day)
+        need(self.review_rule in REVIEW_RULES, "thresholds.review_rule", f"must be one of {REVIEW_RULES}",
+             self.review_rule)
+        need(self.review_rule != "alert_budget" or self.alerts_per_day > 0, "thresholds.review_rule",
+             "'alert_budget' needs thresholds.alerts_per_day > 0", self.review_rule)
         need(0.0 < self.precision_floor <= 1.0, "thresholds.precision_floor", "must be in (0, 1]",
               self.precision_floor)
         need(self.precision_floor <= self.decline_precision <= 1.0, "thresholds.decline_precision",
@@ -214,13 +257,20 @@ class ThresholdConfig:
 
 @dataclass(frozen=True)
 class GateConfig:
+    """What a model must reach on the holdout to be tagged gate:passed. The defaults are PayLink's."""
+
     min_pr_auc: float = 0.42
+    # rule "precision": recall at precision >= thresholds.precision_floor must reach min_recall_at_precision;
+    # rule "alert_budget": recall at the alert-budget threshold must reach min_recall_at_alert_budget.
+    rule: str = "precision"
     min_recall_at_precision: float = 0.75
+    min_recall_at_alert_budget: float = 0.5
     max_pr_auc_drop: float = 0.02       # vs the champion scored on the same holdout
 
     def __post_init__(self) -> None:
         check_types(self, "gate")
-        for key in ("min_pr_auc", "min_recall_at_precision", "max_pr_auc_drop"):
+        need(self.rule in REVIEW_RULES, "gate.rule", f"must be one of {REVIEW_RULES}", self.rule)
+        for key in ("min_pr_auc", "min_recall_at_precision", "min_recall_at_alert_budget", "max_pr_auc_drop"):
             need(0.0 <= getattr(self, key) <= 1.0, f"gate.{key}", "must be in [0, 1]", getattr(self, key))
 
 
@@ -247,12 +297,20 @@ class EvaluationConfig:
     shap_rows: int = 2000
     profile_rows: int = 200_000
     reason_examples: int = 10
+    # Entity-level evaluation (fraudcore/entity_metrics.py): the schema field naming the card or customer
+    # (role "id"); "" -> none. Investigators review the top k entities a day: precision at each k is reported,
+    # and with entity_remove_known an entity with a fraud on an earlier day is left out of later days.
+    entity: str = ""
+    entity_top_k: tuple[int, ...] = (10, 25, 50, 100)
+    entity_remove_known: bool = True
 
     def __post_init__(self) -> None:
         check_types(self, "evaluation")
         for key in ("baseline_max_negatives", "chunk_rows", "shap_rows", "profile_rows"):
             need(getattr(self, key) >= 100, f"evaluation.{key}", "must be an int >= 100", getattr(self, key))
         need(self.reason_examples >= 0, "evaluation.reason_examples", "must be an int >= 0", self.reason_examples)
+        need(len(self.entity_top_k) > 0 and all(k >= 1 for k in self.entity_top_k), "evaluation.entity_top_k",
+             "must be a non-empty list of ints >= 1", list(self.entity_top_k))
 
     def for_schema(self, schema: Schema) -> EvaluationConfig:
         """This config with its slices filled in from `schema` when the config names none."""
@@ -274,6 +332,12 @@ class EvaluationConfig:
                 need(f.dtype == "category", key, "must name a category feature", f"{name} ({f.dtype})")
             if kind == "numeric":
                 need(f.dtype in ("int", "float"), key, "must name a numeric feature", f"{name} ({f.dtype})")
+        if self.entity:
+            f = schema.by_name.get(self.entity)
+            ids = [g.name for g in schema.fields if g.role == "id" and g.name != schema.id]
+            need(f is not None and f.role == "id" and f.name != schema.id, "evaluation.entity",
+                 f"must name a field of schema '{schema.name}' with role 'id' other than the row id "
+                 f"'{schema.id}' (a card or customer column; candidates: {ids})", self.entity)
 
 
 @dataclass(frozen=True)
@@ -335,6 +399,8 @@ class TrainConfig(ConfigFile):
     def __post_init__(self) -> None:
         check_types(self, "")
         need(0 <= self.seed < 2**32, "seed", "must be an int in [0, 2**32)", self.seed)
+        need(self.gate.rule != "alert_budget" or self.thresholds.alerts_per_day > 0, "gate.rule",
+             "'alert_budget' needs thresholds.alerts_per_day > 0", self.gate.rule)
 
 
 def load_train_config(path: str | Path | None = None) -> TrainConfig:

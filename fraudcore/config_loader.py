@@ -68,7 +68,13 @@ def _convert(tp: Any, value: Any, key: str) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _convert(inner[0], value, key)
+        errors = []
+        for alternative in inner:  # the first alternative the value fits, e.g. a list or a path string
+            try:
+                return _convert(alternative, value, key)
+            except ConfigError as err:
+                errors.append(str(err).split("; got ")[0].replace(f"config key '{key}' ", ""))
+        raise ConfigError(f"config key '{key}' {' or '.join(errors)}; got {value!r}")
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value

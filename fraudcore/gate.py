@@ -5,10 +5,14 @@ Every check yields one line a reviewer can read without the code: value, rule, P
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fraudcore.config import GateConfig
 
 
 @dataclass(frozen=True)
@@ -86,3 +90,27 @@ def check_gate(metrics: Mapping[str, Any], *, min_pr_auc: float, min_recall_at_p
             checks.append(GateCheck("pr_auc_drop_vs_champion", drop, f"<= {max_pr_auc_drop:g}",
                                     drop <= max_pr_auc_drop, f"{who} {champ:.4f}, candidate {pr:.4f}"))
     return GateResult(passed=all(c.passed for c in checks), checks=tuple(checks))
+
+
+def gate_by_config(metrics: Mapping[str, Any], gate: GateConfig, precision_floor: float,
+                   champion: Mapping[str, Any] | None = None, budget: Mapping[str, Any] | None = None) -> GateResult:
+    """`check_gate` with the limits of the config's [gate]. With gate.rule "alert_budget" the recall check is
+    on the alert-budget rule instead: `budget` is the holdout at the budget threshold
+    (`fraudcore.alert_budget.rule_figures` plus the "budget" in alerts a day), and its recall must reach
+    gate.min_recall_at_alert_budget."""
+    res = check_gate(metrics, min_pr_auc=gate.min_pr_auc, min_recall_at_precision=gate.min_recall_at_precision,
+                     precision_floor=precision_floor, max_pr_auc_drop=gate.max_pr_auc_drop, champion=champion)
+    if gate.rule != "alert_budget":
+        return res
+    rec = None if budget is None else _value(budget, "recall", "candidate")
+    if budget is None:
+        check = GateCheck("recall_at_alert_budget", None, f">= {gate.min_recall_at_alert_budget:g}", False,
+                          "no alert-budget threshold: set thresholds.alerts_per_day")
+    else:
+        check = GateCheck(f"recall_at_alert_budget<={budget['budget']:g}/day", rec,
+                          f">= {gate.min_recall_at_alert_budget:g}",
+                          rec is not None and rec >= gate.min_recall_at_alert_budget,
+                          f"threshold {budget['threshold']:.4g}; holdout {budget['alerts_per_day']:.1f} alerts a day, "
+                          f"busiest day {budget['max_alerts_per_day']:.0f}, precision {budget['precision']:.3f}")
+    checks = (res.checks[0], check, *res.checks[2:])
+    return dataclasses.replace(res, checks=checks, passed=all(c.passed for c in checks))

@@ -43,9 +43,17 @@ class PreparedData:
     missing: Mapping[str, int]                # feature -> missing count over valid rows
     fingerprint: Mapping[str, Any]
     report: Mapping[str, Any]
+    # A separate test file (split.holdout = a path): its source, rows and first/last event time. Its files
+    # follow the training data's in `files`; `first_time`/`last_time` stay the training data's.
+    holdout: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def holdout_range(self) -> tuple[str, str] | None:
+        """(first, last) event time of the separate test file, or None."""
+        return None if self.holdout is None else (self.holdout["first_time"], self.holdout["last_time"])
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> PreparedData:
@@ -251,6 +259,31 @@ def prepare_dataset(schema: Schema, path: str | Path, data: DataConfig = DataCon
                         months=dict(sorted(months.items())), missing=missing, fingerprint=fp, report=report)
 
 
+def attach_holdout(data: PreparedData, test: PreparedData, schema: Schema) -> PreparedData:
+    """The training data with a separately validated test file as its holdout: the test files are read after
+    the training files, counts add up, and the fingerprint and report keep the test file's under "holdout".
+    A test row repeating a training row's transaction id is refused: the test set must be unseen."""
+    repeats = cross_file_duplicates(schema, [*data.files, *test.files])
+    leaked = [d for i, dups in repeats.items() if i >= len(data.files) for d in dups if d[2] < len(data.files)]
+    if leaked:
+        value = leaked[0][1].item() if isinstance(leaked[0][1], np.generic) else leaked[0][1]
+        raise DataValidationError(f"{test.source}: column '{schema.id}' must not repeat the training data's ids; "
+                                  f"got {len(leaked)} rows (first: {value!r}, also in {data.source}). A separate "
+                                  "test set must hold rows the model never trains on")
+    months: dict[str, dict[str, int]] = {m: dict(c) for m, c in data.months.items()}
+    for m, c in test.months.items():
+        cur = months.setdefault(m, {"rows": 0, "positives": 0})
+        cur["rows"] += c["rows"]
+        cur["positives"] += c["positives"]
+    return dataclasses.replace(
+        data, files=(*data.files, *test.files), rows=data.rows + test.rows, months=dict(sorted(months.items())),
+        missing={k: v + test.missing.get(k, 0) for k, v in data.missing.items()},
+        fingerprint={**data.fingerprint, "holdout": dict(test.fingerprint)},
+        report={**data.report, "holdout": dict(test.report)},
+        holdout={"source": test.source, "files": list(test.files), "rows": test.rows, "first_time": test.first_time,
+                 "last_time": test.last_time})
+
+
 def iter_batches(files: Sequence[str], columns: Sequence[str], batch_rows: int = 1_000_000
                  ) -> Iterator[tuple[int, int, pd.DataFrame]]:
     """(file index, batch index, frame) over the files, reading only `columns`."""
@@ -335,4 +368,7 @@ def set_aside_lines(report: Mapping[str, Any]) -> list[str]:
                      f"(first at row {v['first_row']}: {v['example']})")
     ignored = list(report.get("ignored_columns", []))
     lines.append(f"ignored columns (not in the schema): {', '.join(ignored) if ignored else 'none'}")
+    if report.get("holdout"):
+        lines += [f"holdout file {report['holdout'].get('source', '')}: {line}"
+                  for line in set_aside_lines(report["holdout"])]
     return lines

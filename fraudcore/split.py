@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fraudcore.config import SplitConfig
+from fraudcore.config import HOLDOUT_HINT, SplitConfig
 from fraudcore.errors import FraudError
 
 PARTS = ("train", "validation", "holdout")
@@ -79,36 +79,69 @@ def _iso(t: pd.Timestamp) -> str:
     return t.isoformat()
 
 
-def plan_split(cfg: SplitConfig, first_time: Any, last_time: Any) -> SplitPlan:
-    """Turn the split config into time ranges for data spanning [first_time, last_time]."""
+def _file_holdout(cfg: SplitConfig, last: pd.Timestamp, holdout: tuple[Any, Any]) -> tuple[str, str]:
+    """The [start, end) range of a separate test file: its first row to just after its last. Every row of the
+    training data must come before it, so no training row is scored as holdout and no test row is trained on."""
+    start, end = _ts(holdout[0]), _ts(holdout[1]) + pd.Timedelta(microseconds=1)
+    if start <= last:
+        raise SplitError(f"split.holdout: the test file {cfg.holdout_path!r} starts at {start}, not after the training "
+                         f"data ends ({last}); a separate test set must come after every training row. Cut the "
+                         "training data before the test period, or give the holdout as a period of the training "
+                         "data (split.holdout = [start, end])")
+    return _iso(start), _iso(end)
+
+
+def plan_split(cfg: SplitConfig, first_time: Any, last_time: Any, holdout: tuple[Any, Any] | None = None) -> SplitPlan:
+    """Turn the split config into time ranges for data spanning [first_time, last_time].
+
+    `holdout` is the (first, last) event time of a separate test file (`split.holdout` = a path): the
+    holdout is then that file's range, and train and validation are planned on the training data alone.
+    """
     first, last = _ts(first_time), _ts(last_time)
+    if cfg.holdout_path and holdout is None:
+        raise SplitError(f"split.holdout names the test file {cfg.holdout_path!r}, but no holdout rows were given; "
+                         "the file is read in TrainFlow's join_features step")
+    cfg.check_holdout()
+    file_range = None if holdout is None else _file_holdout(cfg, last, holdout)
     if cfg.mode == "dates":
-        return SplitPlan(*((_iso(_ts(getattr(cfg, n)[0])), _iso(_ts(getattr(cfg, n)[1]))) for n in PARTS))
+        ranges = [(_iso(_ts(getattr(cfg, n)[0])), _iso(_ts(getattr(cfg, n)[1]))) for n in PARTS[:2]]
+        return SplitPlan(*ranges, file_range or (_iso(_ts(cfg.holdout[0])), _iso(_ts(cfg.holdout[1]))))
     month0 = first.tz_convert(None).to_period("M")
     month_n = last.tz_convert(None).to_period("M")
     n_months = (month_n - month0).n + 1
+    gap = pd.Timedelta(days=cfg.gap_days)
+    if file_range is not None:
+        if n_months < cfg.validation_months + 1:
+            raise SplitError(f"split.mode 'months' needs at least {cfg.validation_months + 1} months of training data "
+                             f"(validation_months {cfg.validation_months} + 1 for training) besides the test file "
+                             f"{cfg.holdout_path!r}; the training data spans {n_months} months ({month0} to {month_n})")
+        val_start = (month_n - cfg.validation_months + 1).to_timestamp().tz_localize("UTC")
+        val_end = min((month_n + 1).to_timestamp().tz_localize("UTC"), _ts(file_range[0]) - gap)
+        return SplitPlan(train=(_iso(first), _iso(val_start - gap)), validation=(_iso(val_start), _iso(val_end)),
+                         holdout=file_range)
     need = cfg.validation_months + cfg.holdout_months + 1
     if n_months < need:
         raise SplitError(f"split.mode 'months' needs at least {need} months of data (validation_months "
                          f"{cfg.validation_months} + holdout_months {cfg.holdout_months} + 1 for training); "
-                         f"the data spans {n_months} months ({month0} to {month_n})")
+                         f"the data spans {n_months} months ({month0} to {month_n}){HOLDOUT_HINT}")
     holdout_start = (month_n - cfg.holdout_months + 1).to_timestamp().tz_localize("UTC")
     val_start = (month_n - cfg.holdout_months - cfg.validation_months + 1).to_timestamp().tz_localize("UTC")
     end = (month_n + 1).to_timestamp().tz_localize("UTC")
-    gap = pd.Timedelta(days=cfg.gap_days)
     return SplitPlan(train=(_iso(first), _iso(val_start - gap)), validation=(_iso(val_start), _iso(holdout_start - gap)),
                      holdout=(_iso(holdout_start), _iso(end)))
 
 
 def check_counts(plan: SplitPlan, counts: dict[str, dict[str, int]]) -> None:
-    """Each part needs rows of both classes; say which part, its range and what it holds."""
+    """Each part needs rows of both classes; say which part, its range and what it holds (and, for the
+    holdout, how to evaluate on a separate test file instead)."""
     for name in PARTS:
         c = counts.get(name, {"rows": 0, "positives": 0})
         rows, pos = int(c["rows"]), int(c["positives"])
         if rows == 0 or pos == 0 or pos == rows:
             start, end = getattr(plan, name)
             raise SplitError(f"split part '{name}' [{start}, {end}) must hold rows of both classes; got {rows} rows "
-                             f"with {pos} positive labels. Adjust [split] in the config")
+                             f"with {pos} positive labels. Adjust [split] in the config"
+                             + (HOLDOUT_HINT if name == "holdout" else ""))
 
 
 def count_parts(plan: SplitPlan, times: Any, labels: Any) -> dict[str, dict[str, int]]:

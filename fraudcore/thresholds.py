@@ -51,6 +51,12 @@ class Thresholds:
     decline_recall: float | None = None
     decline_precision_achieved: float | None = None
     decline_alert_rate: float | None = None
+    # The alert-budget rule (fraudcore/alert_budget.py), when configured: which rule set `review`, the
+    # budget in alerts a day, and the review threshold each rule chose on validation.
+    review_rule: str = "precision"
+    alerts_per_day: float | None = None
+    precision_review: float | None = None
+    budget_review: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("review", "decline", "precision_floor", "decline_precision"):

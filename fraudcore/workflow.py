@@ -21,7 +21,9 @@ from fraudcore.bundle import ModelParts
 from fraudcore.config import TrainConfig
 from fraudcore.context import TrainContext
 from fraudcore.evaluation import EvaluationResult, booster_scorer, score_window
-from fraudcore.gate import check_gate
+from fraudcore.alert_budget import rule_table, with_alert_budget
+from fraudcore.entity_metrics import entity_top_k
+from fraudcore.gate import gate_by_config
 from fraudcore.pipeline import FeaturePipeline
 from fraudcore.prepare import PreparedData, RowDraw, load_part, negative_rate
 from fraudcore.profile import ProfileBinning, build_profile
@@ -73,13 +75,16 @@ def fit_final(ctx: TrainContext, matrices: Mapping[str, Any], pipeline_state: Ma
                                  chunk_rows=cfg.evaluation.chunk_rows)
     y, s = frame[schema.label].to_numpy(), scores["model"]
     thr = choose_thresholds(y, s, cfg.thresholds.precision_floor, cfg.thresholds.decline_precision)
+    if cfg.thresholds.alerts_per_day > 0:
+        thr = with_alert_budget(thr, y, s, frame[schema.time], cfg.thresholds.alerts_per_day,
+                                cfg.thresholds.review_rule)
     if cfg.final.refit == "train_val":
         final, info = refit_train_val(ctx, pipeline, params, rounds, mat.train_rows, num_threads)
     else:
         final, info = selector, {"refit": "none", "rows": mat.train_rows, "positives": mat.train_positives,
                                  "negative_rate": mat.train_rate, "rounds": rounds, "logit_offset": mat.logit_offset}
-    return FinalModel(final.model_to_string(), pipeline_state, info, thr.to_dict(),
-                      E.evaluate_scores(y, s, thr, None))
+    validation = {**E.evaluate_scores(y, s, thr, None), "rules": rule_table(y, s, frame[schema.time], thr)}
+    return FinalModel(final.model_to_string(), pipeline_state, info, thr.to_dict(), validation)
 
 
 def _champion(schema: Schema) -> tuple[str, Any] | None:
@@ -115,7 +120,7 @@ def evaluate_run(ctx: TrainContext, model: FinalModel) -> EvaluationResult:
     if champion is not None:
         rid, bundle = champion
         scorers["champion"] = booster_scorer(bundle.booster, bundle.pipeline, bundle.logit_offset)
-    keep = [*E.slice_columns(ev), *([schema.oracle] if schema.oracle else [])]
+    keep = [*E.slice_columns(ev), *([schema.oracle] if schema.oracle else []), *([ev.entity] if ev.entity else [])]
     scores, frame = score_window(prepared, schema, plan.bounds("holdout"), scorers, keep=keep, chunk_rows=ev.chunk_rows)
     y = frame[schema.label].to_numpy()
     masks = E.slice_masks(ev, schema, frame)
@@ -127,9 +132,15 @@ def evaluate_run(ctx: TrainContext, model: FinalModel) -> EvaluationResult:
     champ = None
     if champion is not None:
         champ = {"run_id": champion[0], **E.evaluate_scores(y, scores["champion"], champion[1].thresholds, None)}
-    gate = check_gate(holdout, min_pr_auc=cfg.gate.min_pr_auc, min_recall_at_precision=cfg.gate.min_recall_at_precision,
-                      precision_floor=cfg.thresholds.precision_floor, max_pr_auc_drop=cfg.gate.max_pr_auc_drop,
-                      champion=champ)
+    times = frame[schema.time]
+    rules = {name: {"validation": validation.get("rules", {}).get(name), "holdout": fig}
+             for name, fig in rule_table(y, scores["model"], times, thr).items()}
+    entity = None
+    if ev.entity:
+        entity = {"field": ev.entity, **entity_top_k(y, scores["model"], times, frame[ev.entity], ev.entity_top_k,
+                                                      ev.entity_remove_known)}
+    gate = gate_by_config(holdout, cfg.gate, cfg.thresholds.precision_floor, champ,
+                          (rules.get("alert_budget") or {}).get("holdout"))
     rows = max(1, counts["holdout"]["rows"])
     sample = load_part(prepared, schema, plan, ["holdout"], [schema.id, *schema.feature_names],
                        RowDraw(min(1.0, ev.shap_rows / rows), cfg.seed + 3, uniform=True))
@@ -146,10 +157,12 @@ def evaluate_run(ctx: TrainContext, model: FinalModel) -> EvaluationResult:
     return EvaluationResult(
         holdout=holdout, validation=dict(validation), baseline=baseline, oracle=oracle, champion=champ,
         comparison=E.compare(holdout, champ), gate=gate.to_dict(), explain=explain, profile=profile,
-        headline={**E.headline(holdout, validation, thr, oracle, baseline), "gate": "passed" if gate.passed else "failed"},
+        headline={**E.headline(holdout, validation, thr, oracle, baseline), **E.extra_headline(rules, entity),
+                  "gate": "passed" if gate.passed else "failed"},
         score_sample=_score_sample(y, scores["model"], cfg.seed), parity=parity,
         data_profile={"fraud_rate_by_month": E.fraud_rate_by_month(prepared.months),
-                      "missing_rate": {k: v / max(1, prepared.rows) for k, v in prepared.missing.items()}})
+                      "missing_rate": {k: v / max(1, prepared.rows) for k, v in prepared.missing.items()}},
+        rules=rules, entity=entity)
 
 
 def _score_sample(y: np.ndarray, s: np.ndarray, seed: int, n: int = 20_000) -> dict[str, list[float]]:
@@ -214,9 +227,10 @@ def evaluation_window(cfg: TrainConfig, schema: Schema, model_run_id: str, data_
     return prepared, start or lo, end or hi
 
 
-def evaluate_models(cfg: TrainConfig, model: str, challenger: str = "", data_path: str = "", start: str = "",
+def evaluate_models(cfg: TrainConfig | None, model: str, challenger: str = "", data_path: str = "", start: str = "",
                     end: str = "") -> dict[str, Any]:
-    """Champion (or any run) against an optional challenger on one window; the EvaluateFlow/CLI core."""
+    """Champion (or any run) against an optional challenger on one window; the EvaluateFlow/CLI core.
+    `cfg` None: the model's own training config, kept in its bundle."""
     from fraudcore.bundle import load_bundle
     from fraudcore.registry.lookup import resolve
     from fraudcore.registry.store import materialize_bundle
@@ -225,8 +239,24 @@ def evaluate_models(cfg: TrainConfig, model: str, challenger: str = "", data_pat
     if challenger:
         names["challenger"] = resolve(challenger)
     bundles = {n: load_bundle(materialize_bundle(rid)) for n, rid in names.items()}
-    schema = bundles["model"].schema
-    prepared, lo, hi = evaluation_window(cfg, schema, names["model"], data_path, start, end)
+    return evaluate_bundles(bundles, cfg, names["model"], data_path, (start, end))
+
+
+def evaluate_bundles(bundles: Mapping[str, Any], cfg: TrainConfig | None, model_run_id: str, data_path: str = "",
+                     window: tuple[str, str] = ("", "")) -> dict[str, Any]:
+    """Loaded bundles (the first is the model) on one window of `data_path` or of the model's training holdout,
+    after checking they fit the data and the config (`fraudcore.evaluation.fit.check_fit`)."""
+    from fraudcore.evaluation.fit import bundle_config, check_fit
+
+    first = next(iter(bundles.values()))
+    own = cfg is None
+    cfg = bundle_config(first) if cfg is None else cfg
+    check_fit(bundles, cfg, data_path)
+    schema = first.schema
+    prepared, lo, hi = evaluation_window(cfg, schema, model_run_id, data_path, *window)
     result = E.compare_bundles(bundles, prepared, schema, lo, hi, cfg.evaluation)
-    result["data"] = {"source": prepared.source, "fingerprint": dict(prepared.fingerprint)}
+    # the default window of a run trained with a separate test file is that file
+    source = prepared.holdout["source"] if prepared.holdout and not data_path else prepared.source
+    result["data"] = {"source": source, "fingerprint": dict(prepared.fingerprint)}
+    result["config"] = "the model's own (kept in its bundle)" if own else "given"
     return result

@@ -23,6 +23,7 @@ import pandas as pd
 from fraudcore import metrics as M
 from fraudcore.baseline import fit_logistic_baseline, score_logistic_baseline
 from fraudcore.config import EvaluationConfig
+from fraudcore.entity_metrics import entity_top_k
 from fraudcore.explain import contributions, field_contributions, field_importance, group_importance, reason_codes
 from fraudcore.bundle import ModelParts, predict_scores
 from fraudcore.pipeline import FeaturePipeline, encode_category
@@ -95,8 +96,11 @@ class EvaluationResult:
     score_sample: dict[str, list[float]]  # holdout scores by class, for the distribution plot
     parity: dict[str, Any]  # ids and in-flow scores a loaded bundle must reproduce
     data_profile: dict[str, Any]  # fraud rate per month and missing rate per field
+    # each review rule ("precision", "alert_budget") on validation and holdout; {} without an alert budget
+    rules: dict[str, Any] = dataclasses.field(default_factory=dict)
+    entity: dict[str, Any] | None = None  # fraudcore.entity_metrics.entity_top_k on the holdout, with its field
 
-    BUNDLE_METRICS = ("holdout", "validation", "baseline", "oracle", "champion", "gate", "headline")
+    BUNDLE_METRICS = ("holdout", "validation", "baseline", "oracle", "champion", "gate", "headline", "rules", "entity")
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -163,6 +167,18 @@ def headline(holdout: Mapping[str, Any], validation: Mapping[str, Any], threshol
     return out
 
 
+def extra_headline(rules: Mapping[str, Any], entity: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Flat headline numbers of the alert-budget rule and the entity-level evaluation, when configured."""
+    out: dict[str, Any] = {}
+    budget = (rules.get("alert_budget") or {}).get("holdout")
+    if budget:
+        out.update(budget_threshold=budget["threshold"], budget_recall=budget["recall"],
+                   budget_precision=budget["precision"], budget_alerts_per_day=budget["alerts_per_day"])
+    if entity:
+        out.update({f"entity_precision_at_{k}": p for k, p in zip(entity["k"], entity["precision_at_k"])})
+    return out
+
+
 def oracle_figures(y: np.ndarray, oracle: np.ndarray, floor: float) -> dict[str, Any]:
     return {"pr_auc": M.pr_auc(y, oracle), "roc_auc": M.roc_auc(y, oracle),
             "recall_at_precision": M.recall_at_precision(y, oracle, floor), "pr_curve": M.pr_curve(y, oracle)}
@@ -220,7 +236,7 @@ def compare_bundles(bundles: Mapping[str, Any], prepared: Any, schema: Schema, s
 
     cfg = cfg.for_schema(schema)
     scorers = {name: BatchScorer(tuple(map(str, b.pipeline.feature_names_in_)), b.score) for name, b in bundles.items()}
-    keep = [*slice_columns(cfg), *([schema.oracle] if schema.oracle else [])]
+    keep = [*slice_columns(cfg), *([schema.oracle] if schema.oracle else []), *([cfg.entity] if cfg.entity else [])]
     scores, frame = score_window(prepared, schema, (start, end), scorers, keep=keep, chunk_rows=cfg.chunk_rows)
     y = frame[schema.label].to_numpy()
     masks = slice_masks(cfg, schema, frame)
@@ -229,6 +245,9 @@ def compare_bundles(bundles: Mapping[str, Any], prepared: Any, schema: Schema, s
     decisions = {}
     for name, b in bundles.items():
         out["models"][name] = evaluate_scores(y, scores[name], b.thresholds, masks)
+        if cfg.entity:
+            out["models"][name]["entity"] = {"field": cfg.entity, **entity_top_k(
+                y, scores[name], frame[schema.time], frame[cfg.entity], cfg.entity_top_k, cfg.entity_remove_known)}
         decisions[name] = decide(scores[name], b.thresholds)
     if schema.oracle and frame[schema.oracle].notna().all():
         out["oracle"] = oracle_figures(y, frame[schema.oracle].to_numpy(dtype=np.float64), cfg_floor(bundles))

@@ -29,6 +29,11 @@ def _text(result: dict) -> str:
         lines.append(f"{k:<24}" + "".join(f"{v:>32.4f}" if isinstance(v, float) else f"{'-':>32}" for v in vals))
     if "oracle" in result:
         lines.append(f"{'oracle pr_auc':<24}{result['oracle']['pr_auc']:>32.4f}")
+    entity = result["models"][names[0]].get("entity")
+    for i, k in enumerate(entity["k"] if entity else []):
+        vals = [result["models"][n]["entity"]["precision_at_k"][i] for n in names]
+        lines.append(f"{entity['field'] + ' precision@' + str(k):<24}" + "".join(f"{v:>32.4f}" for v in vals))
+    lines.append(f"config: {result.get('config', 'given')}")
     return "\n".join(lines)
 
 
@@ -41,12 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="", help="labelled dataset (default: the model's training holdout)")
     p.add_argument("--start", default="", help="window start (ISO date, inclusive)")
     p.add_argument("--end", default="", help="window end (ISO date, exclusive)")
-    p.add_argument("--config", default=None, help="config whose [evaluation] and [data] apply "
-                                                   "(default config/train.toml)")
+    p.add_argument("--config", default=None, help="config whose [evaluation] and [data] apply (default: the "
+                                                   "model's own training config, kept in its bundle)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     # Errors (FraudError) are reported by `fraud` (fraudcore/cli.py) with their exit codes.
-    result = evaluate_models(load_train_config(args.config), args.model, args.challenger, args.data,
-                             args.start, args.end)
+    cfg = load_train_config(args.config) if args.config else None
+    result = evaluate_models(cfg, args.model, args.challenger, args.data, args.start, args.end)
     print(json.dumps(result, indent=2) if args.json else _text(result))
     return 0
