@@ -64,6 +64,15 @@ class OnlineFeatures:
         self._holidays: dict[tuple[str, int], frozenset[int]] = {}
         self._depends = self._store_dependencies()
         self.last_error: str | None = None
+        # lookups the request path would otherwise repeat per aggregate
+        self._col = {(g.stream, g.key): {c: i for i, c in enumerate(g.columns)} for g in plan.groups}
+        self._history = {(g.stream, g.key): g for g in plan.groups}
+        self._entities_by_round: dict[int, list] = {}
+        for e in plan.entities:
+            self._entities_by_round.setdefault(e.round, []).append(e)
+        self._snapshots_by_round: dict[int, list] = {}
+        for sp in plan.snapshots:
+            self._snapshots_by_round.setdefault(sp.round, []).append(sp)
 
     def _store_dependencies(self) -> dict[str, str]:
         """Feature -> what it needs from the store ('' when it needs nothing)."""
@@ -89,50 +98,45 @@ class OnlineFeatures:
         store failed (what was read before the failure is kept)."""
         plan = self.plan
         found: list[dict[str, Any]] = [{} for _ in requests]
-        rows: list[dict[str, dict | None]] = [{plan.fs.target: r} for r in requests]
-        ok = True
+        rows: list[dict[str, Any]] = [{plan.fs.target: r} for r in requests]
         for rnd in range(1, plan.rounds + 1):
-            wanted: list[list[tuple[str, str, str]]] = []   # per request: (state key, kind, name)
+            wanted: list[list[tuple[str, str | None]]] = []   # per request: (state key, entity table or None)
+            unique: set[str] = set()
             for r, row in zip(requests, rows):
-                keys = []
+                keys: list[tuple[str, str | None]] = []
                 if rnd == 1:
                     for g in plan.groups:
                         vals = tuple(r.get(k) for k in g.key)
-                        if all(v is not None for v in vals):
-                            keys.append((g.state_key(vals), "a", g.stream + "|" + ",".join(g.key)))
-                for e in plan.entities:
-                    if e.round == rnd:
-                        hop = e.chain[-1]
-                        src = row.get(hop.table)
-                        v = None if src is None else src.get(hop.column)
-                        if v is not None:
-                            keys.append((e.state_key(v), "e", e.table))
-                for s in plan.snapshots:
-                    if s.round == rnd:
-                        hop = s.chain[-1]
-                        src = row.get(hop.table)
-                        v = None if src is None else src.get(hop.column)
-                        if v is not None:
-                            keys.append((s.state_key(v), "s", s.table))
+                        if None not in vals:
+                            keys.append((g.state_key(vals), None))
+                for e in self._entities_by_round.get(rnd, ()):
+                    src = row.get(e.chain[-1].table)
+                    v = None if src is None else src.get(e.chain[-1].column)
+                    if v is not None:
+                        keys.append((f"e|{e.table}|{v}", e.table))
+                for sp in self._snapshots_by_round.get(rnd, ()):
+                    src = row.get(sp.chain[-1].table)
+                    v = None if src is None else src.get(sp.chain[-1].column)
+                    if v is not None:
+                        keys.append((f"s|{sp.table}|{v}", None))
                 wanted.append(keys)
-            unique = sorted({k for keys in wanted for k, _, _ in keys})
+                unique.update(k for k, _ in keys)
             if not unique:
                 continue
             try:
-                items = self.store.get_many(unique) if ok else {}
+                items = self.store.get_many(list(unique))
             except StoreUnavailable as err:
-                ok, items = False, {}
                 self.last_error = str(err)
-            if not ok:
-                break
-            decoded = {k: _group(it.value) if k[0] == "a" else decode(it.value) for k, it in items.items()}
+                return found, False
+            decoded = {k: _group(it[0]) if k[0] == "a" else decode(it[0]) for k, it in items.items()}
             for i, keys in enumerate(wanted):
-                for key, kind, name in keys:
+                got = found[i]
+                for key, table in keys:
                     value = decoded.get(key)
-                    found[i][key] = value
-                    if kind == "e":
-                        rows[i][name] = value
-        return found, ok
+                    got[key] = value
+                    if table is not None:
+                        rows[i][table] = value
+        return found, True
 
     # ---- compute -------------------------------------------------------------------------------
     def compute_without_store(self, requests: Sequence[dict[str, Any]]) -> list[Enriched]:
@@ -166,8 +170,10 @@ class OnlineFeatures:
         for g in plan.groups:
             vals = tuple(r.get(k) for k in g.key)
             state = states.get(g.state_key(vals)) if all(v is not None for v in vals) else None
+            spans: dict[tuple[int, int], tuple[int, int]] = {}
+            index = self._col[(g.stream, g.key)]
             for f in g.aggregates:
-                values[f.name] = self._aggregate(f, g.columns, state, t, states, r)
+                values[f.name] = self._aggregate(f, index, state, t, (states, r, spans))
         missing = []
         record: dict[str, Any] = {}
         if r.get(plan.id_column) is not None:
@@ -218,12 +224,12 @@ class OnlineFeatures:
                 value = state["v"][columns.index(f.column)][i]
         return f.default if value is None else value
 
-    def _aggregate(self, f: AggregateFeature, columns: tuple[str, ...], state: Any, t: int,
-                   states: dict[str, Any], r: dict[str, Any]) -> Any:
+    def _aggregate(self, f: AggregateFeature, index: dict[str, int], state: Any, t: int, ctx: tuple) -> Any:
         """The engine's window rule over a group's arrays: events with  t - window <= e < t - lag."""
+        states, r, spans = ctx
         if f.null_without is not None:
             h = f.null_without
-            g = next(g for g in self.plan.groups if g.stream == h.stream and g.key == f.key)
+            g = self._history[(h.stream, f.key)]
             vals = tuple(r.get(k) for k in f.key)
             hist = states.get(g.state_key(vals)) if all(v is not None for v in vals) else None
             if hist is None or _empty(hist[0], t - h.window_ns, t):
@@ -232,15 +238,20 @@ class OnlineFeatures:
             times, cols, lo, hi = _NO_TIMES, [], 0, 0
         else:
             times, cols = state
-            lo, hi = _span(times, t - f.window_ns, t - f.lag_ns)
+            bounds = (t - f.window_ns, t - f.lag_ns)
+            span = spans.get(bounds)
+            if span is None:
+                span = spans[bounds] = _span(times, *bounds)
+            lo, hi = span
         mask = None
-        for c in (f.filters if state is not None else ()):
-            col = cols[columns.index(c.column)][lo:hi]
-            if isinstance(col, np.ndarray):
-                m = col == c.value                # NaN (missing) never equals: excluded, as a null
-            else:
-                m = np.array([v is not None and v == c.value for v in col], dtype=bool)
-            mask = m if mask is None else mask & m
+        if state is not None and hi > lo:
+            for c in f.filters:
+                col = cols[index[c.column]][lo:hi]
+                if isinstance(col, np.ndarray):
+                    m = col == c.value                # NaN (missing) never equals: excluded, as a null
+                else:
+                    m = np.array([v is not None and v == c.value for v in col], dtype=bool)
+                mask = m if mask is None else mask & m
         n = (hi - lo) if mask is None else int(mask.sum())
         op = f.op
         if op == "count":
@@ -250,13 +261,20 @@ class OnlineFeatures:
         elif op == "first_time":
             result = n == 0
         elif op == "last_seen":
-            ts = times[lo:hi] if mask is None else times[lo:hi][mask]
-            result = (t - int(ts.max())) / NS_PER_DAY if n else None
+            if n:
+                last = int(times[hi - 1]) if mask is None else int(times[lo:hi][mask][-1])
+                result = (t - last) / NS_PER_DAY
+            else:
+                result = None
+        elif n == 0:
+            result = _value_op(op, [])
         else:
-            col = cols[columns.index(f.column)][lo:hi] if f.column is not None and state is not None else []
+            col = cols[index[f.column]][lo:hi]
             if isinstance(col, np.ndarray):
                 v = col if mask is None else col[mask]
-                values = v[~np.isnan(v)].tolist()
+                values = v.tolist()
+                if v.dtype.kind == "f" and np.isnan(v).any():
+                    values = [x for x in values if x == x]
             else:
                 picked = col if mask is None else [x for x, keep in zip(col, mask) if keep]
                 values = [x for x in picked if x is not None]

@@ -18,13 +18,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import NamedTuple, Protocol, Sequence
 
 from fraudcore.errors import FraudError
 
 
-@dataclass(frozen=True)
-class Item:
+class Item(NamedTuple):
+    """A stored value and its version (a named tuple: a read builds one per key, on the request path)."""
+
     value: bytes
     version: int          # increments on every write of the key; 0 = never written
 
@@ -103,6 +104,10 @@ class SqliteStore:
                 con = sqlite3.connect(uri, uri=True, timeout=self.timeout_s, isolation_level=None,
                                       check_same_thread=False)
                 con.execute("PRAGMA synchronous=NORMAL")
+                # reads through a memory map: a window state spans overflow pages, and a read() per
+                # page cost more than the lookup itself (benchmarks/online_replay.py)
+                con.execute("PRAGMA mmap_size=4294967296")
+                con.execute("PRAGMA cache_size=-65536")
             except sqlite3.Error as err:
                 raise StoreUnavailable(f"online store {str(self.path)!r} cannot be opened: {err}") from err
             self._local.con = con
@@ -119,7 +124,7 @@ class SqliteStore:
                 marks = ",".join("?" * len(chunk))
                 for key, value, version in con.execute(
                         f"SELECT key, value, version FROM kv WHERE key IN ({marks})", chunk):
-                    out[key] = Item(bytes(value), version)
+                    out[key] = Item(value, version)
         except sqlite3.Error as err:
             raise StoreUnavailable(f"online store {str(self.path)!r} read failed: {err}") from err
         return out
