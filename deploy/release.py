@@ -136,11 +136,15 @@ def deploy_release(clients: AwsClients, cfg: DeployConfig, release: Release, bun
                    adopt: Adoption | None = None) -> DeployResult:
     """Steps 2-4 for the SageMaker endpoint in one call (`fraud deploy sagemaker --run-id` or `--bundle`).
 
-    `bundle`: the directory's bundle for `plan_bundle_release`'s releases; a run's own bundle otherwise.
+    `bundle`: the verified directory `plan_bundle_release` judged (its manifest names the run); None: the run's
+    own bundle artifact, fetched and verified.
     """
     with tempfile.TemporaryDirectory(prefix="paylink-bundle-") as tmp:
-        if bundle is None or release.source == "run":
+        if bundle is None:
             bundle = release_bundle(release, bundle_files(release.run_id), Path(tmp) / "bundle")
+        elif bundle.version != release.run_id:
+            raise BundleError(f"bundle manifest 'run_id' must be the released run ({release.run_id!r}); "
+                              f"got {bundle.version!r}")
         result = deploy_bundle(clients, cfg, bundle, reason=release.reason, forced=release.forced,
                                source=release.source, gate=release.gate, adopt=adopt)
     move_champion(release, cfg.endpoint.environment)
