@@ -71,12 +71,15 @@ def warn_if_not_live(run_id: str, environment: str) -> str | None:
         import boto3
 
         session = boto3.Session(region_name=cfg.region)
-        # A laptop with no AWS credentials must not wait on the instance metadata service.
-        session._session.set_config_variable("metadata_service_num_attempts", 1)
-        session._session.set_config_variable("metadata_service_timeout", 1)
+        # A laptop with no AWS credentials must not wait seconds on the instance metadata service: only
+        # credentials from the environment, config files, SSO or a process are used for this check.
+        resolver = session._session.get_component("credential_provider")
+        for provider in ("iam-role", "container-role"):
+            if resolver.get_provider(provider) is not None:
+                resolver.remove(provider)
         if session.get_credentials() is None:
             return (f"the champion moved, but endpoint {cfg.endpoint.name!r} was not checked (no AWS "
-                    "credentials here); run `fraud deploy status` where they are")
+                    "credentials in the environment or config files); run `fraud deploy status` where they are")
         quick = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 1})
         clients = AwsClients.create(cfg, session, client_config=quick)
         live = endpoint_status(clients, cfg).get("run_id") if describe_endpoint(clients, cfg) else None
