@@ -53,5 +53,8 @@ setup(
             "monitor = fraudcore.monitoring.cli:main",
             "features = fraudcore.features.cli:main",
         ],
+        # `fraud models promote/rollback` ask this what the environment's endpoint serves (deploy/status.py),
+        # so fraudcore never imports deploy.
+        "fraud.live": ["sagemaker = deploy.status:warn_if_not_live"],
     },
 )

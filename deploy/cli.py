@@ -1,10 +1,13 @@
 """`fraud deploy ...`: put a TrainFlow run on the SageMaker endpoint, roll back, show history and status.
 
-    fraud deploy sagemaker --run-id R [--force --reason WHY]   deploy a TrainFlow run's bundle
-    fraud deploy sagemaker --bundle DIR [--reason WHY]        deploy a bundle directory
-    fraud deploy rollback [--reason WHY]                      back to the previous live run
-    fraud deploy history [--json]                             every deploy and rollback
-    fraud deploy status [--json]                              what the endpoint serves now
+    fraud deploy sagemaker --run-id R [--force --reason WHY]      deploy a TrainFlow run's bundle
+    fraud deploy sagemaker --bundle DIR [--force --reason WHY]   deploy a bundle directory (same gate rules)
+        [--adopt --reason WHY]                                   take over an endpoint that is not ours
+    fraud deploy rollback [--reason WHY]                         back to the previous live run
+    fraud deploy history [--json]                                every deploy and rollback
+    fraud deploy status [--json]                                 what the endpoint serves, champion vs live
+
+Both deploy forms go through deploy/release.py: the same gate, force and reason rules and the same history.
 
 Exit status (docs/runbook.md, "Exit codes"): 0 done, 1 refused or failed (the message says why and
 what is live), 2 bad arguments or config.
@@ -32,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--bundle", type=Path, help="a bundle directory")
     s.add_argument("--reason", default="", help="why this deploy (recorded in the history)")
     s.add_argument("--force", action="store_true", help="deploy a run that did not pass its gate (needs --reason)")
+    s.add_argument("--adopt", action="store_true",
+                   help="take over an existing endpoint that lacks the project's tag (needs --reason; recorded)")
     r = sub.add_parser("rollback", help="return the endpoint to the previous live run")
     r.add_argument("--reason", default="manual rollback", help="why (recorded in the history)")
     for name in ("history", "status"):
@@ -41,14 +46,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _deploy(args: argparse.Namespace, cfg: Any, clients: Any) -> dict[str, Any]:
-    from deploy.release import deploy_release, plan_release
-    from deploy.sagemaker import deploy_bundle
+    from deploy.release import deploy_release, plan_bundle_release, plan_release
+    from deploy.sagemaker import Adoption
+    from fraudcore.bundle import load_bundle
 
+    adopt = Adoption(args.reason) if args.adopt else None
     if args.bundle is not None:
-        result = deploy_bundle(clients, cfg, args.bundle, reason=args.reason or "manual deploy of a bundle directory",
-                               source="bundle")
+        bundle = load_bundle(args.bundle)
+        result = deploy_release(clients, cfg, plan_bundle_release(bundle, force=args.force, reason=args.reason),
+                                bundle=bundle, adopt=adopt)
     else:
-        result = deploy_release(clients, cfg, plan_release(args.run_id, force=args.force, reason=args.reason))
+        result = deploy_release(clients, cfg, plan_release(args.run_id, force=args.force, reason=args.reason),
+                                adopt=adopt)
     return asdict(result.record)
 
 
@@ -57,19 +66,27 @@ def _print(data: Any, as_json: bool) -> None:
         print(json.dumps(data, indent=2, sort_keys=True, default=str))
     elif isinstance(data, list):
         for rec in data:
-            forced = " FORCED" if rec["forced"] else ""
+            forced = f" FORCED past gate {rec.get('gate') or '?'}" if rec["forced"] else ""
+            was = (f"adopted from another's config {rec['adopted_from']}" if rec.get("adopted_from")
+                   else f"was {rec['previous_run_id']}")
             print(f"{rec['at']}  {rec['event']:<8} {rec['outcome']:<16} {rec['run_id']:<20} "
-                  f"(was {rec['previous_run_id']})  by {rec['by']}{forced}: {rec['reason']}")
+                  f"({was})  by {rec['by']}{forced}: {rec['reason']}")
     else:
         for key, value in data.items():
-            print(f"{key}: {value}")
+            if key == "fix":
+                print("champion and live disagree; to fix, run one of:")
+                for line in value:
+                    print(f"  {line}")
+            else:
+                print(f"{key}: {value}")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Errors (FraudError) are reported by `fraud` (fraudcore/cli.py); AWS failures become DeployError."""
     from deploy.config import load_deploy_config
     from deploy.history import read_history
-    from deploy.sagemaker import AwsClients, DeployError, endpoint_status, rollback
+    from deploy.sagemaker import AwsClients, DeployError, rollback
+    from deploy.status import deploy_status
 
     args = _parser().parse_args(argv)
     cfg = load_deploy_config(args.config)
@@ -82,12 +99,12 @@ def main(argv: list[str] | None = None) -> int:
             if record.source == "run":
                 from deploy.release import follow_rollback
 
-                follow_rollback(record.run_id, args.reason)
+                follow_rollback(record.run_id, args.reason, cfg.endpoint.environment)
             _print(asdict(record), as_json=True)
         elif args.command == "history":
             _print([asdict(r) for r in read_history(clients.s3, cfg)], args.json)
         else:
-            _print(endpoint_status(clients, cfg), args.json)
+            _print(deploy_status(clients, cfg), args.json)
     except (ClientError, BotoCoreError) as err:
         raise DeployError(f"{args.command}: AWS call failed: {err}") from err
     return 0

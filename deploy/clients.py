@@ -31,11 +31,13 @@ class AwsClients:
     sts: Any
 
     @classmethod
-    def create(cls, cfg: DeployConfig, session: boto3.Session | None = None) -> AwsClients:
+    def create(cls, cfg: DeployConfig, session: boto3.Session | None = None,
+               client_config: Any = None) -> AwsClients:
         s = session or boto3.Session(region_name=cfg.region)
-        return cls(sagemaker=s.client("sagemaker", region_name=cfg.region),
-                   runtime=s.client("sagemaker-runtime", region_name=cfg.region),
-                   s3=s.client("s3", region_name=cfg.region),
-                   cloudwatch=s.client("cloudwatch", region_name=cfg.region),
-                   autoscaling=s.client("application-autoscaling", region_name=cfg.region),
-                   sts=s.client("sts", region_name=cfg.region))
+
+        def client(name: str) -> Any:
+            return s.client(name, region_name=cfg.region, config=client_config)
+
+        return cls(sagemaker=client("sagemaker"), runtime=client("sagemaker-runtime"), s3=client("s3"),
+                   cloudwatch=client("cloudwatch"), autoscaling=client("application-autoscaling"),
+                   sts=client("sts"))

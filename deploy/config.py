@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fraudcore.config_loader import ConfigFile, check_types, need
+from fraudcore.registry.lookup import ENVIRONMENTS  # one champion each
 
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")  # SageMaker resource names
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -83,9 +84,12 @@ class EndpointConfig:
     variant_name: str
     instance_type: str
     initial_instance_count: int
+    environment: str
 
     def __post_init__(self) -> None:
         check_types(self, "endpoint")
+        need(self.environment in ENVIRONMENTS, "endpoint.environment", f"must be one of {ENVIRONMENTS}",
+             self.environment)
         need(bool(_NAME.match(self.name)) and len(self.name) <= MAX_ENDPOINT_NAME, "endpoint.name",
              f"must be letters, digits and '-' (not leading/trailing), at most {MAX_ENDPOINT_NAME} chars", self.name)
         _match("endpoint.variant_name", self.variant_name, _NAME, "letters, digits and '-' (not leading/trailing)")

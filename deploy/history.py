@@ -47,6 +47,11 @@ class DeployRecord:
     forced: bool
     detail: str = ""
     source: str = "run"  # "run": a TrainFlow run (its champion tag follows the endpoint); "bundle": a directory
+    # The endpoint belonged to someone else (no project tag) and was taken over with --adopt: the config it
+    # served then ("" otherwise). Records written before ownership existed read as not adopted.
+    adopted_from: str = ""
+    environment: str = "production"  # whose champion the endpoint serves (records before environments: production)
+    gate: str = ""  # the run's gate when it was deployed ("" in records written before the gate was recorded)
 
     def __post_init__(self) -> None:
         if self.event not in EVENTS:

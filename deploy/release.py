@@ -1,11 +1,18 @@
-"""One release of a TrainFlow run: the sequence DeployFlow's steps and `fraud deploy sagemaker` share.
+"""One release of a model: the sequence every deploy path shares (DeployFlow's steps, `fraud deploy sagemaker
+--run-id` and `fraud deploy sagemaker --bundle`), so the gate, force and reason rules and the history are the same
+whichever way a model goes live.
 
-1. `plan_release`: resolve the run (default: the newest run tagged gate:passed), refuse unfinished runs
-   and, unless forced with a reason, runs that failed their gate; settle the reason recorded everywhere;
+1. plan: `plan_release` for a TrainFlow run id (default: the newest run tagged gate:passed), or
+   `plan_bundle_release` for a bundle directory. Unfinished runs are refused; a gate that did not pass (failed
+   or unknown) is refused unless forced with a reason; the reason recorded everywhere is settled here. A bundle
+   whose run id is a TrainFlow run in the registry is that run (its gate tag decides, and the champion follows
+   it); any other bundle is judged by the gate its own metrics record;
 2. `release_bundle`: write the run's bundle artifact to disk, verify and load it, and check it is the
    run's own (its manifest names the run);
-3. deploy it: `deploy.sagemaker` (or, for DeployFlow's `target=local`, `stage_local` and `smoke_local`);
-4. `move_champion`: tag the run `champion`, recorded in the registry log.
+3. deploy it: `deploy.sagemaker` (or, for DeployFlow's `target=local`, `stage_local` and `smoke_local`),
+   recording gate, force, reason and ownership in the deploy history;
+4. `move_champion`: tag the run as the champion of the endpoint's environment, recorded in the registry log.
+   After `fraud deploy rollback`, `follow_rollback` records the champion's move as a `rollback`.
 `deploy_release` runs 2-4 in one call for the CLI; DeployFlow runs them as steps. Versions are Metaflow
 run ids and gate results are run tags (docs/contracts.md); `fraudcore.registry` owns those rules.
 """
@@ -18,12 +25,13 @@ from typing import Any
 
 from deploy.clients import AwsClients
 from deploy.config import DeployConfig
-from deploy.sagemaker import DeployResult, deploy_bundle
+from deploy.sagemaker import Adoption, DeployResult, deploy_bundle
 from deploy.smoke import expected_answers, smoke_requests
 from fraudcore.bundle import Bundle, BundleError, load_bundle, package_bundle
 from fraudcore.registry import RegistryError
-from fraudcore.registry.champion import promote
-from fraudcore.registry.lookup import GATE_PASSED, TRAIN_FLOW, champion_run_id, gate_of, get_run, latest_passed_run_id
+from fraudcore.registry.champion import follow_endpoint_rollback, promote
+from fraudcore.registry.lookup import (DEFAULT_ENVIRONMENT, GATE_PASSED, TRAIN_FLOW, champion_run_id, gate_of, get_run,
+                                       latest_passed_run_id)
 from fraudcore.registry.store import bundle_files, write_bundle_files
 
 LOCAL_SMOKE_REQUESTS = 3
@@ -35,8 +43,41 @@ class Release:
 
     run_id: str
     gate: str  # "passed", "failed" or "unknown"
-    forced: bool  # deployed past a failed gate
+    forced: bool  # deployed past a gate that did not pass
     reason: str
+    source: str = "run"  # "run": a TrainFlow run (the champion follows it); "bundle": a directory of no known run
+
+
+def _cleared(rid: str, gate: str, force: bool, reason: str, what: str, source: str) -> Release:
+    """The one gate rule: a gate that did not pass needs force and a reason, and is recorded as forced."""
+    forced = gate != "passed"
+    if forced and not force:
+        raise RegistryError(f"{what} {rid!r}: must carry the tag {GATE_PASSED!r} to deploy; its gate is {gate!r}. "
+                            "Deploy it anyway only with force and a reason")
+    if forced and not reason.strip():
+        raise RegistryError(f"{what} {rid!r}: forcing a deploy past gate {gate!r} needs a reason; got {reason!r}")
+    return Release(rid, gate, forced, reason or f"deploy of {rid} (gate {gate})", source)
+
+
+def bundle_gate(bundle: Bundle) -> str:
+    """The gate a bundle's own metrics record ("passed", "failed", or "unknown" when they record none)."""
+    gate = bundle.metrics.get("gate")
+    if isinstance(gate, dict) and isinstance(gate.get("passed"), bool):
+        return "passed" if gate["passed"] else "failed"
+    return gate if gate in ("passed", "failed") else "unknown"
+
+
+def plan_bundle_release(bundle: Bundle, *, force: bool, reason: str) -> Release:
+    """A bundle directory, checked for release by the same rules as a run.
+
+    Its run id names a TrainFlow run in the registry: that run's release (its gate tag, not the bundle's
+    copy, decides). Otherwise the gate the bundle's metrics record decides, and the champion does not move.
+    """
+    try:
+        get_run(bundle.version)
+    except RegistryError:
+        return _cleared(bundle.version, bundle_gate(bundle), force, reason, "bundle of run", "bundle")
+    return plan_release(bundle.version, force=force, reason=reason)
 
 
 def plan_release(run_id: str | None, *, force: bool, reason: str) -> Release:
@@ -53,13 +94,7 @@ def plan_release(run_id: str | None, *, force: bool, reason: str) -> Release:
     rid, gate = str(run.id), gate_of(run.tags)
     if not run.successful:
         raise RegistryError(f"run id {rid!r}: must be a successful {TRAIN_FLOW} run to deploy; it did not finish")
-    forced = gate != "passed"
-    if forced and not force:
-        raise RegistryError(f"run id {rid!r}: must carry the tag {GATE_PASSED!r} to deploy; its gate is {gate!r}. "
-                            "Deploy it anyway only with force and a reason")
-    if forced and not reason.strip():
-        raise RegistryError(f"run id {rid!r}: forcing a deploy past gate {gate!r} needs a reason; got {reason!r}")
-    return Release(rid, gate, forced, reason or f"deploy of {rid} (gate {gate})")
+    return _cleared(rid, gate, force, reason, "run id", "run")
 
 
 def release_bundle(release: Release, files: dict[str, bytes], dest: str | Path) -> Bundle:
@@ -84,24 +119,33 @@ def smoke_local(bundle: Bundle) -> list[dict[str, Any]]:
     return [{"model_version": bundle.version, "score": s, "decision": d} for s, d in expected_answers(bundle, requests)]
 
 
-def move_champion(release: Release) -> dict[str, Any] | None:
-    """Tag the run `champion` (recorded in the registry log); None if it already is the champion."""
-    if champion_run_id() == release.run_id:
+def move_champion(release: Release, environment: str = DEFAULT_ENVIRONMENT) -> dict[str, Any] | None:
+    """Tag the run as `environment`'s champion (recorded in the registry log); None if it already is, or if the
+    release is a bundle of no known run (`fraud deploy status` then shows the champion is not live)."""
+    if release.source != "run" or champion_run_id(environment) == release.run_id:
         return None
-    return promote(release.run_id, reason=release.reason, force=release.forced)
+    return promote(release.run_id, reason=release.reason, force=release.forced, environment=environment)
 
 
-def follow_rollback(run_id: str, reason: str) -> dict[str, Any] | None:
-    """After the endpoint went back to `run_id`, make that run the champion again (logged as a move)."""
-    run = get_run(run_id)
-    gate = gate_of(run.tags)
-    return move_champion(Release(str(run.id), gate, gate != "passed", f"endpoint rolled back: {reason}"))
+def follow_rollback(run_id: str, reason: str, environment: str = DEFAULT_ENVIRONMENT) -> dict[str, Any] | None:
+    """After the endpoint went back to `run_id`, make that run the champion again, recorded as a `rollback`."""
+    return follow_endpoint_rollback(run_id, f"endpoint rolled back: {reason}", environment=environment)
 
 
-def deploy_release(clients: AwsClients, cfg: DeployConfig, release: Release) -> DeployResult:
-    """Steps 2-4 for the SageMaker endpoint in one call (`fraud deploy sagemaker --run-id`)."""
+def deploy_release(clients: AwsClients, cfg: DeployConfig, release: Release, bundle: Bundle | None = None,
+                   adopt: Adoption | None = None) -> DeployResult:
+    """Steps 2-4 for the SageMaker endpoint in one call (`fraud deploy sagemaker --run-id` or `--bundle`).
+
+    `bundle`: the verified directory `plan_bundle_release` judged (its manifest names the run); None: the run's
+    own bundle artifact, fetched and verified.
+    """
     with tempfile.TemporaryDirectory(prefix="paylink-bundle-") as tmp:
-        bundle = release_bundle(release, bundle_files(release.run_id), Path(tmp) / "bundle")
-        result = deploy_bundle(clients, cfg, bundle, reason=release.reason, forced=release.forced, source="run")
-    move_champion(release)
+        if bundle is None:
+            bundle = release_bundle(release, bundle_files(release.run_id), Path(tmp) / "bundle")
+        elif bundle.version != release.run_id:
+            raise BundleError(f"bundle manifest 'run_id' must be the released run ({release.run_id!r}); "
+                              f"got {bundle.version!r}")
+        result = deploy_bundle(clients, cfg, bundle, reason=release.reason, forced=release.forced,
+                               source=release.source, gate=release.gate, adopt=adopt)
+    move_champion(release, cfg.endpoint.environment)
     return result

@@ -12,7 +12,13 @@ The path, all through boto3 (the same code runs against AWS and against the test
    answer must be a score in [0, 1] with a known decision, equal to what the bundle itself scores (so a
    wrong model behind the endpoint fails the smoke test, not only a dead one).
 4. `deploy_bundle` runs 1-3, reverts to the previous config if the smoke test fails, and records the
-   outcome in the deploy history. `rollback` returns the endpoint to the previous live run by updating
+   outcome in the deploy history.
+
+Ownership: `check_ownership` runs before anything is created or changed. An existing endpoint is touched only
+when it carries the project's tag (`paylink:owner`) for the configured environment (`paylink:environment`);
+an endpoint someone else made is refused unless adopted (`adopt` with a reason), which tags it as ours and is
+recorded (`adopted_from`: the config it served). Endpoints made before these tags existed carry
+`paylink:run-id`, our older tag, and are taken as ours (and tagged on the next deploy). `rollback` returns the endpoint to the previous live run by updating
    it to that run's existing EndpointConfig.
 
 A rollback update is all-at-once and does *not* carry the alarms: they are probably firing because of
@@ -40,6 +46,8 @@ from fraudcore.bundle import Bundle, BundleError, load_bundle, package_bundle, u
 from fraudcore.identity import who
 
 RUN_ID_TAG = "paylink:run-id"
+OWNER_TAG, OWNER = "paylink:owner", "paylink-fraud"
+ENVIRONMENT_TAG = "paylink:environment"
 _SLUG = re.compile(r"[^a-zA-Z0-9]+")
 _MAX_SLUG = 29  # endpoint name (<= 24) + "-" + slug + "-" + 8 hex <= 63
 
@@ -53,6 +61,26 @@ class StagedModel:
     archive_sha256: str
     model_name: str
     endpoint_config_name: str
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """Taking over an endpoint that carries no project tag: only with a reason, and recorded."""
+
+    reason: str
+
+    def __post_init__(self) -> None:
+        if not self.reason.strip():
+            raise DeployError("adopting an endpoint that is not ours needs a reason (--adopt --reason WHY); "
+                              f"got {self.reason!r}")
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """What `check_ownership` found: whether the endpoint exists, and the config it served if we adopted it."""
+
+    exists: bool
+    adopted_from: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,7 +122,10 @@ def _identity(clients: AwsClients) -> str:
     return str(clients.sts.get_caller_identity()["Arn"])
 
 
-def _run_id_of_config(clients: AwsClients, config_name: str) -> str | None:
+def _run_id_of_config(clients: AwsClients, cfg: DeployConfig, config_name: str) -> str | None:
+    """The run a config of ours serves; None for another's config (the deployer may not describe those)."""
+    if not config_name.startswith(f"{cfg.endpoint.name}-"):
+        return None
     arn = clients.sagemaker.describe_endpoint_config(EndpointConfigName=config_name)["EndpointConfigArn"]
     tags = clients.sagemaker.list_tags(ResourceArn=arn).get("Tags", [])
     return next((t["Value"] for t in tags if t["Key"] == RUN_ID_TAG), None)
@@ -190,6 +221,41 @@ def describe_endpoint(clients: AwsClients, cfg: DeployConfig) -> dict[str, Any] 
         raise
 
 
+def owner_tags(cfg: DeployConfig) -> list[dict[str, str]]:
+    return [{"Key": OWNER_TAG, "Value": OWNER}, {"Key": ENVIRONMENT_TAG, "Value": cfg.endpoint.environment}]
+
+
+def check_ownership(clients: AwsClients, cfg: DeployConfig, adopt: Adoption | None = None) -> Ownership:
+    """Refuse an endpoint that is not ours (or is another environment's) unless adopted; adopting tags it ours.
+
+    Runs before anything is created or changed, so a refusal leaves the account as it was.
+    """
+    current = describe_endpoint(clients, cfg)
+    if current is None:
+        return Ownership(exists=False)
+    tags = {t["Key"]: t["Value"] for t in clients.sagemaker.list_tags(ResourceArn=current["EndpointArn"])
+            .get("Tags", [])}
+    ours = tags.get(OWNER_TAG) == OWNER or (OWNER_TAG not in tags and RUN_ID_TAG in tags)
+    name = cfg.endpoint.name
+    if ours:
+        env = tags.get(ENVIRONMENT_TAG, "production")  # endpoints tagged before environments: production
+        if env != cfg.endpoint.environment:
+            raise DeployError(f"endpoint {name!r} serves environment {env!r} (tag {ENVIRONMENT_TAG}), but this "
+                              f"deploy config is for {cfg.endpoint.environment!r}; nothing was changed. Use the "
+                              f"config of environment {env!r}, or another endpoint.name")
+        if tags.get(OWNER_TAG) != OWNER or ENVIRONMENT_TAG not in tags:
+            clients.sagemaker.add_tags(ResourceArn=current["EndpointArn"], Tags=owner_tags(cfg))
+        return Ownership(exists=True)
+    if adopt is None:
+        raise DeployError(f"endpoint {name!r} exists but is not ours: it does not carry the tag "
+                          f"{OWNER_TAG}={OWNER} (its tags: {tags or 'none'}; it serves config "
+                          f"{current['EndpointConfigName']!r}). Nothing was changed. If the project should take it "
+                          "over, deploy again with --adopt --reason WHY (recorded); otherwise set another "
+                          "endpoint.name in the deploy config")
+    clients.sagemaker.add_tags(ResourceArn=current["EndpointArn"], Tags=owner_tags(cfg))
+    return Ownership(exists=True, adopted_from=str(current["EndpointConfigName"]))
+
+
 def _wait_in_service(clients: AwsClients, cfg: DeployConfig) -> dict[str, Any]:
     r = cfg.rollout
     try:
@@ -214,13 +280,17 @@ def _update(clients: AwsClients, cfg: DeployConfig, config_name: str, deployment
 
 
 def roll_out(clients: AwsClients, cfg: DeployConfig, staged: StagedModel) -> RolloutResult:
-    """Create the endpoint, or update it blue/green with a canary; report what is live afterwards."""
+    """Create the endpoint, or update it blue/green with a canary; report what is live afterwards.
+
+    The endpoint must be ours (`check_ownership`; a deploy adopts it first when asked to).
+    """
+    check_ownership(clients, cfg)
     ensure_alarms(clients.cloudwatch, cfg)
     current = describe_endpoint(clients, cfg)
     if current is None:
         clients.sagemaker.create_endpoint(EndpointName=cfg.endpoint.name,
                                           EndpointConfigName=staged.endpoint_config_name,
-                                          Tags=[{"Key": RUN_ID_TAG, "Value": staged.run_id}])
+                                          Tags=[{"Key": RUN_ID_TAG, "Value": staged.run_id}, *owner_tags(cfg)])
         _wait_in_service(clients, cfg)
         ensure_autoscaling(clients.autoscaling, cfg)
         return RolloutResult("created", staged.endpoint_config_name, None, None, None)
@@ -228,7 +298,7 @@ def roll_out(clients: AwsClients, cfg: DeployConfig, staged: StagedModel) -> Rol
         raise DeployError(f"endpoint {cfg.endpoint.name!r} is {current['EndpointStatus']!r}, not InService: "
                           "another deployment is in progress or failed; nothing was changed")
     previous = current["EndpointConfigName"]
-    previous_run = _run_id_of_config(clients, previous)
+    previous_run = _run_id_of_config(clients, cfg, previous)
     if previous == staged.endpoint_config_name:
         ensure_autoscaling(clients.autoscaling, cfg)
         return RolloutResult("unchanged", previous, previous, previous_run, None)
@@ -249,12 +319,14 @@ def _record(clients: AwsClients, cfg: DeployConfig, **fields: Any) -> DeployReco
 
 
 def finish_rollout(clients: AwsClients, cfg: DeployConfig, bundle: Bundle, staged: StagedModel,
-                   rollout: RolloutResult, *, reason: str, forced: bool, source: str = "run") -> DeployResult:
+                   rollout: RolloutResult, *, reason: str, forced: bool, source: str = "run", gate: str = "",
+                   adopted_from: str = "") -> DeployResult:
     """After `roll_out`: report an automatic rollback, smoke test, revert on failure, record the outcome."""
     common = dict(run_id=staged.run_id, previous_run_id=rollout.previous_run_id, model_name=staged.model_name,
                   endpoint_config_name=staged.endpoint_config_name,
                   previous_endpoint_config_name=rollout.previous_endpoint_config_name,
-                  model_data_url=staged.model_data_url, reason=reason, forced=forced, source=source)
+                  model_data_url=staged.model_data_url, reason=reason, forced=forced, source=source, gate=gate,
+                  adopted_from=adopted_from, environment=cfg.endpoint.environment)
     if rollout.action == "auto-rolled-back":
         _record(clients, cfg, event="deploy", outcome="auto-rolled-back", detail=rollout.failure_reason, **common)
         raise DeployError(f"SageMaker rolled the canary of run {staged.run_id!r} back: "
@@ -276,16 +348,20 @@ def finish_rollout(clients: AwsClients, cfg: DeployConfig, bundle: Bundle, stage
 
 
 def deploy_bundle(clients: AwsClients, cfg: DeployConfig, bundle: Bundle | str | Path, *, reason: str,
-                  forced: bool = False, source: str = "run") -> DeployResult:
-    """Verify, stage, roll out, smoke test and record (DeployFlow runs the same parts as steps).
+                  forced: bool = False, source: str = "run", gate: str = "",
+                  adopt: Adoption | None = None) -> DeployResult:
+    """Verify, check ownership, stage, roll out, smoke test and record (DeployFlow runs the same parts as steps).
 
     `bundle` is a loaded bundle or its directory. A bundle that fails verification raises BundleError
-    before any AWS call.
+    before any AWS call; an endpoint that is not ours (and not adopted) raises DeployError before any change.
+    The gate rules are `deploy.release`'s: call this through `deploy_release`.
     """
     bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    ownership = check_ownership(clients, cfg, adopt)
     staged = stage_model(clients, cfg, bundle)
     rollout = roll_out(clients, cfg, staged)
-    return finish_rollout(clients, cfg, bundle, staged, rollout, reason=reason, forced=forced, source=source)
+    return finish_rollout(clients, cfg, bundle, staged, rollout, reason=reason, forced=forced, source=source,
+                          gate=gate, adopted_from=ownership.adopted_from)
 
 
 def _bundle_from_s3(clients: AwsClients, model_data_url: str, dest: Path) -> Bundle:
@@ -303,6 +379,7 @@ def rollback(clients: AwsClients, cfg: DeployConfig, *, reason: str) -> DeployRe
     endpoint against exactly the model it now serves.
     """
     live, target = rollback_target(read_history(clients.s3, cfg))
+    check_ownership(clients, cfg)
     current = describe_endpoint(clients, cfg)
     if current is None:
         raise DeployError(f"rollback: endpoint {cfg.endpoint.name!r} does not exist")
@@ -328,7 +405,7 @@ def rollback(clients: AwsClients, cfg: DeployConfig, *, reason: str) -> DeployRe
                          endpoint_config_name=target.endpoint_config_name,
                          previous_endpoint_config_name=current["EndpointConfigName"],
                          model_data_url=target.model_data_url, reason=reason, forced=False, source=target.source,
-                         detail=detail)
+                         detail=detail, gate=target.gate, environment=cfg.endpoint.environment)
     if detail:
         raise DeployError(f"rollback: endpoint {cfg.endpoint.name!r} now serves run {target.run_id!r}, but the "
                           f"{detail}")
@@ -351,7 +428,7 @@ def endpoint_status(clients: AwsClients, cfg: DeployConfig) -> dict[str, Any]:
     if current is not None:
         status.update(endpoint_status=current["EndpointStatus"],
                       endpoint_config_name=current["EndpointConfigName"],
-                      run_id=_run_id_of_config(clients, current["EndpointConfigName"]),
+                      run_id=_run_id_of_config(clients, cfg, current["EndpointConfigName"]),
                       failure_reason=current.get("FailureReason"),
                       variants=[{k: v for k, v in variant.items() if k in ("VariantName", "CurrentInstanceCount",
                                                                           "DesiredInstanceCount")}
@@ -359,6 +436,6 @@ def endpoint_status(clients: AwsClients, cfg: DeployConfig) -> dict[str, Any]:
     return status
 
 
-__all__ = ["AwsClients", "BundleError", "DeployError", "DeployResult", "HistoryError", "SmokeResult", "StagedModel",
-           "canary_deployment_config", "deploy_bundle", "endpoint_status", "finish_rollout", "roll_out", "rollback",
+__all__ = ["Adoption", "AwsClients", "BundleError", "DeployError", "DeployResult", "HistoryError", "SmokeResult", "StagedModel",
+           "canary_deployment_config", "check_ownership", "deploy_bundle", "endpoint_status", "finish_rollout", "roll_out", "rollback",
            "rollback_deployment_config", "smoke_requests", "smoke_test", "stage_model"]

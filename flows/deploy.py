@@ -32,7 +32,9 @@ class DeployFlow(FlowSpec):
     train_run = Parameter("train_run", default="", help="TrainFlow run id; empty: the latest run tagged gate:passed")
     target = Parameter("target", default="sagemaker", help="sagemaker | local")
     force = Parameter("force", default=False, type=bool, help="deploy a run that did not pass its gate")
-    reason = Parameter("reason", default="", help="why (recorded; required with --force)")
+    reason = Parameter("reason", default="", help="why (recorded; required with --force and --adopt)")
+    adopt = Parameter("adopt", default=False, type=bool,
+                      help="take over an existing endpoint that lacks the project's tag (recorded)")
     local_dir = Parameter("local_dir", default=str(ROOT / "artifacts" / "deploy"),
                           help="target=local: where model.tar.gz is written")
 
@@ -64,6 +66,12 @@ class DeployFlow(FlowSpec):
             raise ValueError(f"parameter 'target' must be one of {TARGETS}; got {self.target!r}")
         release = plan_release(self.train_run or None, force=self.force, reason=self.reason)
         self.release = asdict(release)
+        self.adopted_from = ""
+        if self.target == "sagemaker":  # the same ownership rule as `fraud deploy`, before anything is changed
+            from deploy.sagemaker import Adoption, check_ownership
+
+            cfg, clients = self._aws()
+            self.adopted_from = check_ownership(clients, cfg, Adoption(self.reason) if self.adopt else None).adopted_from
         self.train_run_id, self.gate, self.forced, self.why = release.run_id, release.gate, release.forced, release.reason
         print(f"deploying TrainFlow/{release.run_id} (gate {release.gate}{', FORCED' if release.forced else ''}) "
               f"to {self.target}: {release.reason}")
@@ -109,7 +117,7 @@ class DeployFlow(FlowSpec):
 
         from fraudcore.registry.lookup import champion_run_id
 
-        self.previous_champion = champion_run_id()
+        self.previous_champion = champion_run_id(self.settings.endpoint.environment)
         self.rollout = None
         if self.target == "sagemaker":
             from deploy.sagemaker import StagedModel, roll_out
@@ -137,7 +145,8 @@ class DeployFlow(FlowSpec):
 
                 cfg, clients = self._aws()
                 result = finish_rollout(clients, cfg, bundle, StagedModel(**self.staged),
-                                        RolloutResult(**self.rollout), reason=self.why, forced=self.forced)
+                                        RolloutResult(**self.rollout), reason=self.why, forced=self.forced,
+                                        gate=self.gate, adopted_from=self.adopted_from)
                 self.smoke_answers, self.record = result.smoke.responses, asdict(result.record)
                 self.history = [asdict(r) for r in read_history(clients.s3, cfg)]
         self.next(self.champion)
@@ -147,7 +156,7 @@ class DeployFlow(FlowSpec):
         """Move the champion tag to the deployed run (recorded in the registry log)."""
         from deploy.release import move_champion
 
-        self.champion_event = move_champion(self._release())
+        self.champion_event = move_champion(self._release(), self.settings.endpoint.environment)
         self.next(self.end)
 
     @card(type="blank", id="deploy")

@@ -169,3 +169,23 @@ def test_reverted_moves_are_skipped_and_a_repeat_promote_is_not_pushed_twice() -
               {"event": "revert", "reverts": 5, "from": "A", "to": "C"}]
     assert champion.champion_stack(events) == ["A", "C"]
     assert champion.champion_stack(events + [{"event": "promote", "to": "C", "seq": 7}]) == ["A", "C"]
+
+
+def test_an_endpoint_rollback_pops_back_to_its_target_and_old_rollbacks_read_as_before() -> None:
+    promotes = [{"event": "promote", "to": r} for r in ("A", "B", "C")]
+    # `fraud deploy rollback` records where the endpoint went: back two moves at once, or to a run never champion
+    assert champion.champion_stack(promotes + [{"event": "rollback", "via": "endpoint", "to": "A"}]) == ["A"]
+    assert champion.champion_stack(promotes + [{"event": "rollback", "via": "endpoint", "to": "Z"}]) == [
+        "A", "B", "Z"]
+    # a `fraud models rollback` (its target is the run below the top) reads as one pop, as before
+    assert champion.champion_stack(promotes + [{"event": "rollback", "to": "B"}]) == ["A", "B"]
+
+
+def test_staging_has_its_own_log_beside_production(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv(champion.LOG_ENV, str(tmp_path / "champion-events.jsonl"))
+    assert champion.log_location("staging") == str(tmp_path / "champion-events-staging.jsonl")
+    monkeypatch.setenv(champion.LOG_ENV, "s3://bucket/team/fraud-registry/")
+    assert champion.log_location("staging") == "s3://bucket/team/fraud-registry/staging/"
+    assert champion.log_location() == "s3://bucket/team/fraud-registry/"
+    with pytest.raises(RegistryError, match="environment must be one of"):
+        champion.log_location("prod")

@@ -1,11 +1,20 @@
-"""`fraud models list [--json] | promote RUN_ID --reason WHY [--force] | rollback --reason WHY | history [--json]`."""
+"""`fraud models list [--json] | promote RUN_ID --reason WHY [--force] | rollback --reason WHY | history [--json]`.
+
+`--env` picks the environment whose champion moves (production by default, staging). After a move, the
+endpoint of that environment is asked what it serves (through the `fraud.live` entry point, which `deploy/`
+provides, so fraudcore never imports deploy): when it serves another run, a warning says so and names the
+command that puts the champion live.
+"""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from importlib.metadata import entry_points
 
 from fraudcore.registry import RegistryError, champion, lookup
+
+LIVE_GROUP = "fraud.live"
 
 COLUMNS = ("pr_auc", "roc_auc", "recall_at_p20", "threshold", "oracle_pr_auc")
 
@@ -28,20 +37,33 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def warn_if_not_live(run_id: str, environment: str) -> str | None:
+    """The `fraud.live` provider's warning when `environment`'s endpoint serves another run (printed on stderr)."""
+    for ep in entry_points(group=LIVE_GROUP):
+        warning = ep.load()(run_id, environment)
+        if warning:
+            print(f"fraud models: warning: {warning}", file=sys.stderr)
+            return str(warning)
+    return None
+
+
 def _promote(args: argparse.Namespace) -> int:
-    event = champion.promote(args.run_id, args.reason, user=args.user, force=args.force, resync=args.force)
+    event = champion.promote(args.run_id, args.reason, user=args.user, force=args.force, resync=args.force,
+                             environment=args.env)
     print(json.dumps(event))
+    warn_if_not_live(event["to"], args.env)
     return 0
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    event = champion.rollback(args.reason, user=args.user)
+    event = champion.rollback(args.reason, user=args.user, environment=args.env)
     print(json.dumps(event))
+    warn_if_not_live(event["to"], args.env)
     return 0
 
 
 def _history(args: argparse.Namespace) -> int:
-    events = champion.history()
+    events = champion.history(args.env)
     if args.json:
         print(json.dumps(events, indent=2))
         return 0
@@ -49,7 +71,7 @@ def _history(args: argparse.Namespace) -> int:
         print(f"{e['at']}  {e['event']:<8} {e.get('from') or '-':>18} -> {e.get('to') or '-':<18} by {e['user']}: "
               f"{e['reason']}")
     if not events:
-        print(f"no champion moves recorded ({champion.log_location()})")
+        print(f"no champion moves recorded ({champion.log_location(args.env)})")
     return 0
 
 
@@ -76,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     hi = sub.add_parser("history", help="every recorded champion move, oldest first")
     hi.add_argument("--json", action="store_true")
     hi.set_defaults(func=_history)
+    for command in (pr, rb, hi):
+        command.add_argument("--env", choices=lookup.ENVIRONMENTS, default=lookup.DEFAULT_ENVIRONMENT,
+                             help="whose champion (default production; staging has its own tag and log)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)

@@ -1,7 +1,9 @@
 """TrainFlow runs through the Metaflow client: find one by id, the champion, the latest passed run; list them.
 
 - A version is a TrainFlow run id. Its gate result is the tag `gate:passed` / `gate:failed`.
-- The champion is the tag `champion` on exactly one successful TrainFlow run (`champion` moves it).
+- The champion is per environment (`ENVIRONMENTS`): the tag `champion` on exactly one successful TrainFlow run
+  for production (the tag every earlier record and `--model champion` mean), `champion:staging` for staging
+  (`champion` moves them).
 
 Where the runs live: the Metaflow local datastore is the `.metaflow` directory found from the current
 directory upwards, or `METAFLOW_DATASTORE_SYSROOT_LOCAL`; failing both, the repository root (so the
@@ -19,6 +21,8 @@ from fraudcore.registry import RegistryError
 
 TRAIN_FLOW = "TrainFlow"
 CHAMPION = "champion"
+ENVIRONMENTS = ("production", "staging")
+DEFAULT_ENVIRONMENT = "production"
 GATE_PASSED, GATE_FAILED = "gate:passed", "gate:failed"
 HEADLINE_ARTIFACT = "headline"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -81,15 +85,28 @@ def gate_of(tags: Any) -> str:
     return "passed" if GATE_PASSED in tags else "failed" if GATE_FAILED in tags else "unknown"
 
 
-def champion_run_id() -> str | None:
-    """The run tagged `champion`, or None when there is none yet."""
+def check_environment(environment: str) -> str:
+    if environment not in ENVIRONMENTS:
+        raise RegistryError(f"environment must be one of {ENVIRONMENTS}; got {environment!r}")
+    return environment
+
+
+def champion_tag(environment: str = DEFAULT_ENVIRONMENT) -> str:
+    """`champion` for production (unchanged from when there was one champion), `champion:<env>` otherwise."""
+    check_environment(environment)
+    return CHAMPION if environment == DEFAULT_ENVIRONMENT else f"{CHAMPION}:{environment}"
+
+
+def champion_run_id(environment: str = DEFAULT_ENVIRONMENT) -> str | None:
+    """The run tagged as `environment`'s champion, or None when there is none yet."""
+    tag = champion_tag(environment)
     try:
-        runs = [str(r.id) for r in train_flow().runs(CHAMPION)]
+        runs = [str(r.id) for r in train_flow().runs(tag)]
     except RegistryError:
         return None
     if len(runs) > 1:
-        raise RegistryError(f"tag {CHAMPION!r} must be on exactly one {TRAIN_FLOW} run; found it on {runs}. "
-                            "Fix with `fraud models promote RUN_ID --reason ...`")
+        raise RegistryError(f"tag {tag!r} must be on exactly one {TRAIN_FLOW} run; found it on {runs}. "
+                            f"Fix with `fraud models promote RUN_ID --env {environment} --force --reason ...`")
     return runs[0] if runs else None
 
 
@@ -103,14 +120,16 @@ def latest_passed_run_id() -> str | None:
 
 
 def resolve(run_id_or_champion: str) -> str:
-    """A run id as given, or the champion's run id for "champion"."""
-    if run_id_or_champion == CHAMPION:
-        rid = champion_run_id()
+    """A run id as given, or a champion's run id for "champion" (production) or "champion:<environment>"."""
+    spec = str(run_id_or_champion)
+    if spec == CHAMPION or spec.startswith(CHAMPION + ":"):
+        environment = spec.partition(":")[2] or DEFAULT_ENVIRONMENT
+        rid = champion_run_id(environment)
         if rid is None:
-            raise RegistryError("model 'champion' requested but no run is tagged 'champion'; promote one first "
-                                "(fraud models promote RUN_ID --reason ...)")
+            raise RegistryError(f"model {spec!r} requested but no run is tagged {champion_tag(environment)!r}; "
+                                f"promote one first (fraud models promote RUN_ID --env {environment} --reason ...)")
         return rid
-    return str(run_id_or_champion)
+    return spec
 
 
 def _headline(run: Any) -> dict[str, Any] | None:
@@ -133,6 +152,7 @@ def list_runs(limit: int | None = None) -> list[dict[str, Any]]:
         tags = set(run.tags)
         finished = run.finished_at
         out.append({"run_id": str(run.id), "gate": gate_of(tags), "champion": CHAMPION in tags,
+                    "champion_of": [e for e in ENVIRONMENTS if champion_tag(e) in tags],
                     "successful": bool(run.successful), "finished": bool(run.finished),
                     "created_at": run.created_at.isoformat() if run.created_at else None,
                     "finished_at": finished.isoformat() if finished else None,

@@ -1,4 +1,9 @@
-"""Fixtures for the AWS path: one emulator per session, reset before each test that uses `aws`."""
+"""Fixtures for the AWS path: one emulator per session, reset before each test that uses `aws`.
+
+Credentials: the code under test signs as the deployer by default (`AWS_ACCESS_KEY_ID` is the deployer's key in
+tests/aws/iam_audit.py); flows run as the role they run as on AWS (the Batch job role, the schedule creator).
+The tests' own setup and checks use `Aws.admin`, signed with the harness key, which the IAM audit never judges.
+"""
 from __future__ import annotations
 
 import json
@@ -10,6 +15,7 @@ import lightgbm as lgb
 import pytest
 
 from aws.emulator import Emulator, start_emulator
+from aws.iam_audit import ROLE_KEYS, harness_session
 
 from deploy.config import DeployConfig, load_deploy_config
 from deploy.sagemaker import AwsClients
@@ -21,8 +27,9 @@ from fraudcore.schema import paylink_schema
 from fraudcore.synth import generate_frame
 from fraudcore.thresholds import choose_thresholds
 
+STUB_FLOW = Path(__file__).with_name("stub_trainflow.py")
 FAKE_AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_ACCESS_KEY_ID": ROLE_KEYS["deployer"],
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
@@ -53,7 +60,14 @@ def aws_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]
 class Aws:
     emulator: Emulator
     cfg: DeployConfig
-    clients: AwsClients
+    clients: AwsClients  # the deployer's (what `fraud deploy` and DeployFlow use)
+    admin: AwsClients  # the harness's: setting up and checking, outside any role
+
+    def with_config(self, **overrides: Any) -> Aws:
+        """The same emulator with another deploy config (nested overrides, as load_deploy_config takes)."""
+        cfg = load_deploy_config(overrides={"rollout": {"waiter_delay_seconds": 1, "waiter_max_attempts": 5},
+                                            **overrides})
+        return Aws(self.emulator, cfg, AwsClients.create(cfg), AwsClients.create(cfg, harness_session(cfg.region)))
 
     def queue_answers(self, bundle_dir: Path, **change: Any) -> None:
         """Queue, for the next smoke test, what an endpoint serving `bundle_dir` would answer.
@@ -74,9 +88,27 @@ def aws(aws_emulator: Emulator) -> Aws:
     """A clean emulator with the artifact bucket created, the default deploy config and boto3 clients."""
     aws_emulator.reset()
     cfg = load_deploy_config(overrides={"rollout": {"waiter_delay_seconds": 1, "waiter_max_attempts": 5}})
-    clients = AwsClients.create(cfg)
-    clients.s3.create_bucket(Bucket=cfg.storage.bucket)
-    return Aws(aws_emulator, cfg, clients)
+    clients, admin = AwsClients.create(cfg), AwsClients.create(cfg, harness_session(cfg.region))
+    admin.s3.create_bucket(Bucket=cfg.storage.bucket)
+    return Aws(aws_emulator, cfg, clients, admin)
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory) -> tuple[Path, list[str]]:
+    """Three finished TrainFlow runs in a throwaway local datastore (metadata stays local; the log is on S3)."""
+    from metaflow import Runner
+
+    root = tmp_path_factory.mktemp("registry-s3")
+    (root / ".metaflow").mkdir()
+    env = {"METAFLOW_DATASTORE_SYSROOT_LOCAL": str(root), "METAFLOW_DEFAULT_METADATA": "local",
+           "METAFLOW_DEFAULT_DATASTORE": "local", "METAFLOW_HOME": str(root / "metaflow-home"),
+           "METAFLOW_USER": "paylink-dev"}
+    ids = []
+    for _ in range(3):
+        with Runner(str(STUB_FLOW), show_output=False, env=env, cwd=str(root), pylint=False).run() as running:
+            assert running.status == "successful", running.stderr
+            ids.append(str(running.run.id))
+    return root, ids
 
 
 @pytest.fixture(scope="session")
@@ -97,12 +129,13 @@ def tiny_model() -> dict[str, Any]:
 
 @pytest.fixture
 def make_bundle(tiny_model: dict[str, Any], tmp_path: Path) -> Callable[..., Path]:
-    """Write a real bundle for `run_id`; `logit_offset` changes its scores (a "different model")."""
-    def make(run_id: str, logit_offset: float = 0.0) -> Path:
-        m, out = tiny_model, tmp_path / f"bundle-{run_id}-{logit_offset}"
+    """Write a real bundle for `run_id`; `logit_offset` changes its scores (a "different model"); `gate` is the
+    gate its metrics record (TrainFlow writes GateResult.to_dict(), whose `passed` decides)."""
+    def make(run_id: str, logit_offset: float = 0.0, gate: str = "passed") -> Path:
+        m, out = tiny_model, tmp_path / f"bundle-{run_id}-{logit_offset}-{gate}"
         if out.exists():  # the same bundle again (a bundle is written once)
             return out
         return write_bundle(out, ModelParts(m["booster"], m["pipeline"], m["thresholds"], m["schema"], logit_offset),
-                            BundleRecord(run_id, m["profile"], metrics={"gate": "passed"}, config={"rounds": 10},
+                            BundleRecord(run_id, m["profile"], metrics={"gate": {"passed": gate == "passed"}}, config={"rounds": 10},
                                          data_fingerprint={"rows": 5000, "seed": 3}))
     return make

@@ -27,21 +27,33 @@ wins, the other gets 412 or 409). `_AtomicConditionalWrites` gives the emulator 
 serialising conditional PUTs, so tests of concurrent writers (the registry log) test our code, not
 moto's race.
 
+The log: `_RequestLog` records every request (the SigV4 access key id and signing service, method, host,
+path, query, the JSON/query-protocol body) in `Emulator.requests`, for the session, across `reset()`. moto
+accepts every call whatever IAM says; tests/aws/iam_audit.py turns this log into IAM actions and resources and
+evaluates them against the policies in deploy/iam, each code path signing with its own access key id.
+
+Alarms start as AWS starts them: `_InsufficientDataAlarms` puts every new alarm (PutMetricAlarm of a name
+that does not exist yet) in `INSUFFICIENT_DATA`; moto starts them `OK`. moto's alarms never evaluate metrics,
+so a state forced with SetAlarmState stays until something resets it (`Emulator.force_alarm` does, on exit).
+
 Nothing else is changed: all other requests go to moto untouched.
 """
 from __future__ import annotations
 
+import io
 import json
 import re
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
 UPDATE_ENDPOINT_TARGET = "SageMaker.UpdateEndpoint"
 _CREDENTIAL_SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/")
+_CREDENTIAL_SCOPE_SERVICE = re.compile(r"Credential=([^/,\s]+)/\d{8}/[a-z0-9-]+/([a-z0-9.-]+)/")
 
 
 @dataclass(frozen=True)
@@ -152,6 +164,98 @@ class _UpdateEndpointExtension:
         return 200, {"EndpointArn": endpoint.arn}
 
 
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One request as it reached the emulator: who signed it, for which service, and what it asked."""
+
+    access_key: str
+    service: str  # the SigV4 signing name: s3, sagemaker, monitoring, application-autoscaling, ...
+    method: str
+    host: str
+    path: str
+    query: str
+    target: str  # X-Amz-Target (JSON protocols), "" otherwise
+    body: bytes  # JSON/query-protocol bodies; b"" for S3 object bodies (never needed, may be large)
+    status: int
+    copy_source: str = ""  # S3 x-amz-copy-source: a copy also reads its source
+
+
+class _RequestLog:
+    """WSGI middleware: appends a `LoggedRequest` for every request, then passes it on unchanged."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], log: list[LoggedRequest]) -> None:
+        self.app, self.log = app, log
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        match = _CREDENTIAL_SCOPE_SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if match is None:  # moto-api calls from the test harness: not an AWS request
+            return self.app(environ, start_response)
+        access_key, service = match.group(1), match.group(2)
+        body = b""
+        if service != "s3" or "delete" in environ.get("QUERY_STRING", ""):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(body)
+        status: list[int] = []
+
+        def record_status(code: str, headers: Any, *exc: Any) -> Any:
+            status.append(int(code.split()[0]))
+            return start_response(code, headers, *exc)
+
+        result = self.app(environ, record_status)
+        self.log.append(LoggedRequest(access_key, service, environ.get("REQUEST_METHOD", ""),
+                                      environ.get("HTTP_HOST", ""), environ.get("PATH_INFO", ""),
+                                      environ.get("QUERY_STRING", ""), environ.get("HTTP_X_AMZ_TARGET", ""),
+                                      body, status[0] if status else 0, environ.get("HTTP_X_AMZ_COPY_SOURCE", "")))
+        return result
+
+
+class _InsufficientDataAlarms:
+    """WSGI middleware: a newly created alarm starts in INSUFFICIENT_DATA, as on AWS (moto starts it OK)."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        match = _CREDENTIAL_SCOPE_SERVICE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if match is None or match.group(2) != "monitoring":
+            return self.app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        name = _put_alarm_name(environ, body)
+        if name is None:
+            return self.app(environ, start_response)
+        from moto.cloudwatch.models import cloudwatch_backends
+
+        account, region = _account_and_region(environ)
+        alarms = cloudwatch_backends[account][region].alarms
+        new = name not in alarms
+        result = list(self.app(environ, start_response))
+        if new and name in alarms:
+            alarm = alarms[name]
+            alarm.update_state("Unchecked: Initial alarm creation", "{}", "INSUFFICIENT_DATA")
+        return result
+
+
+def _put_alarm_name(environ: dict[str, Any], body: bytes) -> str | None:
+    """The alarm name of a PutMetricAlarm request in any of CloudWatch's protocols; None for other actions."""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    path = environ.get("PATH_INFO", "")
+    if target.endswith(".PutMetricAlarm"):
+        return json.loads(body or b"{}").get("AlarmName")
+    if path.endswith("/operation/PutMetricAlarm"):  # smithy rpc-v2-cbor
+        from moto.core.cbor import loads
+
+        return loads(body).get("AlarmName")
+    from urllib.parse import parse_qs
+
+    form = parse_qs(body.decode("utf-8", "replace"))
+    if form.get("Action") == ["PutMetricAlarm"]:
+        return form.get("AlarmName", [None])[0]
+    return None
+
+
 class _AtomicConditionalWrites:
     """WSGI middleware: one conditional S3 PUT at a time (see the module doc); other requests pass through."""
 
@@ -185,6 +289,7 @@ class Emulator:
 
     url: str
     update_endpoint_calls: list[UpdateEndpointCall]
+    requests: list[LoggedRequest]  # every AWS request of the session; reset() keeps it
     _server: BaseWSGIServer = field(repr=False)
     _thread: threading.Thread = field(repr=False)
 
@@ -203,6 +308,20 @@ class Emulator:
 
         moto_api_backend.reset()
         self.update_endpoint_calls.clear()
+
+    @contextmanager
+    def force_alarm(self, cloudwatch: Any, name: str, state: str = "ALARM", reason: str = "drill") -> Iterator[None]:
+        """Force an alarm's state for a drill and put back the state it had, whatever the drill did.
+
+        moto's alarms never evaluate: a forced state would otherwise stay for every later test.
+        """
+        (alarm,) = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
+        try:
+            yield
+        finally:
+            cloudwatch.set_alarm_state(AlarmName=name, StateValue=alarm["StateValue"],
+                                       StateReason=f"drill over: back to {alarm['StateValue']}")
 
     def queue_invoke_results(self, bodies: list[str], content_type: str = "application/json",
                              variant: str = "AllTraffic", region: str = "us-east-1") -> None:
@@ -248,10 +367,12 @@ def start_emulator(host: str = "127.0.0.1", port: int = 0, log_requests: bool = 
                 super().log_request(code, size)
 
     calls: list[UpdateEndpointCall] = []
-    app = _AtomicConditionalWrites(_UpdateEndpointExtension(DomainDispatcherApplication(create_backend_app), calls))
+    requests: list[LoggedRequest] = []
+    app = _RequestLog(_InsufficientDataAlarms(_AtomicConditionalWrites(_UpdateEndpointExtension(
+        DomainDispatcherApplication(create_backend_app), calls))), requests)
     server = make_server(host, port, app, threaded=True, request_handler=_Handler)
     thread = threading.Thread(target=server.serve_forever, name="aws-emulator", daemon=True)
     thread.start()
     bound_host, bound_port = server.server_address[:2]
-    return Emulator(url=f"http://{bound_host}:{bound_port}", update_endpoint_calls=calls,
+    return Emulator(url=f"http://{bound_host}:{bound_port}", update_endpoint_calls=calls, requests=requests,
                     _server=server, _thread=thread)

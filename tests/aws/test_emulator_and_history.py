@@ -1,10 +1,10 @@
 """The emulator's UpdateEndpoint stand-in refuses what SageMaker refuses; the history's rollback order."""
 from __future__ import annotations
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from aws.iam_audit import harness_session
 from deploy.history import DeployRecord, HistoryError, live_stack, rollback_target
 
 
@@ -25,11 +25,11 @@ def _canary(alarms):
 
 def test_update_endpoint_stand_in_refuses_like_sagemaker(aws_emulator):
     aws_emulator.reset()
-    sm = boto3.client("sagemaker")
+    sm = harness_session().client("sagemaker")
     _endpoint_with_two_configs(sm, variant_b="Other")
     with pytest.raises(ClientError, match="alarms that do not exist: \\['missing-alarm'\\]"):
         sm.update_endpoint(EndpointName="e", EndpointConfigName="c-m-b", DeploymentConfig=_canary(["missing-alarm"]))
-    boto3.client("cloudwatch").put_metric_alarm(
+    harness_session().client("cloudwatch").put_metric_alarm(
         AlarmName="a1", Namespace="AWS/SageMaker", MetricName="ModelLatency", Statistic="Average", Period=60,
         EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanThreshold")
     with pytest.raises(ClientError, match="needs the same variant names"):

@@ -17,9 +17,11 @@ TEMPLATE = ROOT / "deploy" / "infra" / "template.yaml"
 ROLES = {"sagemaker-execution": "sagemaker.amazonaws.com", "batch-job": "ecs-tasks.amazonaws.com",
          "step-functions": "states.amazonaws.com", "eventbridge": "events.amazonaws.com",
          "ingest": "ecs-tasks.amazonaws.com"}
-# Actions AWS offers no resource-level permissions for: the only ones allowed on Resource "*".
+# Actions AWS offers no resource-level permissions for: the only ones allowed on Resource "*"
+# (deploy/iam/README.md names each, and the statement's Sid says so).
 NO_RESOURCE_LEVEL = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData", "batch:DescribeJobs",
-                     "batch:DescribeJobDefinitions", "batch:DescribeJobQueues",
+                     "batch:DescribeJobDefinitions", "batch:DescribeJobQueues", "batch:DescribeComputeEnvironments",
+                     "states:ListStateMachines",
                      "application-autoscaling:RegisterScalableTarget", "application-autoscaling:PutScalingPolicy",
                      "application-autoscaling:DescribeScalableTargets",
                      "application-autoscaling:DescribeScalingPolicies"}
@@ -27,6 +29,10 @@ SAMPLE = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId":
           "ArtifactBucketName": "paylink-fraud-artifacts", "EndpointName": "paylink-fraud",
           "ServingRepositoryName": "paylink-fraud-serving", "MetaflowDatastorePrefix": "metaflow",
           "MetaflowStepFunctionsTableName": "metaflow-sfn", "TrainStateMachineName": "paylink_fraud.prod.TrainFlow",
+          "MonitorStateMachineName": "paylink_fraud.prod.MonitorFlow", "StateMachinePrefix": "paylink_fraud.prod",
+          "BatchJobRole.Arn": "arn:aws:iam::123456789012:role/paylink-fraud-batch-job",
+          "StepFunctionsRole.Arn": "arn:aws:iam::123456789012:role/paylink-fraud-step-functions",
+          "EventBridgeRole.Arn": "arn:aws:iam::123456789012:role/paylink-fraud-eventbridge",
           "MetaflowJobQueueArn": "arn:aws:batch:us-east-1:123456789012:job-queue/metaflow",
           "SageMakerExecutionRole.Arn": "arn:aws:iam::123456789012:role/paylink-fraud-sagemaker-execution",
           "OnlineStoreTableName": "paylink-fraud-online", "EventStreamName": "paylink-fraud-events"}
@@ -54,7 +60,7 @@ def test_every_role_has_a_trust_and_a_policy_document():
         (statement,) = _docs()[f"{role}-trust"]["Statement"]
         assert statement["Principal"] == {"Service": service} and statement["Action"] == "sts:AssumeRole"
         assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == "${AWS::AccountId}"
-    assert "deployer-policy" in names
+    assert {"deployer-policy", "schedule-creator-policy", "monitor-policy"} <= names  # managed: no trust of their own
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in IAM.glob("*-policy.json")))
@@ -112,7 +118,18 @@ def test_template_embeds_the_iam_documents_unchanged():
         assert props["AssumeRolePolicyDocument"] == _wrap_subs(docs[f"{role}-trust"]), logical
         (policy,) = props["Policies"]
         assert policy["PolicyDocument"] == _wrap_subs(docs[f"{role}-policy"]), logical
-    assert resources["DeployerPolicy"]["Properties"]["PolicyDocument"] == _wrap_subs(docs["deployer-policy"])
+    for logical, name in [("DeployerPolicy", "deployer"), ("ScheduleCreatorPolicy", "schedule-creator"),
+                          ("MonitorPolicy", "monitor")]:
+        assert resources[logical]["Properties"]["PolicyDocument"] == _wrap_subs(docs[f"{name}-policy"]), logical
+
+
+def test_every_resource_star_is_named_in_the_iam_readme():
+    readme = (IAM / "README.md").read_text()
+    for name, doc in _docs().items():
+        for statement in doc["Statement"]:
+            if statement.get("Resource") == "*":
+                for action in _as_list(statement["Action"]):
+                    assert f"`{action}`" in readme, f"{name}/{statement['Sid']}: {action} not in deploy/iam/README.md"
 
 
 def test_template_defaults_match_the_deploy_config():

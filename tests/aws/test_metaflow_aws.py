@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from aws.iam_audit import ROLE_KEYS, harness_session
 from deploy.config import DeployConfig, load_deploy_config
 from deploy.history import read_history
 from deploy.sagemaker import AwsClients
@@ -73,9 +74,10 @@ def mf(aws_emulator, tmp_path_factory) -> MetaflowAws:
     aws_emulator.reset()
     root = tmp_path_factory.mktemp("metaflow-aws")
     cfg = load_deploy_config(overrides={"rollout": {"waiter_delay_seconds": 1, "waiter_max_attempts": 5}})
-    clients = AwsClients.create(cfg)
+    clients = AwsClients.create(cfg, harness_session(cfg.region))  # the tests' checks; flows sign as their roles
     clients.s3.create_bucket(Bucket=cfg.storage.bucket)
     env = {**os.environ,
+           "AWS_ACCESS_KEY_ID": ROLE_KEYS["deployer"],  # DeployFlow and fraud deploy
            "METAFLOW_USER": "paylink-dev",
            "METAFLOW_HOME": str(root / "metaflow-home"),  # no user-level Metaflow config
            "METAFLOW_S3_ENDPOINT_URL": aws_emulator.url,
@@ -83,7 +85,7 @@ def mf(aws_emulator, tmp_path_factory) -> MetaflowAws:
            "METAFLOW_DEFAULT_METADATA": "local",
            "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(root),
            "FRAUD_REGISTRY_LOG": str(root / "registry.jsonl")}
-    probe = MetaflowAws(env, root, cfg, clients, "")
+    probe = MetaflowAws({**env, "AWS_ACCESS_KEY_ID": ROLE_KEYS["batch-job"]}, root, cfg, clients, "")  # as on Batch
     out = probe.run(str(ROOT / "flows" / "train.py"), "--no-pylint", "--datastore=s3",
                     "--config", "config", str(_train_config(root)), "run", "--rows", "10000", "--trials", "1")
     match = re.search(r"\[(\d+)/start/", out.stdout + out.stderr)
@@ -126,7 +128,8 @@ def test_deployflow_puts_the_latest_passed_run_live(mf, aws_emulator, monkeypatc
     aws_emulator.queue_invoke_results([json.dumps({"model_version": mf.train_run_id, "score": s, "decision": d})
                                        for s, d in answers])
 
-    out = mf.run(str(ROOT / "flows" / "deploy.py"), "--no-pylint", "--config", "settings",
+    # With the S3 datastore, as a deployment runs it: DeployFlow's run data and card go under metaflow/.
+    out = mf.run(str(ROOT / "flows" / "deploy.py"), "--no-pylint", "--datastore=s3", "--config", "settings",
                  str(_fast_deploy_config(mf.root)), "run", "--reason", "first model on the endpoint")
     assert f"TrainFlow/{mf.train_run_id} is live on sagemaker and is the champion" in out.stdout + out.stderr
     endpoint = mf.clients.sagemaker.describe_endpoint(EndpointName=mf.cfg.endpoint.name)
@@ -138,8 +141,8 @@ def test_deployflow_puts_the_latest_passed_run_live(mf, aws_emulator, monkeypatc
 
     deploy_run = re.search(r"\[(\d+)/start/", out.stdout + out.stderr).group(1)
     card = mf.root / "card.html"
-    mf.run(str(ROOT / "flows" / "deploy.py"), "--no-pylint", "card", "get", f"{deploy_run}/end", str(card),
-           "--id", "deploy")
+    mf.run(str(ROOT / "flows" / "deploy.py"), "--no-pylint", "--datastore=s3", "card", "get", f"{deploy_run}/end",
+           str(card), "--id", "deploy")
     # The card embeds its components as base64 JSON.
     (data,) = re.findall(r'__MF_DATA__\["[^"]+"\] = "([A-Za-z0-9+/=]+)"', card.read_text())
     components = base64.b64decode(data).decode()
@@ -177,10 +180,9 @@ def test_deployflow_refuses_a_failed_gate_and_changes_nothing(mf, monkeypatch):
 
 
 def test_weekly_retraining_on_step_functions(mf):
-    """`train.py --with batch step-functions create` makes the state machine and the weekly EventBridge rule."""
-    import boto3
-
-    session = boto3.Session(region_name=mf.cfg.region)
+    """`train.py --with batch step-functions create` makes the state machine and the weekly EventBridge rule;
+    `monitor.py` the daily one. Both are created by the schedule creator's key (deploy/iam/schedule-creator-policy.json)."""
+    session = harness_session(mf.cfg.region)
     ec2, batch = session.client("ec2"), session.client("batch")
     iam = session.client("iam")
     service_role = iam.create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
@@ -194,7 +196,8 @@ def test_weekly_retraining_on_step_functions(mf):
     queue = batch.create_job_queue(jobQueueName="metaflow-queue", state="ENABLED", priority=1, computeEnvironmentOrder=[
         {"order": 1, "computeEnvironment": environment["computeEnvironmentArn"]}])
     account = "123456789012"
-    env = {**mf.env, "METAFLOW_DEFAULT_DATASTORE": "s3", "METAFLOW_BATCH_JOB_QUEUE": queue["jobQueueName"],
+    env = {**mf.env, "AWS_ACCESS_KEY_ID": ROLE_KEYS["schedule-creator"],
+           "METAFLOW_DEFAULT_DATASTORE": "s3", "METAFLOW_BATCH_JOB_QUEUE": queue["jobQueueName"],
            "METAFLOW_ECS_S3_ACCESS_IAM_ROLE": f"arn:aws:iam::{account}:role/paylink-fraud-batch-job",
            "METAFLOW_SFN_IAM_ROLE": f"arn:aws:iam::{account}:role/paylink-fraud-step-functions",
            "METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE": f"arn:aws:iam::{account}:role/paylink-fraud-eventbridge",
@@ -220,6 +223,15 @@ def test_weekly_retraining_on_step_functions(mf):
     (target,) = events.list_targets_by_rule(Rule=name)["Targets"]
     assert target["Arn"] == machine["stateMachineArn"]
     assert target["RoleArn"] == env["METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE"]
+
+    proc = subprocess.run([PY, str(ROOT / "flows" / "monitor.py"), "--no-pylint", "--with", "batch",
+                           "step-functions", "create"], cwd=mf.root, env=env, capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    monitor = "paylink_fraud.user.paylink-dev.MonitorFlow"
+    (target,) = events.list_targets_by_rule(Rule=monitor)["Targets"]
+    assert target["Arn"].endswith(f":stateMachine:{monitor}")
+    assert events.describe_rule(Name=monitor)["ScheduleExpression"] == "cron(0 0 * * ? *)"
 
 
 def test_cli_forced_deploy_of_a_failed_run_records_why(mf, aws_emulator, monkeypatch, capsys):

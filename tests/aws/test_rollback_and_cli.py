@@ -43,7 +43,7 @@ def test_rollback_walks_back_through_live_runs(aws, make_bundle):
     assert last_call.endpoint_config_name == a.staged.endpoint_config_name
     assert last_call.deployment_config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "ALL_AT_ONCE"
     assert "AutoRollbackConfiguration" not in last_call.deployment_config
-    assert len(aws.clients.sagemaker.list_models()["Models"]) == 3
+    assert len(aws.admin.sagemaker.list_models()["Models"]) == 3
     events = [(r.event, r.run_id) for r in read_history(aws.clients.s3, aws.cfg)]
     assert events == [("deploy", "11"), ("deploy", "12"), ("deploy", "13"), ("rollback", "12"), ("rollback", "11")]
 

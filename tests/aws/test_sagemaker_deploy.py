@@ -78,10 +78,13 @@ def test_update_is_a_canary_with_auto_rollback_on_the_alarms(aws, make_bundle):
 
 def test_alarm_during_bake_leaves_the_previous_model_live(aws, make_bundle):
     first = _deploy(aws, make_bundle("201"), "first")
-    aws.clients.cloudwatch.set_alarm_state(AlarmName=rollback_alarm_names(aws.cfg)[0], StateValue="ALARM",
-                                           StateReason="5xx during canary")
-    with pytest.raises(DeployError, match=r"rolled the canary of run '202' back.*run '201'.*still live"):
-        deploy_bundle(aws.clients, aws.cfg, make_bundle("202"), reason="weekly retrain")
+    alarm = rollback_alarm_names(aws.cfg)[0]
+    with aws.emulator.force_alarm(aws.admin.cloudwatch, alarm, reason="5xx during canary"):
+        with pytest.raises(DeployError, match=r"rolled the canary of run '202' back.*run '201'.*still live"):
+            deploy_bundle(aws.clients, aws.cfg, make_bundle("202"), reason="weekly retrain")
+    # The drill leaves the alarm as it found it (moto's alarms never evaluate, so nothing else would).
+    (after,) = aws.admin.cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
+    assert after["StateValue"] == "INSUFFICIENT_DATA"
     assert _endpoint(aws)["EndpointConfigName"] == first.staged.endpoint_config_name
     assert aws.emulator.update_endpoint_calls[-1].outcome == "rolled-back"
     last = read_history(aws.clients.s3, aws.cfg)[-1]
@@ -107,7 +110,7 @@ def test_redeploying_the_live_run_changes_nothing(aws, make_bundle):
     again = _deploy(aws, bundle, "again")
     assert again.staged == first.staged and again.rollout.action == "unchanged"
     assert aws.emulator.update_endpoint_calls == []
-    assert len(aws.clients.sagemaker.list_models()["Models"]) == 1
+    assert len(aws.admin.sagemaker.list_models()["Models"]) == 1
 
 
 def test_tampered_bundle_is_refused_and_nothing_changes(aws, make_bundle):
@@ -120,7 +123,7 @@ def test_tampered_bundle_is_refused_and_nothing_changes(aws, make_bundle):
     after = _endpoint(aws)
     assert after["EndpointConfigName"] == before["EndpointConfigName"]
     assert after["LastModifiedTime"] == before["LastModifiedTime"]
-    assert len(aws.clients.sagemaker.list_models()["Models"]) == 1
+    assert len(aws.admin.sagemaker.list_models()["Models"]) == 1
     assert aws.emulator.update_endpoint_calls == []
     assert aws.clients.s3.list_objects_v2(Bucket=aws.cfg.storage.bucket, Prefix="models/502/")["KeyCount"] == 0
     assert len(read_history(aws.clients.s3, aws.cfg)) == 1

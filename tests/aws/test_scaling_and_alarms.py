@@ -48,7 +48,7 @@ def test_alarms_watch_the_right_metrics(aws):
 def test_alarms_fire_on_published_monitoring_metrics(aws):
     """A value MonitorFlow would publish reaches the alarm's metric (same namespace, name, dimensions)."""
     ensure_alarms(aws.clients.cloudwatch, aws.cfg)
-    cw = aws.clients.cloudwatch
+    cw = aws.admin.cloudwatch
     cw.put_metric_data(Namespace="PayLink/Fraud/Monitoring", MetricData=[
         {"MetricName": "DriftMaxPSI", "Value": 0.4, "Dimensions": [{"Name": "EndpointName", "Value": "paylink-fraud"}]}])
     (alarm,) = cw.describe_alarms(AlarmNames=["paylink-fraud-drift-max-psi"])["MetricAlarms"]
@@ -61,7 +61,14 @@ def test_unchanged_alarms_are_not_rewritten(aws):
     """Re-running ensure_alarms keeps alarm state (a deploy must not reset a firing alarm)."""
     cw = aws.clients.cloudwatch
     ensure_alarms(cw, aws.cfg)
-    cw.set_alarm_state(AlarmName="paylink-fraud-5xx-rate", StateValue="ALARM", StateReason="test")
-    ensure_alarms(cw, aws.cfg)
-    (alarm,) = cw.describe_alarms(AlarmNames=["paylink-fraud-5xx-rate"])["MetricAlarms"]
-    assert alarm["StateValue"] == "ALARM"
+    with aws.emulator.force_alarm(aws.admin.cloudwatch, "paylink-fraud-5xx-rate"):
+        ensure_alarms(cw, aws.cfg)
+        (alarm,) = cw.describe_alarms(AlarmNames=["paylink-fraud-5xx-rate"])["MetricAlarms"]
+        assert alarm["StateValue"] == "ALARM"
+
+
+def test_new_alarms_start_with_insufficient_data_as_on_aws(aws):
+    """AWS starts an alarm at INSUFFICIENT_DATA until it has evaluated data (moto alone starts it OK)."""
+    names = ensure_alarms(aws.clients.cloudwatch, aws.cfg)
+    states = {a["StateValue"] for a in aws.admin.cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]}
+    assert states == {"INSUFFICIENT_DATA"}
