@@ -29,6 +29,7 @@ class AwsClients:
     cloudwatch: Any
     autoscaling: Any
     sts: Any
+    ecr: Any = None  # the serving image's digest (deploy/image.py)
 
     @classmethod
     def create(cls, cfg: DeployConfig, session: boto3.Session | None = None) -> AwsClients:
@@ -38,4 +39,5 @@ class AwsClients:
                    s3=s.client("s3", region_name=cfg.region),
                    cloudwatch=s.client("cloudwatch", region_name=cfg.region),
                    autoscaling=s.client("application-autoscaling", region_name=cfg.region),
-                   sts=s.client("sts", region_name=cfg.region))
+                   sts=s.client("sts", region_name=cfg.region),
+                   ecr=s.client("ecr", region_name=cfg.region))

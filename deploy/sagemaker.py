@@ -34,6 +34,8 @@ from deploy.alarms import ensure_alarms, rollback_alarm_names
 from deploy.autoscaling import ensure_autoscaling
 from deploy.clients import AwsClients, DeployError
 from deploy.config import DeployConfig
+from deploy.behaviour import BehaviourReference, behaviour_reference, ensure_behaviour_alarms
+from deploy.image import pin_image
 from deploy.history import DeployRecord, HistoryError, append_record, now_iso, read_history, rollback_target
 from deploy.smoke import SmokeResult, smoke_requests, smoke_test  # noqa: F401  (smoke_requests re-exported)
 from fraudcore.bundle import Bundle, BundleError, load_bundle, package_bundle, unpack_bundle
@@ -53,6 +55,8 @@ class StagedModel:
     archive_sha256: str
     model_name: str
     endpoint_config_name: str
+    image_uri: str = ""  # the serving image by digest, pinned in the Model
+    reference: dict[str, float] | None = None  # the bundle's reference behaviour (deploy/behaviour.py)
 
 
 @dataclass(frozen=True)
@@ -129,12 +133,14 @@ def stage_model(clients: AwsClients, cfg: DeployConfig, bundle: Bundle) -> Stage
         sha256 = package_bundle(bundle.path, archive)
         model_data_url = upload_model(clients, cfg, bundle, archive, sha256)
     tags = [{"Key": RUN_ID_TAG, "Value": run_id}]
-    model_name = resource_name(cfg, run_id, cfg.model.image_uri, cfg.model.execution_role_arn, sha256)
+    # The image by digest (deploy/image.py): the Model's name hashes it, so model and image go together.
+    image = pin_image(clients.ecr, cfg.model.image_uri, required=cfg.release.require_image_digest)
+    model_name = resource_name(cfg, run_id, image, cfg.model.execution_role_arn, sha256)
     if not _exists(clients.sagemaker.describe_model, ModelName=model_name):
         clients.sagemaker.create_model(
             ModelName=model_name, ExecutionRoleArn=cfg.model.execution_role_arn, Tags=tags,
             PrimaryContainer={
-                "Image": cfg.model.image_uri, "ModelDataUrl": model_data_url, "Mode": "SingleModel",
+                "Image": image, "ModelDataUrl": model_data_url, "Mode": "SingleModel",
                 # What the container needs to label its metrics (InvalidInputRate) and to write capture
                 # records in the contract format, which MonitorFlow reads (SageMaker's own capture is
                 # in SageMaker's format, kept beside it for audit).
@@ -154,10 +160,12 @@ def stage_model(clients: AwsClients, cfg: DeployConfig, bundle: Bundle) -> Stage
     if not _exists(clients.sagemaker.describe_endpoint_config, EndpointConfigName=config_name):
         clients.sagemaker.create_endpoint_config(EndpointConfigName=config_name, ProductionVariants=[variant],
                                                  DataCaptureConfig=capture, Tags=tags)
-    return StagedModel(run_id, model_data_url, sha256, model_name, config_name)
+    return StagedModel(run_id, model_data_url, sha256, model_name, config_name, image,
+                       behaviour_reference(bundle).to_dict())
 
 
-def canary_deployment_config(cfg: DeployConfig) -> dict[str, Any]:
+def canary_deployment_config(cfg: DeployConfig, behaviour_alarms: list[str] | None = None) -> dict[str, Any]:
+    """Blue/green canary; rolls back on the rollout guards and on the new model's behaviour alarms."""
     r = cfg.rollout
     return {
         "BlueGreenUpdatePolicy": {
@@ -169,7 +177,8 @@ def canary_deployment_config(cfg: DeployConfig) -> dict[str, Any]:
             "TerminationWaitInSeconds": r.termination_wait_seconds,
             "MaximumExecutionTimeoutInSeconds": r.max_execution_seconds,
         },
-        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": n} for n in rollback_alarm_names(cfg)]},
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": n} for n in
+                                                 [*rollback_alarm_names(cfg), *(behaviour_alarms or [])]]},
     }
 
 
@@ -190,17 +199,18 @@ def describe_endpoint(clients: AwsClients, cfg: DeployConfig) -> dict[str, Any] 
         raise
 
 
-def _wait_in_service(clients: AwsClients, cfg: DeployConfig) -> dict[str, Any]:
-    r = cfg.rollout
+def _wait_in_service(clients: AwsClients, cfg: DeployConfig, endpoint_name: str | None = None) -> dict[str, Any]:
+    r, name = cfg.rollout, endpoint_name or cfg.endpoint.name
     try:
         clients.sagemaker.get_waiter("endpoint_in_service").wait(
-            EndpointName=cfg.endpoint.name,
+            EndpointName=name,
             WaiterConfig={"Delay": r.waiter_delay_seconds, "MaxAttempts": r.waiter_max_attempts})
     except WaiterError as err:
-        state = describe_endpoint(clients, cfg) or {}
-        raise DeployError(f"endpoint {cfg.endpoint.name!r} did not reach InService: status "
+        state = clients.sagemaker.describe_endpoint(EndpointName=name) if name != cfg.endpoint.name else \
+            describe_endpoint(clients, cfg) or {}
+        raise DeployError(f"endpoint {name!r} did not reach InService: status "
                           f"{state.get('EndpointStatus')!r}, reason {state.get('FailureReason')!r}") from err
-    return clients.sagemaker.describe_endpoint(EndpointName=cfg.endpoint.name)
+    return clients.sagemaker.describe_endpoint(EndpointName=name)
 
 
 def _update(clients: AwsClients, cfg: DeployConfig, config_name: str, deployment: dict[str, Any]) -> dict[str, Any]:
@@ -232,7 +242,9 @@ def roll_out(clients: AwsClients, cfg: DeployConfig, staged: StagedModel) -> Rol
     if previous == staged.endpoint_config_name:
         ensure_autoscaling(clients.autoscaling, cfg)
         return RolloutResult("unchanged", previous, previous, previous_run, None)
-    deployment = canary_deployment_config(cfg)
+    behaviour = ensure_behaviour_alarms(clients.cloudwatch, cfg, staged.run_id,
+                                        BehaviourReference(**staged.reference)) if staged.reference else []
+    deployment = canary_deployment_config(cfg, behaviour)
     after = _update(clients, cfg, staged.endpoint_config_name, deployment)
     ensure_autoscaling(clients.autoscaling, cfg)
     if after["EndpointConfigName"] != staged.endpoint_config_name:
@@ -284,8 +296,38 @@ def deploy_bundle(clients: AwsClients, cfg: DeployConfig, bundle: Bundle | str |
     """
     bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     staged = stage_model(clients, cfg, bundle)
+    check_before_traffic(clients, cfg, bundle, staged, reason=reason, forced=forced, source=source)
     rollout = roll_out(clients, cfg, staged)
-    return finish_rollout(clients, cfg, bundle, staged, rollout, reason=reason, forced=forced, source=source)
+    result = finish_rollout(clients, cfg, bundle, staged, rollout, reason=reason, forced=forced, source=source)
+    clean_up_releases(clients, cfg)
+    return result
+
+
+def check_before_traffic(clients: AwsClients, cfg: DeployConfig, bundle: Bundle, staged: StagedModel, *,
+                         reason: str, forced: bool, source: str = "run") -> SmokeResult | None:
+    """The preflight (deploy/preflight.py) before an existing endpoint's canary; recorded if it fails."""
+    from deploy.preflight import run_preflight
+
+    current = describe_endpoint(clients, cfg)
+    if not cfg.release.preflight or current is None or current["EndpointConfigName"] == staged.endpoint_config_name:
+        return None
+    try:
+        return run_preflight(clients, cfg, bundle, staged)
+    except DeployError as err:
+        _record(clients, cfg, event="deploy", outcome="preflight-failed", run_id=staged.run_id,
+                previous_run_id=_run_id_of_config(clients, current["EndpointConfigName"]),
+                model_name=staged.model_name, endpoint_config_name=staged.endpoint_config_name,
+                previous_endpoint_config_name=current["EndpointConfigName"], model_data_url=staged.model_data_url,
+                reason=reason, forced=forced, source=source, detail=str(err))
+        raise DeployError(f"{err}; endpoint {cfg.endpoint.name!r} was not touched: it still serves "
+                          f"{current['EndpointConfigName']!r}") from err
+
+
+def clean_up_releases(clients: AwsClients, cfg: DeployConfig) -> list[str]:
+    """Delete Models and EndpointConfigs no rollback needs (deploy/cleanup.py)."""
+    from deploy.cleanup import clean_up
+
+    return clean_up(clients, cfg)
 
 
 def _bundle_from_s3(clients: AwsClients, model_data_url: str, dest: Path) -> Bundle:

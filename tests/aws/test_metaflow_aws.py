@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from aws.conftest import push_serving_image
 from deploy.config import DeployConfig, load_deploy_config
 from deploy.history import read_history
 from deploy.sagemaker import AwsClients
@@ -75,6 +76,7 @@ def mf(aws_emulator, tmp_path_factory) -> MetaflowAws:
     cfg = load_deploy_config(overrides={"rollout": {"waiter_delay_seconds": 1, "waiter_max_attempts": 5}})
     clients = AwsClients.create(cfg)
     clients.s3.create_bucket(Bucket=cfg.storage.bucket)
+    push_serving_image(clients, cfg)
     env = {**os.environ,
            "METAFLOW_USER": "paylink-dev",
            "METAFLOW_HOME": str(root / "metaflow-home"),  # no user-level Metaflow config
