@@ -141,3 +141,56 @@ def metrics_of(package: dict[str, Any]) -> dict[str, float]:
     """The headline metrics a package carries."""
     props = package.get("CustomerMetadataProperties") or {}
     return {k[len(_METRIC_PREFIX):]: float(v) for k, v in props.items() if k.startswith(_METRIC_PREFIX)}
+
+
+# ---- The chain's EvaluateFlow side -----------------------------------------------------------------------
+
+LATEST = "latest"
+MATURED_WINDOW_DAYS = 7
+
+
+def resolve_challenger(spec: str) -> str:
+    """'' (none), a run id, or "latest": the newest successful TrainFlow run tagged gate:passed."""
+    from fraudcore.registry import RegistryError
+    from fraudcore.registry.lookup import latest_passed_run_id, resolve
+
+    if spec != LATEST:
+        return resolve(spec) if spec else ""
+    rid = latest_passed_run_id()
+    if rid is None:
+        raise RegistryError("challenger 'latest': no successful TrainFlow run is tagged 'gate:passed'")
+    return rid
+
+
+def matured_window(start: str, end: str, maturity_days: int, today: Any = None) -> tuple[str, str]:
+    """The window as given; or, with none given and `maturity_days` > 0, the 7 days ending that long ago."""
+    from datetime import date, timedelta
+
+    if start or end or maturity_days <= 0:
+        return start, end
+    if maturity_days > 365:
+        raise ValueError(f"parameter 'label_maturity_days' must be <= 365; got {maturity_days}")
+    last = (today or date.today()) - timedelta(days=maturity_days)
+    return (last - timedelta(days=MATURED_WINDOW_DAYS)).isoformat(), last.isoformat()
+
+
+def request_for_evaluation(requested: bool, model_run_id: str, challenger_run_id: str,
+                           summary: dict[str, dict[str, float]], *, evaluation: str, card: str,
+                           cfg: DeployConfig | None = None, clients: AwsClients | None = None) -> str:
+    """EvaluateFlow's approval step: the package ARN, or "" (not asked, no challenger, or it is the model)."""
+    if not requested:
+        return ""
+    if not challenger_run_id or challenger_run_id == model_run_id:
+        print(f"approval: nothing new to approve (challenger {challenger_run_id!r}, model {model_run_id!r})")
+        return ""
+    from deploy.config import load_deploy_config
+
+    cfg = cfg or load_deploy_config()
+    clients = clients or AwsClients.create(cfg)
+    metrics = {**{k: float(v) for k, v in summary["challenger"].items()},
+               **{f"champion_{k}": float(v) for k, v in summary["model"].items()}}
+    package = request_approval(clients, cfg, run_id=challenger_run_id, metrics=metrics, card=card,
+                               evaluation=evaluation)
+    print(f"approval: run {challenger_run_id} waits in {package['ModelPackageArn']} "
+          f"({package['ModelApprovalStatus']}); approve with `fraud models approve {challenger_run_id} --reason ...`")
+    return str(package["ModelPackageArn"])

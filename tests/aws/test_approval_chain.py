@@ -117,3 +117,28 @@ def test_reject_is_recorded_and_deploys_nothing(aws, watched, capsys):
     assert fraud(["models", "approve", "999", "--reason", "x"]) == 1
     assert "run id '999': no model package" in capsys.readouterr().err
     assert fraud(["models", "approve", "1764000000000303", "--reason", " "]) == 1
+
+
+def test_evaluateflow_step_requests_approval_only_for_a_new_challenger(aws):
+    from deploy.approval import request_for_evaluation
+
+    summary = {"model": {"pr_auc": 0.40}, "challenger": {"pr_auc": 0.43}}
+    kwargs = dict(evaluation="EvaluateFlow/9", card="EvaluateFlow/9/evaluate", cfg=aws.cfg, clients=aws.clients)
+    assert request_for_evaluation(False, "1", "2", summary, **kwargs) == ""
+    assert request_for_evaluation(True, "1", "1", summary, **kwargs) == ""  # "latest" is the champion itself
+    arn = request_for_evaluation(True, "1", "2", summary, **kwargs)
+    package = find_package(aws.clients, aws.cfg, "2")
+    assert package["ModelPackageArn"] == arn and package["ModelApprovalStatus"] == PENDING
+    assert metrics_of(package) == {"pr_auc": 0.43, "champion_pr_auc": 0.40}
+
+
+def test_matured_window_is_the_week_ending_maturity_days_ago():
+    from datetime import date
+
+    from deploy.approval import matured_window
+
+    assert matured_window("", "", 30, today=date(2026, 12, 6)) == ("2026-10-30", "2026-11-06")
+    assert matured_window("2026-01-01", "", 30) == ("2026-01-01", "")  # an explicit window wins
+    assert matured_window("", "", 0) == ("", "")
+    with pytest.raises(ValueError, match="label_maturity_days' must be <= 365; got 400"):
+        matured_window("", "", 400)
