@@ -125,9 +125,16 @@ def upload_model(clients: AwsClients, cfg: DeployConfig, bundle: Bundle, archive
     return f"s3://{bucket}/{key}"
 
 
-def stage_model(clients: AwsClients, cfg: DeployConfig, bundle: Bundle) -> StagedModel:
-    """Pack (verifying again), upload; create the Model and EndpointConfig if they do not exist yet."""
+def ensure_model(clients: AwsClients, cfg: DeployConfig, bundle: Bundle, *, variant_name: str | None = None,
+                 capture_uri: str | None = None) -> tuple[str, str, str, str]:
+    """Upload model.tar.gz and create the SageMaker Model if missing: (name, model data url, sha256, image).
+
+    `variant_name`/`capture_uri`: a Model for another role than the production variant (the shadow),
+    which labels its metrics with that variant and writes its capture records elsewhere.
+    """
     run_id = bundle.version
+    variant_name = variant_name or cfg.endpoint.variant_name
+    capture_uri = capture_uri or cfg.storage.service_capture_uri
     with tempfile.TemporaryDirectory(prefix="paylink-model-") as tmp:
         archive = Path(tmp) / "model.tar.gz"
         sha256 = package_bundle(bundle.path, archive)
@@ -135,7 +142,8 @@ def stage_model(clients: AwsClients, cfg: DeployConfig, bundle: Bundle) -> Stage
     tags = [{"Key": RUN_ID_TAG, "Value": run_id}]
     # The image by digest (deploy/image.py): the Model's name hashes it, so model and image go together.
     image = pin_image(clients.ecr, cfg.model.image_uri, required=cfg.release.require_image_digest)
-    model_name = resource_name(cfg, run_id, image, cfg.model.execution_role_arn, sha256)
+    role = () if variant_name == cfg.endpoint.variant_name else (variant_name, capture_uri)
+    model_name = resource_name(cfg, run_id, image, cfg.model.execution_role_arn, sha256, *role)
     if not _exists(clients.sagemaker.describe_model, ModelName=model_name):
         clients.sagemaker.create_model(
             ModelName=model_name, ExecutionRoleArn=cfg.model.execution_role_arn, Tags=tags,
@@ -145,10 +153,18 @@ def stage_model(clients: AwsClients, cfg: DeployConfig, bundle: Bundle) -> Stage
                 # records in the contract format, which MonitorFlow reads (SageMaker's own capture is
                 # in SageMaker's format, kept beside it for audit).
                 "Environment": {"PAYLINK_MODEL_VERSION": run_id, "PAYLINK_ENDPOINT_NAME": cfg.endpoint.name,
-                                "PAYLINK_VARIANT_NAME": cfg.endpoint.variant_name,
-                                "PAYLINK_CAPTURE_URI": cfg.storage.service_capture_uri,
+                                "PAYLINK_VARIANT_NAME": variant_name,
+                                "PAYLINK_CAPTURE_URI": capture_uri,
                                 "PAYLINK_CAPTURE_SAMPLE": f"{cfg.storage.capture_sampling_percent / 100:g}"},
             })
+    return model_name, model_data_url, sha256, image
+
+
+def stage_model(clients: AwsClients, cfg: DeployConfig, bundle: Bundle) -> StagedModel:
+    """Pack (verifying again), upload; create the Model and EndpointConfig if they do not exist yet."""
+    run_id = bundle.version
+    tags = [{"Key": RUN_ID_TAG, "Value": run_id}]
+    model_name, model_data_url, sha256, image = ensure_model(clients, cfg, bundle)
     ep, st = cfg.endpoint, cfg.storage
     variant = {"VariantName": ep.variant_name, "ModelName": model_name, "InstanceType": ep.instance_type,
                "InitialInstanceCount": ep.initial_instance_count, "InitialVariantWeight": 1.0}

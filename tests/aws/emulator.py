@@ -293,7 +293,7 @@ class _ShadowVariants:
         from moto.sagemaker.models import sagemaker_backends
 
         account, region = _account_and_region(environ)
-        models = sagemaker_backends[account][region].models
+        models = sagemaker_backends[account][region]._models
         shadows, production = request["ShadowProductionVariants"], request.get("ProductionVariants") or []
         if len(shadows) > 1:
             return "ShadowProductionVariants: at most one shadow variant is supported."

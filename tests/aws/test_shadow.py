@@ -1,0 +1,102 @@
+"""Shadow testing (issue 17, item 7): a challenger beside the live model, compared from capture, on the emulator."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from deploy.sagemaker import DeployError, deploy_bundle, endpoint_status
+from deploy.shadow import compare, shadow_history, start_shadow, stop_shadow
+from fraudcore.bundle import load_bundle
+from fraudcore.cli import main as fraud
+
+
+def _deploy(aws, bundle, reason="test"):
+    aws.queue_answers(bundle)
+    return deploy_bundle(aws.clients, aws.cfg, bundle, reason=reason)
+
+
+def _capture(aws, prefix, records):
+    body = "\n".join(json.dumps(r) for r in records).encode()
+    aws.clients.s3.put_object(Bucket=aws.cfg.storage.bucket, Key=f"{prefix}/2099-01-01/00/worker-0.jsonl", Body=body)
+
+
+def _records(version, decisions, scores):
+    return [{"request_id": f"{version}-{i}", "transaction_id": 5000 + i, "time": "2099-01-01T00:00:00.000Z",
+             "model_version": version, "status": "ok", "score": s, "decision": d}
+            for i, (d, s) in enumerate(zip(decisions, scores))]
+
+
+def test_a_shadow_runs_beside_the_live_model_and_never_answers(aws, make_bundle):
+    live = _deploy(aws, make_bundle("901"))
+    record = start_shadow(aws.clients, aws.cfg, load_bundle(make_bundle("902")), reason="try the retrain")
+    sm = aws.clients.sagemaker
+    endpoint = sm.describe_endpoint(EndpointName=aws.cfg.endpoint.name)
+    assert endpoint["EndpointConfigName"] == record.endpoint_config_name
+    config = sm.describe_endpoint_config(EndpointConfigName=record.endpoint_config_name)
+    (production,) = config["ProductionVariants"]
+    assert (production["VariantName"], production["ModelName"]) == ("AllTraffic", live.staged.model_name)
+    (shadow,) = config["ShadowProductionVariants"]
+    assert shadow["VariantName"] == "Shadow" and shadow["InitialInstanceCount"] == 2
+    env = sm.describe_model(ModelName=shadow["ModelName"])["PrimaryContainer"]["Environment"]
+    # Its own metrics dimension and capture prefix: the live alarms and MonitorFlow never see the shadow.
+    assert env["PAYLINK_MODEL_VERSION"] == "902" and env["PAYLINK_VARIANT_NAME"] == "Shadow"
+    assert env["PAYLINK_CAPTURE_URI"] == "s3://paylink-fraud-artifacts/capture/shadow"
+    assert config["DataCaptureConfig"]["DestinationS3Uri"] == "s3://paylink-fraud-artifacts/capture/sagemaker"
+    status = endpoint_status(aws.clients, aws.cfg)
+    assert status["run_id"] == "901"  # what answers callers is still the live run
+    assert [r.event for r in shadow_history(aws.clients, aws.cfg)] == ["shadow-start"]
+    with pytest.raises(DeployError, match="already runs a shadow"):
+        start_shadow(aws.clients, aws.cfg, load_bundle(make_bundle("903")), reason="again")
+
+    stopped = stop_shadow(aws.clients, aws.cfg, reason="seen enough")
+    assert sm.describe_endpoint(EndpointName=aws.cfg.endpoint.name)["EndpointConfigName"] == \
+        live.staged.endpoint_config_name == stopped.endpoint_config_name
+
+
+def test_a_deploy_replaces_a_running_shadow_with_a_canary(aws, make_bundle):
+    _deploy(aws, make_bundle("911"))
+    start_shadow(aws.clients, aws.cfg, load_bundle(make_bundle("912")), reason="shadow first")
+    promoted = _deploy(aws, make_bundle("912"), "the shadow looked right")
+    (call,) = [c for c in aws.emulator.update_endpoint_calls if c.endpoint_config_name ==
+               promoted.staged.endpoint_config_name]
+    assert call.outcome == "updated"
+    assert call.deployment_config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "CANARY"
+    assert "ShadowProductionVariants" not in aws.clients.sagemaker.describe_endpoint(EndpointName=aws.cfg.endpoint.name)
+
+
+def test_the_live_model_cannot_shadow_itself(aws, make_bundle):
+    _deploy(aws, make_bundle("921"))
+    with pytest.raises(DeployError, match="run '921' is the live model"):
+        start_shadow(aws.clients, aws.cfg, load_bundle(make_bundle("921")), reason="x")
+
+
+def test_shadow_report_joins_capture_by_transaction_id(aws, make_bundle, capsys):
+    _deploy(aws, make_bundle("931"))
+    assert fraud(["deploy", "shadow", "--bundle", str(make_bundle("932")), "--reason", "compare"]) == 0
+    capsys.readouterr()
+    _capture(aws, "capture/service", _records("931", ["approve", "approve", "review", "decline"], [0.1, 0.2, 0.6, 0.9])
+             + _records("930", ["decline"], [0.99]))  # an older model's records are not joined
+    _capture(aws, "capture/shadow", _records("932", ["approve", "review", "review", "review"], [0.1, 0.5, 0.6, 0.7]))
+    assert fraud(["deploy", "shadow-report", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["joined"], report["live_run_id"], report["shadow_run_id"]) == (4, "931", "932")
+    assert report["agreement"] == pytest.approx(0.5)
+    assert report["score_shift_mean"] == pytest.approx((0.0 + 0.3 + 0.0 - 0.2) / 4)
+    assert report["live_alert_rate"] == pytest.approx(0.5) and report["shadow_alert_rate"] == pytest.approx(0.75)
+    assert report["alert_rate_change"] == pytest.approx(0.25)
+    assert report["disagreements"] == {"approve->review": 1, "decline->review": 1}
+
+
+def test_compare_with_nothing_joined_says_so():
+    report = compare([], _records("2", ["approve"], [0.1]), shadow_run_id="2", live_run_id="1")
+    assert report["joined"] == 0 and report["agreement"] is None and report["shadow_records"] == 1
+
+
+def test_the_emulator_refuses_a_shadow_named_like_a_production_variant(aws, make_bundle):
+    live = _deploy(aws, make_bundle("941"))
+    variant = {"VariantName": "AllTraffic", "ModelName": live.staged.model_name, "InstanceType": "ml.c5.large",
+               "InitialInstanceCount": 1}
+    with pytest.raises(Exception, match="used by a production variant and a shadow variant"):
+        aws.clients.sagemaker.create_endpoint_config(EndpointConfigName="x", ProductionVariants=[variant],
+                                                     ShadowProductionVariants=[variant])
