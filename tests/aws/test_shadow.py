@@ -100,3 +100,33 @@ def test_the_emulator_refuses_a_shadow_named_like_a_production_variant(aws, make
     with pytest.raises(Exception, match="used by a production variant and a shadow variant"):
         aws.clients.sagemaker.create_endpoint_config(EndpointConfigName="x", ProductionVariants=[variant],
                                                      ShadowProductionVariants=[variant])
+
+
+@pytest.mark.slow
+def test_shadowflow_draws_the_comparison_card(aws, make_bundle, tmp_path):
+    import base64
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _deploy(aws, make_bundle("951"))
+    start_shadow(aws.clients, aws.cfg, load_bundle(make_bundle("952")), reason="card")
+    _capture(aws, "capture/service", _records("951", ["approve", "decline"], [0.1, 0.9]))
+    _capture(aws, "capture/shadow", _records("952", ["approve", "review"], [0.1, 0.7]))
+    flow = str(Path(__file__).resolve().parents[2] / "flows" / "shadow.py")
+    env = {**os.environ, "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(tmp_path), "METAFLOW_HOME": str(tmp_path / "home"),
+           "METAFLOW_DEFAULT_METADATA": "local", "METAFLOW_DEFAULT_DATASTORE": "local"}
+    out = subprocess.run([sys.executable, flow, "--no-pylint", "run"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "shadow 952 vs live 951: 2 joined, agreement 0.5" in out.stdout + out.stderr
+    run = re.search(r"\[(\d+)/start/", out.stdout + out.stderr).group(1)
+    card = tmp_path / "card.html"
+    got = subprocess.run([sys.executable, flow, "--no-pylint", "card", "get", f"{run}/end", str(card), "--id", "shadow"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert got.returncode == 0, got.stderr[-3000:]
+    (data,) = re.findall(r'__MF_DATA__\["[^"]+"\] = "([A-Za-z0-9+/=]+)"', card.read_text())
+    components = base64.b64decode(data).decode()
+    assert "Shadow test: run `952` beside live run `951`" in components and "decline->review" in components
