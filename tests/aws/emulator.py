@@ -180,7 +180,8 @@ class _AtomicConditionalWrites:
 #   on moto's default bus (so rules and their targets see it), with the package's description as the
 #   detail, as SageMaker does. It also fixes one moto bug on the way in: moto's UpdateModelPackage drops
 #   CustomerMetadataProperties when the request does not repeat them (an approval in the console does not);
-#   AWS keeps them.
+#   AWS keeps them. And it serves DeleteModelPackage and DeleteModelPackageGroup, which moto 5.2 lacks
+#   (the drill's cleanup calls them); a group that still holds packages is refused.
 # - `_ShadowVariants`: moto 5.2 accepts CreateEndpointConfig's ShadowProductionVariants and forgets them.
 #   This keeps them per config and adds them to DescribeEndpointConfig and DescribeEndpoint answers (the
 #   endpoint's come from the config it serves). It checks what SageMaker checks: at most one shadow
@@ -216,19 +217,24 @@ class _ModelRegistryEvents:
     """WSGI middleware: SageMaker's model package state-change events (see the note above)."""
 
     TARGETS = ("SageMaker.CreateModelPackage", "SageMaker.UpdateModelPackage")
+    DELETES = ("SageMaker.DeleteModelPackage", "SageMaker.DeleteModelPackageGroup")  # moto 5.2 lacks both
 
     def __init__(self, app: Callable[..., Iterable[bytes]], events: list[dict[str, Any]]) -> None:
         self.app, self.events = app, events
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET")
-        if target not in self.TARGETS:
+        if target not in self.TARGETS + self.DELETES:
             return self.app(environ, start_response)
         from moto.sagemaker.models import sagemaker_backends
 
         account, region = _account_and_region(environ)
         sm = sagemaker_backends[account][region]
         request = json.loads(_read(environ) or b"{}")
+        if target in self.DELETES:
+            status, body = self._delete(sm, target, request)
+            return _reply(start_response, status, [("Content-Type", "application/x-amz-json-1.1")],
+                          json.dumps(body).encode())
         if target.endswith("UpdateModelPackage") and "CustomerMetadataProperties" not in request:
             name = sm.model_package_name_mapping.get(request.get("ModelPackageArn"), request.get("ModelPackageArn"))
             package = sm.model_packages.get(name)
@@ -239,6 +245,26 @@ class _ModelRegistryEvents:
             arn = json.loads(body)["ModelPackageArn"]
             self._emit(account, region, sm.describe_model_package(arn).gen_response_object())
         return _reply(start_response, status, headers, body)
+
+    @staticmethod
+    def _delete(sm: Any, target: str, request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """DeleteModelPackage (by name or ARN) and DeleteModelPackageGroup (only when it holds no package)."""
+        if target.endswith("DeleteModelPackage"):
+            given = request.get("ModelPackageName", "")
+            name = sm.model_package_name_mapping.get(given, given)
+            if sm.model_packages.pop(name, None) is None:
+                return "400 Bad Request", {"__type": "ValidationException", "message": f"Model package {given} not found"}
+            for arn in [a for a, n in sm.model_package_name_mapping.items() if n == name]:
+                del sm.model_package_name_mapping[arn]
+            return "200 OK", {}
+        group = request.get("ModelPackageGroupName", "")
+        if group not in sm.model_package_groups:
+            return "400 Bad Request", {"__type": "ValidationException", "message": f"Model package group {group} not found"}
+        if any(p.model_package_group_name == group for p in sm.model_packages.values()):
+            return "400 Bad Request", {"__type": "ConflictException",
+                                       "message": f"Model package group {group} still holds model packages"}
+        del sm.model_package_groups[group]
+        return "200 OK", {}
 
     def _emit(self, account: str, region: str, detail: dict[str, Any]) -> None:
         from moto.events.models import events_backends
