@@ -22,7 +22,7 @@ def _resolve(value, params):
         if set(value) == {"Ref"}:
             return params[value["Ref"]]
         if set(value) == {"Fn::Sub"}:
-            return re.sub(r"\$\{([^}]+)\}", lambda m: params[m.group(1)], value["Fn::Sub"])
+            return re.sub(r"\$\{([^}]+)\}", lambda m: str(params[m.group(1)]), value["Fn::Sub"])
         return {k: _resolve(v, params) for k, v in value.items()}
     if isinstance(value, list):
         return [_resolve(v, params) for v in value]
@@ -142,3 +142,15 @@ def test_matured_window_is_the_week_ending_maturity_days_ago():
     assert matured_window("", "", 0) == ("", "")
     with pytest.raises(ValueError, match="label_maturity_days' must be <= 365; got 400"):
         matured_window("", "", 400)
+
+
+def test_trainflow_success_starts_evaluateflow_on_matured_labels(aws):
+    rule = _rule("TrainFlowSucceededRule", aws.cfg)
+    assert rule["EventPattern"]["detail"] == {
+        "status": ["SUCCEEDED"],
+        "stateMachineArn": ["arn:aws:states:us-east-1:123456789012:stateMachine:paylink_fraud.prod.TrainFlow"]}
+    (target,) = rule["Targets"]
+    assert target["Arn"].endswith(":stateMachine:paylink_fraud.prod.EvaluateFlow")
+    parameters = json.loads(json.loads(target["Input"])["Parameters"])
+    assert parameters == {"challenger": "latest", "request_approval": True,
+                          "data": "s3://paylink-fraud-artifacts/data/labelled", "label_maturity_days": 45}
