@@ -59,4 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         return _decision(args)
     from fraudcore.registry.cli import main as registry_main
 
-    return registry_main(args)
+    try:
+        return registry_main(args)
+    except SystemExit:
+        if any(a in ("-h", "--help") for a in args[:1]):  # `fraud models --help`: name ours too
+            print("\napproval (deploy/models_cli.py):\n  approve RUN_ID --reason WHY   approve the run's pending "
+                  "model package (DeployFlow's canary starts)\n  reject RUN_ID --reason WHY    reject it (recorded)\n"
+                  "  approvals [--json]            every decision made here")
+        raise

@@ -154,3 +154,9 @@ def test_trainflow_success_starts_evaluateflow_on_matured_labels(aws):
     parameters = json.loads(json.loads(target["Input"])["Parameters"])
     assert parameters == {"challenger": "latest", "request_approval": True,
                           "data": "s3://paylink-fraud-artifacts/data/labelled", "label_maturity_days": 45}
+
+
+def test_models_help_names_approve_and_reject(capsys):
+    assert fraud(["models", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "promote" in out and "approve RUN_ID --reason WHY" in out and "reject RUN_ID" in out
