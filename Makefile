@@ -13,7 +13,7 @@ SHELL := /bin/bash
 # This machine's pip config lists local mirrors that may not exist; hide only those notices.
 QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: install train test data bench clean
+.PHONY: install train test data bench clean aws-drill
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ train: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The full deploy drill against a real AWS account (deploy/drill.py); skipped, exit 0, without credentials.
+# Not part of `make test`: it costs money and tens of minutes. tests/aws/test_drill.py runs it on the emulator.
+aws-drill: $(STAMP)
+	$(PY) -m deploy.drill $(DRILL_ARGS)
 
 data: $(STAMP)
 	$(VENV)/bin/fraud data generate --rows 200000 --seed 7 --out data/check

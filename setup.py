@@ -46,7 +46,7 @@ setup(
         # `fraud <name> ...` dispatches to these; each module exposes main(argv) -> int.
         "fraud.commands": [
             "data = fraudcore.data.cli:main",
-            "models = fraudcore.registry.cli:main",
+            "models = deploy.models_cli:main",  # approve/reject here, the rest in fraudcore.registry.cli
             "evaluate = fraudcore.evaluation.cli:main",
             "serve = fraudcore.serving.cli:main",
             "deploy = deploy.cli:main",

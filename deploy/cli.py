@@ -6,6 +6,9 @@
     fraud deploy rollback [--reason WHY]                         back to the previous live run
     fraud deploy history [--json]                                every deploy and rollback
     fraud deploy status [--json]                                 what the endpoint serves, champion vs live
+    fraud deploy shadow RUN_ID [--reason WHY]                    RUN_ID scores a copy of live traffic
+    fraud deploy shadow-stop [--reason WHY]                      remove the shadow
+    fraud deploy shadow-report [--json]                          shadow vs live, from capture
 
 Both deploy forms go through deploy/release.py: the same gate, force and reason rules and the same history.
 
@@ -39,6 +42,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="take over an existing endpoint that lacks the project's tag (needs --reason; recorded)")
     r = sub.add_parser("rollback", help="return the endpoint to the previous live run")
     r.add_argument("--reason", default="manual rollback", help="why (recorded in the history)")
+    # ---- shadow testing (deploy/shadow.py) ----
+    sh = sub.add_parser("shadow", help="run RUN_ID as a shadow beside the live model (never affects decisions)")
+    shadow_src = sh.add_mutually_exclusive_group(required=True)
+    shadow_src.add_argument("run_id", nargs="?", help="TrainFlow run id of the challenger")
+    shadow_src.add_argument("--bundle", type=Path, help="a bundle directory instead of a run")
+    sh.add_argument("--reason", default="shadow test", help="why (recorded)")
+    ss = sub.add_parser("shadow-stop", help="remove the shadow: back to the live config alone")
+    ss.add_argument("--reason", default="shadow test over", help="why (recorded)")
+    sr = sub.add_parser("shadow-report", help="compare shadow and live answers from capture")
+    sr.add_argument("--json", action="store_true", help="print JSON")
     for name in ("history", "status"):
         q = sub.add_parser(name, help=f"show the deploy {name}")
         q.add_argument("--json", action="store_true", help="print JSON")
@@ -59,6 +72,26 @@ def _deploy(args: argparse.Namespace, cfg: Any, clients: Any) -> dict[str, Any]:
         result = deploy_release(clients, cfg, plan_release(args.run_id, force=args.force, reason=args.reason),
                                 adopt=adopt)
     return asdict(result.record)
+
+
+def _shadow(args: argparse.Namespace, cfg: Any, clients: Any) -> dict[str, Any]:
+    from deploy import shadow
+
+    if args.command == "shadow-stop":
+        return asdict(shadow.stop_shadow(clients, cfg, reason=args.reason))
+    if args.command == "shadow-report":
+        return shadow.shadow_report(clients, cfg)
+    import tempfile
+
+    from fraudcore.bundle import load_bundle
+
+    if args.bundle is not None:
+        return asdict(shadow.start_shadow(clients, cfg, load_bundle(args.bundle), reason=args.reason))
+    from fraudcore.registry.store import bundle_files, write_bundle_files
+
+    with tempfile.TemporaryDirectory(prefix="paylink-shadow-") as tmp:
+        bundle = load_bundle(write_bundle_files(bundle_files(args.run_id), Path(tmp) / "bundle"))
+        return asdict(shadow.start_shadow(clients, cfg, bundle, reason=args.reason))
 
 
 def _print(data: Any, as_json: bool) -> None:
@@ -101,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
 
                 follow_rollback(record.run_id, args.reason, cfg.endpoint.environment)
             _print(asdict(record), as_json=True)
+        elif args.command in ("shadow", "shadow-stop", "shadow-report"):
+            _print(_shadow(args, cfg, clients), as_json=args.command != "shadow-report" or args.json)
         elif args.command == "history":
             _print([asdict(r) for r in read_history(clients.s3, cfg)], args.json)
         else:

@@ -29,6 +29,7 @@ class AwsClients:
     cloudwatch: Any
     autoscaling: Any
     sts: Any
+    ecr: Any = None  # the serving image's digest (deploy/image.py)
 
     @classmethod
     def create(cls, cfg: DeployConfig, session: boto3.Session | None = None,
@@ -40,4 +41,4 @@ class AwsClients:
 
         return cls(sagemaker=client("sagemaker"), runtime=client("sagemaker-runtime"), s3=client("s3"),
                    cloudwatch=client("cloudwatch"), autoscaling=client("application-autoscaling"),
-                   sts=client("sts"))
+                   sts=client("sts"), ecr=client("ecr"))

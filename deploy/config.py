@@ -44,7 +44,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         check_types(self, "model")
         _match("model.image_uri", self.image_uri, _IMAGE,
-               "an ECR image URI '<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>'")
+               "an ECR image URI '<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>' or '<repo>@sha256:<digest>'")
         _match("model.execution_role_arn", self.execution_role_arn, _ROLE_ARN,
                "an IAM role ARN 'arn:aws:iam::<account>:role/<name>'")
 
@@ -182,6 +182,41 @@ class AlarmsConfig:
              f"must be <= alarms.evaluation_periods ({self.evaluation_periods})", self.datapoints_to_alarm)
 
 
+# ---- Releases, approval and shadow (issue 17, part B) ------------------------------------------------
+
+_GROUP = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+
+@dataclass(frozen=True)
+class ReleaseConfig:
+    """How a release is checked before it takes traffic, and how many old releases are kept."""
+
+    keep_releases: int         # earlier live releases whose Model and EndpointConfig are kept for rollback
+    preflight: bool            # smoke test the new model on a temporary endpoint before the canary
+    require_image_digest: bool  # refuse an image tag that cannot be resolved to a digest
+    shadow_variant_name: str   # the ShadowProductionVariants name of `fraud deploy shadow`
+    canary_min_requests: int   # the canary's model version must answer at least this many requests
+
+    def __post_init__(self) -> None:
+        check_types(self, "release")
+        _between("release.keep_releases", self.keep_releases, 1, 50)
+        _match("release.shadow_variant_name", self.shadow_variant_name, _NAME,
+               "letters, digits and '-' (not leading/trailing)")
+        _between("release.canary_min_requests", self.canary_min_requests, 1, 1_000_000)
+
+
+@dataclass(frozen=True)
+class ApprovalConfig:
+    """The SageMaker Model Registry package group where trained runs wait for approval."""
+
+    model_package_group: str
+
+    def __post_init__(self) -> None:
+        check_types(self, "approval")
+        _match("approval.model_package_group", self.model_package_group, _GROUP,
+               "a model package group name (letters, digits, '-', at most 63 chars)")
+
+
 @dataclass(frozen=True)
 class DeployConfig(ConfigFile):
     FILE = "deploy.toml"
@@ -193,6 +228,8 @@ class DeployConfig(ConfigFile):
     scaling: ScalingConfig
     rollout: RolloutConfig
     alarms: AlarmsConfig
+    release: ReleaseConfig
+    approval: ApprovalConfig
 
     def __post_init__(self) -> None:
         check_types(self, "")

@@ -23,6 +23,9 @@ SOURCES = ("run", "bundle")
 # SageMaker rolled the canary back on an alarm, or the smoke test failed and we reverted. "failed": the
 # smoke test failed with nothing to revert to (a new endpoint); it serves the run but is not counted live.
 OUTCOMES = ("live", "auto-rolled-back", "reverted", "failed")
+# "preflight-failed": the new model failed its smoke test on the preflight endpoint; the live endpoint
+# was never touched (deploy/preflight.py).
+OUTCOMES += ("preflight-failed",)
 
 
 class HistoryError(FraudError, RuntimeError):

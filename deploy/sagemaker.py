@@ -40,6 +40,8 @@ from deploy.alarms import ensure_alarms, rollback_alarm_names
 from deploy.autoscaling import ensure_autoscaling
 from deploy.clients import AwsClients, DeployError
 from deploy.config import DeployConfig
+from deploy.behaviour import BehaviourReference, behaviour_reference, ensure_behaviour_alarms
+from deploy.image import pin_image
 from deploy.history import DeployRecord, HistoryError, append_record, now_iso, read_history, rollback_target
 from deploy.smoke import SmokeResult, smoke_requests, smoke_test  # noqa: F401  (smoke_requests re-exported)
 from fraudcore.bundle import Bundle, BundleError, load_bundle, package_bundle, unpack_bundle
@@ -61,6 +63,8 @@ class StagedModel:
     archive_sha256: str
     model_name: str
     endpoint_config_name: str
+    image_uri: str = ""  # the serving image by digest, pinned in the Model
+    reference: dict[str, float] | None = None  # the bundle's reference behaviour (deploy/behaviour.py)
 
 
 @dataclass(frozen=True)
@@ -152,28 +156,46 @@ def upload_model(clients: AwsClients, cfg: DeployConfig, bundle: Bundle, archive
     return f"s3://{bucket}/{key}"
 
 
-def stage_model(clients: AwsClients, cfg: DeployConfig, bundle: Bundle) -> StagedModel:
-    """Pack (verifying again), upload; create the Model and EndpointConfig if they do not exist yet."""
+def ensure_model(clients: AwsClients, cfg: DeployConfig, bundle: Bundle, *, variant_name: str | None = None,
+                 capture_uri: str | None = None) -> tuple[str, str, str, str]:
+    """Upload model.tar.gz and create the SageMaker Model if missing: (name, model data url, sha256, image).
+
+    `variant_name`/`capture_uri`: a Model for another role than the production variant (the shadow),
+    which labels its metrics with that variant and writes its capture records elsewhere.
+    """
     run_id = bundle.version
+    variant_name = variant_name or cfg.endpoint.variant_name
+    capture_uri = capture_uri or cfg.storage.service_capture_uri
     with tempfile.TemporaryDirectory(prefix="paylink-model-") as tmp:
         archive = Path(tmp) / "model.tar.gz"
         sha256 = package_bundle(bundle.path, archive)
         model_data_url = upload_model(clients, cfg, bundle, archive, sha256)
     tags = [{"Key": RUN_ID_TAG, "Value": run_id}]
-    model_name = resource_name(cfg, run_id, cfg.model.image_uri, cfg.model.execution_role_arn, sha256)
+    # The image by digest (deploy/image.py): the Model's name hashes it, so model and image go together.
+    image = pin_image(clients.ecr, cfg.model.image_uri, required=cfg.release.require_image_digest)
+    role = () if variant_name == cfg.endpoint.variant_name else (variant_name, capture_uri)
+    model_name = resource_name(cfg, run_id, image, cfg.model.execution_role_arn, sha256, *role)
     if not _exists(clients.sagemaker.describe_model, ModelName=model_name):
         clients.sagemaker.create_model(
             ModelName=model_name, ExecutionRoleArn=cfg.model.execution_role_arn, Tags=tags,
             PrimaryContainer={
-                "Image": cfg.model.image_uri, "ModelDataUrl": model_data_url, "Mode": "SingleModel",
+                "Image": image, "ModelDataUrl": model_data_url, "Mode": "SingleModel",
                 # What the container needs to label its metrics (InvalidInputRate) and to write capture
                 # records in the contract format, which MonitorFlow reads (SageMaker's own capture is
                 # in SageMaker's format, kept beside it for audit).
                 "Environment": {"PAYLINK_MODEL_VERSION": run_id, "PAYLINK_ENDPOINT_NAME": cfg.endpoint.name,
-                                "PAYLINK_VARIANT_NAME": cfg.endpoint.variant_name,
-                                "PAYLINK_CAPTURE_URI": cfg.storage.service_capture_uri,
+                                "PAYLINK_VARIANT_NAME": variant_name,
+                                "PAYLINK_CAPTURE_URI": capture_uri,
                                 "PAYLINK_CAPTURE_SAMPLE": f"{cfg.storage.capture_sampling_percent / 100:g}"},
             })
+    return model_name, model_data_url, sha256, image
+
+
+def stage_model(clients: AwsClients, cfg: DeployConfig, bundle: Bundle) -> StagedModel:
+    """Pack (verifying again), upload; create the Model and EndpointConfig if they do not exist yet."""
+    run_id = bundle.version
+    tags = [{"Key": RUN_ID_TAG, "Value": run_id}]
+    model_name, model_data_url, sha256, image = ensure_model(clients, cfg, bundle)
     ep, st = cfg.endpoint, cfg.storage
     variant = {"VariantName": ep.variant_name, "ModelName": model_name, "InstanceType": ep.instance_type,
                "InitialInstanceCount": ep.initial_instance_count, "InitialVariantWeight": 1.0}
@@ -185,10 +207,12 @@ def stage_model(clients: AwsClients, cfg: DeployConfig, bundle: Bundle) -> Stage
     if not _exists(clients.sagemaker.describe_endpoint_config, EndpointConfigName=config_name):
         clients.sagemaker.create_endpoint_config(EndpointConfigName=config_name, ProductionVariants=[variant],
                                                  DataCaptureConfig=capture, Tags=tags)
-    return StagedModel(run_id, model_data_url, sha256, model_name, config_name)
+    return StagedModel(run_id, model_data_url, sha256, model_name, config_name, image,
+                       behaviour_reference(bundle).to_dict())
 
 
-def canary_deployment_config(cfg: DeployConfig) -> dict[str, Any]:
+def canary_deployment_config(cfg: DeployConfig, behaviour_alarms: list[str] | None = None) -> dict[str, Any]:
+    """Blue/green canary; rolls back on the rollout guards and on the new model's behaviour alarms."""
     r = cfg.rollout
     return {
         "BlueGreenUpdatePolicy": {
@@ -200,7 +224,8 @@ def canary_deployment_config(cfg: DeployConfig) -> dict[str, Any]:
             "TerminationWaitInSeconds": r.termination_wait_seconds,
             "MaximumExecutionTimeoutInSeconds": r.max_execution_seconds,
         },
-        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": n} for n in rollback_alarm_names(cfg)]},
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": n} for n in
+                                                 [*rollback_alarm_names(cfg), *(behaviour_alarms or [])]]},
     }
 
 
@@ -256,17 +281,18 @@ def check_ownership(clients: AwsClients, cfg: DeployConfig, adopt: Adoption | No
     return Ownership(exists=True, adopted_from=str(current["EndpointConfigName"]))
 
 
-def _wait_in_service(clients: AwsClients, cfg: DeployConfig) -> dict[str, Any]:
-    r = cfg.rollout
+def _wait_in_service(clients: AwsClients, cfg: DeployConfig, endpoint_name: str | None = None) -> dict[str, Any]:
+    r, name = cfg.rollout, endpoint_name or cfg.endpoint.name
     try:
         clients.sagemaker.get_waiter("endpoint_in_service").wait(
-            EndpointName=cfg.endpoint.name,
+            EndpointName=name,
             WaiterConfig={"Delay": r.waiter_delay_seconds, "MaxAttempts": r.waiter_max_attempts})
     except WaiterError as err:
-        state = describe_endpoint(clients, cfg) or {}
-        raise DeployError(f"endpoint {cfg.endpoint.name!r} did not reach InService: status "
+        state = clients.sagemaker.describe_endpoint(EndpointName=name) if name != cfg.endpoint.name else \
+            describe_endpoint(clients, cfg) or {}
+        raise DeployError(f"endpoint {name!r} did not reach InService: status "
                           f"{state.get('EndpointStatus')!r}, reason {state.get('FailureReason')!r}") from err
-    return clients.sagemaker.describe_endpoint(EndpointName=cfg.endpoint.name)
+    return clients.sagemaker.describe_endpoint(EndpointName=name)
 
 
 def _update(clients: AwsClients, cfg: DeployConfig, config_name: str, deployment: dict[str, Any]) -> dict[str, Any]:
@@ -302,7 +328,9 @@ def roll_out(clients: AwsClients, cfg: DeployConfig, staged: StagedModel) -> Rol
     if previous == staged.endpoint_config_name:
         ensure_autoscaling(clients.autoscaling, cfg)
         return RolloutResult("unchanged", previous, previous, previous_run, None)
-    deployment = canary_deployment_config(cfg)
+    behaviour = ensure_behaviour_alarms(clients.cloudwatch, cfg, staged.run_id,
+                                        BehaviourReference(**staged.reference)) if staged.reference else []
+    deployment = canary_deployment_config(cfg, behaviour)
     after = _update(clients, cfg, staged.endpoint_config_name, deployment)
     ensure_autoscaling(clients.autoscaling, cfg)
     if after["EndpointConfigName"] != staged.endpoint_config_name:
@@ -359,9 +387,39 @@ def deploy_bundle(clients: AwsClients, cfg: DeployConfig, bundle: Bundle | str |
     bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     ownership = check_ownership(clients, cfg, adopt)
     staged = stage_model(clients, cfg, bundle)
+    check_before_traffic(clients, cfg, bundle, staged, reason=reason, forced=forced, source=source)
     rollout = roll_out(clients, cfg, staged)
-    return finish_rollout(clients, cfg, bundle, staged, rollout, reason=reason, forced=forced, source=source,
-                          gate=gate, adopted_from=ownership.adopted_from)
+    result = finish_rollout(clients, cfg, bundle, staged, rollout, reason=reason, forced=forced, source=source,
+                            gate=gate, adopted_from=ownership.adopted_from)
+    clean_up_releases(clients, cfg)
+    return result
+
+
+def check_before_traffic(clients: AwsClients, cfg: DeployConfig, bundle: Bundle, staged: StagedModel, *,
+                         reason: str, forced: bool, source: str = "run") -> SmokeResult | None:
+    """The preflight (deploy/preflight.py) before an existing endpoint's canary; recorded if it fails."""
+    from deploy.preflight import run_preflight
+
+    current = describe_endpoint(clients, cfg)
+    if not cfg.release.preflight or current is None or current["EndpointConfigName"] == staged.endpoint_config_name:
+        return None
+    try:
+        return run_preflight(clients, cfg, bundle, staged)
+    except DeployError as err:
+        _record(clients, cfg, event="deploy", outcome="preflight-failed", run_id=staged.run_id,
+                previous_run_id=_run_id_of_config(clients, cfg, current["EndpointConfigName"]),
+                model_name=staged.model_name, endpoint_config_name=staged.endpoint_config_name,
+                previous_endpoint_config_name=current["EndpointConfigName"], model_data_url=staged.model_data_url,
+                reason=reason, forced=forced, source=source, detail=str(err), environment=cfg.endpoint.environment)
+        raise DeployError(f"{err}; endpoint {cfg.endpoint.name!r} was not touched: it still serves "
+                          f"{current['EndpointConfigName']!r}") from err
+
+
+def clean_up_releases(clients: AwsClients, cfg: DeployConfig) -> list[str]:
+    """Delete Models and EndpointConfigs no rollback needs (deploy/cleanup.py)."""
+    from deploy.cleanup import clean_up
+
+    return clean_up(clients, cfg)
 
 
 def _bundle_from_s3(clients: AwsClients, model_data_url: str, dest: Path) -> Bundle:

@@ -83,18 +83,22 @@ def expected_answers(bundle: Bundle, requests: list[dict[str, Any]]) -> list[tup
     return [(float(s), str(d)) for s, d in zip(scores, bundle.decide(scores))]
 
 
-def smoke_test(clients: AwsClients, cfg: DeployConfig, bundle: Bundle) -> SmokeResult:
-    """Real invoke_endpoint calls; each answer must equal what the bundle itself scores."""
+def smoke_test(clients: AwsClients, cfg: DeployConfig, bundle: Bundle, endpoint_name: str | None = None) -> SmokeResult:
+    """Real invoke_endpoint calls; each answer must equal what the bundle itself scores.
+
+    `endpoint_name`: another endpoint than the configured one (the preflight endpoint).
+    """
+    endpoint_name = endpoint_name or cfg.endpoint.name
     requests = smoke_requests(bundle.schema, cfg.rollout.smoke_requests)
     expected = expected_answers(bundle, requests)
     responses = []
     for n, (request, answer) in enumerate(zip(requests, expected)):
         try:
             reply = clients.runtime.invoke_endpoint(
-                EndpointName=cfg.endpoint.name, Body=json.dumps(request).encode(), ContentType="application/json",
+                EndpointName=endpoint_name, Body=json.dumps(request).encode(), ContentType="application/json",
                 # Data capture records the InferenceId: monitoring can tell smoke tests from traffic.
                 Accept="application/json", InferenceId=f"smoke-test-{uuid.uuid4().hex}")
         except ClientError as err:
-            raise DeployError(f"smoke test: invoke_endpoint on {cfg.endpoint.name!r} failed: {err}") from err
+            raise DeployError(f"smoke test: invoke_endpoint on {endpoint_name!r} failed: {err}") from err
         responses.append(check_response(reply["Body"].read(), answer, n, bundle.version))
     return SmokeResult(len(responses), responses)

@@ -120,10 +120,13 @@ class DeployFlow(FlowSpec):
         self.previous_champion = champion_run_id(self.settings.endpoint.environment)
         self.rollout = None
         if self.target == "sagemaker":
-            from deploy.sagemaker import StagedModel, roll_out
+            from deploy.sagemaker import StagedModel, check_before_traffic, roll_out
 
             cfg, clients = self._aws()
-            self.rollout = asdict(roll_out(clients, cfg, StagedModel(**self.staged)))
+            staged = StagedModel(**self.staged)
+            with tempfile.TemporaryDirectory() as tmp:  # the preflight smoke test, before any traffic
+                check_before_traffic(clients, cfg, self._bundle(tmp), staged, reason=self.why, forced=self.forced)
+            self.rollout = asdict(roll_out(clients, cfg, staged))
         self.next(self.smoke)
 
     @step
@@ -148,6 +151,9 @@ class DeployFlow(FlowSpec):
                                         RolloutResult(**self.rollout), reason=self.why, forced=self.forced,
                                         gate=self.gate, adopted_from=self.adopted_from)
                 self.smoke_answers, self.record = result.smoke.responses, asdict(result.record)
+                from deploy.sagemaker import clean_up_releases
+
+                self.cleaned_up = clean_up_releases(clients, cfg)
                 self.history = [asdict(r) for r in read_history(clients.s3, cfg)]
         self.next(self.champion)
 

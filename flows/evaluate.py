@@ -27,14 +27,24 @@ class EvaluateFlow(FlowSpec):
     data = Parameter("data", default="", help="labelled dataset; empty: the model's training holdout")
     window_start = Parameter("window-start", default="", help="window start, ISO date (inclusive)")
     window_end = Parameter("window-end", default="", help="window end, ISO date (exclusive)")
+    # The weekly chain (docs/deployment.md): TrainFlow's success starts this flow with challenger=latest and
+    # request_approval=true, so the newest gate-passed run is compared with the champion and, if it is a
+    # new run, put in the SageMaker Model Registry as PendingManualApproval (deploy/approval.py).
+    request_approval = Parameter("request_approval", default=False, type=bool,
+                                 help="ask for approval of the challenger in the Model Registry")
+    label_maturity_days = Parameter("label_maturity_days", default=0, type=int,
+                                    help="with no window given: the 7 days ending this many days ago "
+                                         "(labels need time to mature: chargebacks arrive for weeks)")
 
     @step
     def start(self):
         """Resolve the model and challenger specs ('champion' or a run id) to run ids, once, for the record."""
+        from deploy.approval import matured_window, resolve_challenger
         from fraudcore.registry.lookup import resolve
 
         self.model_run_id = resolve(self.model)
-        self.challenger_run_id = resolve(self.challenger) if self.challenger else ""
+        self.challenger_run_id = resolve_challenger(self.challenger)
+        self.start_date, self.end_date = matured_window(self.window_start, self.window_end, self.label_maturity_days)
         self.next(self.evaluate)
 
     @resources(**config.resources.data_steps)
@@ -49,11 +59,23 @@ class EvaluateFlow(FlowSpec):
 
         cfg = TrainConfig.from_dict(self.config.to_dict())
         self.result = evaluate_models(cfg, self.model_run_id, self.challenger_run_id, self.data,
-                                      self.window_start, self.window_end)
+                                      self.start_date, self.end_date)
         self.summary = {n: {k: m[k] for k in ("pr_auc", "roc_auc", "recall_at_precision", "alert_rate")}
                         for n, m in self.result["models"].items()}
         for component in evaluate_card(self.result):
             current.card["evaluation"].append(component)
+        self.next(self.approval)
+
+    @step
+    def approval(self):
+        """The weekly chain's approval request: the challenger as a PendingManualApproval ModelPackage."""
+        from deploy.approval import request_for_evaluation
+
+        self.model_package = request_for_evaluation(
+            self.request_approval, self.model_run_id, self.challenger_run_id, self.summary,
+            evaluation=f"EvaluateFlow/{current.run_id}",
+            card=f"EvaluateFlow/{current.run_id}/evaluate (card id 'evaluation'; python flows/evaluate.py card get "
+                 f"{current.run_id}/evaluate card.html --id evaluation)")
         self.next(self.end)
 
     @step

@@ -126,6 +126,10 @@ def check(tokens: list[str]) -> str | None:
             rc, text = help_text(sys.executable, str(script))
         if rc != 0:
             return f"`{' '.join(tokens[:2])} --help` failed: {text[-300:]}"
+    elif head in ("python", "python3") and len(tokens) > 2 and tokens[1] == "-m":
+        # `python -m deploy.schedule ...`: a module of ours whose --help works
+        rc, text = help_text(sys.executable, "-m", tokens[2])
+        return None if rc == 0 else f"`python -m {tokens[2]} --help` failed: {text[-300:]}"
     elif head in ("python", "python3") and len(tokens) > 1 and tokens[1].endswith(".py"):
         return None if (ROOT / tokens[1]).exists() else f"{tokens[1]} does not exist"
     elif head == "make":

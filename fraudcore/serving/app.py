@@ -225,7 +225,7 @@ class Service:
         payload: Any = {"request_id": rid, "model_version": scorer.version, "predictions": results} if batch \
             else {"request_id": rid, **results[0]}
         latency_ms = (time.perf_counter() - t0) * 1e3
-        self.metrics.observe(latency_ms, 200, [r["decision"] for r in results])
+        self.metrics.observe(latency_ms, 200, [r["decision"] for r in results], scores=[r["score"] for r in results])
         if self.capture is not None and self.capture.sampled():
             now = utc_now_iso()
             for i, (rec, res) in enumerate(zip(records, results)):

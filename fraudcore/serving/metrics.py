@@ -39,6 +39,8 @@ class Metrics:
         self._window_ok = 0
         self._window_bad = 0
         self._window_decisions: Counter[str] = Counter()
+        self._window_score_sum = 0.0
+        self._window_scored = 0
         self._rng = random.Random(0)
         self.online_rows = 0                          # checkout-form transactions
         self.online_degraded = 0                      # ... scored with store features missing
@@ -46,7 +48,7 @@ class Metrics:
         self._window_degraded = 0
 
     def observe(self, latency_ms: float, status: int, decisions: list[str] | None = None,
-                failure: str | None = None) -> None:
+                failure: str | None = None, scores: list[float] | None = None) -> None:
         self.buckets[bisect.bisect_left(LATENCY_BUCKETS_MS, latency_ms)] += 1
         self.latency_sum_ms += latency_ms
         self.requests[status] += 1
@@ -54,6 +56,9 @@ class Metrics:
             for d in decisions:  # a request's few rows: cheaper than Counter.update's generic path
                 self.decisions[d] += 1
                 self._window_decisions[d] += 1
+        if scores:
+            self._window_score_sum += sum(scores)
+            self._window_scored += len(scores)
         if failure is not None:
             self.failures[failure] += 1
         if 400 <= status < 500:
@@ -118,10 +123,25 @@ class Metrics:
             doc.update(OnlineRows=self._window_online, OnlineDegraded=self._window_degraded,
                        OnlineDegradedRate=self._window_degraded / self._window_online)
             self._window_online = self._window_degraded = 0
+        # The model's behaviour in this interval, for the canary's rollback alarms (deploy/behaviour.py):
+        # they compare these with the bundle's reference profile, per model version.
+        if self._window_scored:
+            n = self._window_scored
+            alerts = self._window_decisions["review"] + self._window_decisions["decline"]
+            metrics += [{"Name": "AlertRate", "Unit": "None"}, {"Name": "DeclineRate", "Unit": "None"},
+                        {"Name": "ScoreMean", "Unit": "None"}]
+            doc.update(AlertRate=alerts / n, DeclineRate=self._window_decisions["decline"] / n,
+                       ScoreMean=self._window_score_sum / n)
+        # A second dimension set with ModelVersion: during a blue/green canary both models share the
+        # variant name, and only the version tells the new model's metrics from the old one's.
+        dimension_sets = [sorted(dimensions)]
+        if self.model_version:
+            dimension_sets.append(sorted([*dimensions, "ModelVersion"]))
         doc["_aws"] = {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [
-            {"Namespace": NAMESPACE, "Dimensions": [sorted(dimensions)], "Metrics": metrics}]}
+            {"Namespace": NAMESPACE, "Dimensions": dimension_sets, "Metrics": metrics}]}
         self._window, self._window_seen, self._window_ok, self._window_bad = [], 0, 0, 0
         self._window_decisions = Counter()
+        self._window_score_sum, self._window_scored = 0.0, 0
         return doc
 
 

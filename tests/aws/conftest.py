@@ -69,7 +69,7 @@ class Aws:
                                             **overrides})
         return Aws(self.emulator, cfg, AwsClients.create(cfg), AwsClients.create(cfg, harness_session(cfg.region)))
 
-    def queue_answers(self, bundle_dir: Path, **change: Any) -> None:
+    def queue_answers(self, bundle_dir: Path, live_only: bool = False, **change: Any) -> None:
         """Queue, for the next smoke test, what an endpoint serving `bundle_dir` would answer.
 
         moto has no container behind an endpoint: the answers come from the bundle itself (the same
@@ -77,10 +77,27 @@ class Aws:
         """
         bundle = load_bundle(bundle_dir)
         requests = smoke_requests(bundle.schema, self.cfg.rollout.smoke_requests)
-        bodies = [json.dumps({"request_id": f"r{i}", "model_version": bundle.version, "score": score,
-                              "decision": decision, "reasons": [], **change})
-                  for i, (score, decision) in enumerate(expected_answers(bundle, requests))]
-        self.emulator.queue_invoke_results(bodies, variant=self.cfg.endpoint.variant_name)
+        def bodies(**changed: Any) -> list[str]:
+            return [json.dumps({"request_id": f"r{i}", "model_version": bundle.version, "score": score,
+                                "decision": decision, "reasons": [], **changed})
+                    for i, (score, decision) in enumerate(expected_answers(bundle, requests))]
+
+        # Twice: the preflight endpoint's smoke test, then the live endpoint's after the rollout
+        # (`live_only`: the preflight container answers right, the live endpoint as changed).
+        first = bodies() if live_only else bodies(**change)
+        self.emulator.queue_invoke_results(first + bodies(**change), variant=self.cfg.endpoint.variant_name)
+
+
+def push_serving_image(clients: AwsClients, cfg: DeployConfig) -> str:
+    """The serving image `model.image_uri` names, pushed to the emulator's ECR; returns its digest."""
+    repo, _, tag = cfg.model.image_uri.split("/", 1)[1].partition(":")
+    clients.ecr.create_repository(repositoryName=repo)
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"digest": "sha256:" + "c" * 64, "size": 1,
+                           "mediaType": "application/vnd.docker.container.image.v1+json"}, "layers": []}
+    clients.ecr.put_image(repositoryName=repo, imageManifest=json.dumps(manifest), imageTag=tag)
+    return clients.ecr.describe_images(repositoryName=repo, imageIds=[{"imageTag": tag}])["imageDetails"][0][
+        "imageDigest"]
 
 
 @pytest.fixture
@@ -90,6 +107,7 @@ def aws(aws_emulator: Emulator) -> Aws:
     cfg = load_deploy_config(overrides={"rollout": {"waiter_delay_seconds": 1, "waiter_max_attempts": 5}})
     clients, admin = AwsClients.create(cfg), AwsClients.create(cfg, harness_session(cfg.region))
     admin.s3.create_bucket(Bucket=cfg.storage.bucket)
+    push_serving_image(admin, cfg)
     return Aws(aws_emulator, cfg, clients, admin)
 
 

@@ -35,6 +35,10 @@ evaluates them against the policies in deploy/iam, each code path signing with i
 Alarms start as AWS starts them: `_InsufficientDataAlarms` puts every new alarm (PutMetricAlarm of a name
 that does not exist yet) in `INSUFFICIENT_DATA`; moto starts them `OK`. moto's alarms never evaluate metrics,
 so a state forced with SetAlarmState stays until something resets it (`Emulator.force_alarm` does, on exit).
+Part B of issue 17 adds two more stand-ins, described where they are defined: SageMaker's model package
+state-change events on EventBridge (`_ModelRegistryEvents`, which also keeps a package's
+CustomerMetadataProperties across an UpdateModelPackage that does not repeat them, as AWS does), and
+endpoint configs' ShadowProductionVariants (`_ShadowVariants`).
 
 Nothing else is changed: all other requests go to moto untouched.
 """
@@ -271,6 +275,166 @@ class _AtomicConditionalWrites:
             return list(self.app(environ, start_response))
 
 
+# ---- Model registry events and shadow variants (issue 17, part B) ---------------------------------------
+#
+# Two more stand-ins, written like `_UpdateEndpointExtension` and documented in the module docstring:
+# - `_ModelRegistryEvents`: SageMaker emits "SageMaker Model Package State Change" to EventBridge when a
+#   model package is created or its approval status changes; moto 5.2 emits nothing. This puts that event
+#   on moto's default bus (so rules and their targets see it), with the package's description as the
+#   detail, as SageMaker does. It also fixes one moto bug on the way in: moto's UpdateModelPackage drops
+#   CustomerMetadataProperties when the request does not repeat them (an approval in the console does not);
+#   AWS keeps them. And it serves DeleteModelPackage and DeleteModelPackageGroup, which moto 5.2 lacks
+#   (the drill's cleanup calls them); a group that still holds packages is refused.
+# - `_ShadowVariants`: moto 5.2 accepts CreateEndpointConfig's ShadowProductionVariants and forgets them.
+#   This keeps them per config and adds them to DescribeEndpointConfig and DescribeEndpoint answers (the
+#   endpoint's come from the config it serves). It checks what SageMaker checks: at most one shadow
+#   variant, its model exists, its name differs from every production variant's. There is no traffic to
+#   mirror: a test plays the shadow container by writing its capture records.
+
+def _call(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], body: bytes) -> tuple[str, list, bytes]:
+    """Run `app` on `environ` with `body`; return its status line, headers and whole body."""
+    import io
+
+    environ = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
+    seen: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list, exc_info: Any = None) -> Callable[[bytes], None]:
+        seen["status"], seen["headers"] = status, headers
+        return lambda _: None
+
+    out = b"".join(app(environ, start_response))
+    return seen["status"], seen["headers"], out
+
+
+def _reply(start_response: Callable[..., Any], status: str, headers: list, body: bytes) -> list[bytes]:
+    headers = [(k, v) for k, v in headers if k.lower() != "content-length"] + [("Content-Length", str(len(body)))]
+    start_response(status, headers)
+    return [body]
+
+
+def _read(environ: dict[str, Any]) -> bytes:
+    return environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+
+
+class _ModelRegistryEvents:
+    """WSGI middleware: SageMaker's model package state-change events (see the note above)."""
+
+    TARGETS = ("SageMaker.CreateModelPackage", "SageMaker.UpdateModelPackage")
+    DELETES = ("SageMaker.DeleteModelPackage", "SageMaker.DeleteModelPackageGroup")  # moto 5.2 lacks both
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], events: list[dict[str, Any]]) -> None:
+        self.app, self.events = app, events
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if target not in self.TARGETS + self.DELETES:
+            return self.app(environ, start_response)
+        from moto.sagemaker.models import sagemaker_backends
+
+        account, region = _account_and_region(environ)
+        sm = sagemaker_backends[account][region]
+        request = json.loads(_read(environ) or b"{}")
+        if target in self.DELETES:
+            status, body = self._delete(sm, target, request)
+            return _reply(start_response, status, [("Content-Type", "application/x-amz-json-1.1")],
+                          json.dumps(body).encode())
+        if target.endswith("UpdateModelPackage") and "CustomerMetadataProperties" not in request:
+            name = sm.model_package_name_mapping.get(request.get("ModelPackageArn"), request.get("ModelPackageArn"))
+            package = sm.model_packages.get(name)
+            if package is not None and package.customer_metadata_properties:
+                request["CustomerMetadataProperties"] = dict(package.customer_metadata_properties)
+        status, headers, body = _call(self.app, environ, json.dumps(request).encode())
+        if status.startswith("200"):
+            arn = json.loads(body)["ModelPackageArn"]
+            self._emit(account, region, sm.describe_model_package(arn).gen_response_object())
+        return _reply(start_response, status, headers, body)
+
+    @staticmethod
+    def _delete(sm: Any, target: str, request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """DeleteModelPackage (by name or ARN) and DeleteModelPackageGroup (only when it holds no package)."""
+        if target.endswith("DeleteModelPackage"):
+            given = request.get("ModelPackageName", "")
+            name = sm.model_package_name_mapping.get(given, given)
+            if sm.model_packages.pop(name, None) is None:
+                return "400 Bad Request", {"__type": "ValidationException", "message": f"Model package {given} not found"}
+            for arn in [a for a, n in sm.model_package_name_mapping.items() if n == name]:
+                del sm.model_package_name_mapping[arn]
+            return "200 OK", {}
+        group = request.get("ModelPackageGroupName", "")
+        if group not in sm.model_package_groups:
+            return "400 Bad Request", {"__type": "ValidationException", "message": f"Model package group {group} not found"}
+        if any(p.model_package_group_name == group for p in sm.model_packages.values()):
+            return "400 Bad Request", {"__type": "ConflictException",
+                                       "message": f"Model package group {group} still holds model packages"}
+        del sm.model_package_groups[group]
+        return "200 OK", {}
+
+    def _emit(self, account: str, region: str, detail: dict[str, Any]) -> None:
+        from moto.events.models import events_backends
+
+        detail = json.loads(json.dumps(detail, default=str))
+        event = {"Source": "aws.sagemaker", "DetailType": "SageMaker Model Package State Change",
+                 "Detail": json.dumps(detail), "Resources": [detail["ModelPackageArn"]], "EventBusName": "default"}
+        events_backends[account][region].put_events([event])
+        self.events.append({"source": event["Source"], "detail-type": event["DetailType"], "account": account,
+                            "region": region, "resources": event["Resources"], "detail": detail})
+
+
+class _ShadowVariants:
+    """WSGI middleware: keeps CreateEndpointConfig's ShadowProductionVariants (see the note above)."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], shadows: dict[str, list[dict[str, Any]]]) -> None:
+        self.app, self.shadows = app, shadows
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        target = (environ.get("HTTP_X_AMZ_TARGET") or "").removeprefix("SageMaker.")
+        if target not in ("CreateEndpointConfig", "DescribeEndpointConfig", "DescribeEndpoint",
+                          "DeleteEndpointConfig"):
+            return self.app(environ, start_response)
+        raw = _read(environ)
+        request = json.loads(raw or b"{}")
+        if target == "CreateEndpointConfig" and request.get("ShadowProductionVariants"):
+            problem = self._check(environ, request)
+            if problem:
+                body = json.dumps({"__type": "ValidationException", "message": problem}).encode()
+                return _reply(start_response, "400 Bad Request",
+                              [("Content-Type", "application/x-amz-json-1.1")], body)
+        status, headers, body = _call(self.app, environ, raw)
+        if not status.startswith("200"):
+            return _reply(start_response, status, headers, body)
+        if target == "CreateEndpointConfig" and request.get("ShadowProductionVariants"):
+            self.shadows[request["EndpointConfigName"]] = request["ShadowProductionVariants"]
+        elif target == "DeleteEndpointConfig":
+            self.shadows.pop(request.get("EndpointConfigName", ""), None)
+        elif target in ("DescribeEndpointConfig", "DescribeEndpoint"):
+            answer = json.loads(body)
+            shadow = self.shadows.get(answer.get("EndpointConfigName", ""))
+            if shadow:
+                answer["ShadowProductionVariants"] = [
+                    {**v, "CurrentInstanceCount": v.get("InitialInstanceCount", 1),
+                     "DesiredInstanceCount": v.get("InitialInstanceCount", 1)} if target == "DescribeEndpoint"
+                    else v for v in shadow]
+                body = json.dumps(answer).encode()
+        return _reply(start_response, status, headers, body)
+
+    @staticmethod
+    def _check(environ: dict[str, Any], request: dict[str, Any]) -> str:
+        from moto.sagemaker.models import sagemaker_backends
+
+        account, region = _account_and_region(environ)
+        models = sagemaker_backends[account][region]._models
+        shadows, production = request["ShadowProductionVariants"], request.get("ProductionVariants") or []
+        if len(shadows) > 1:
+            return "ShadowProductionVariants: at most one shadow variant is supported."
+        names = {v["VariantName"] for v in production}
+        for v in shadows:
+            if v["VariantName"] in names:
+                return f"Variant name '{v['VariantName']}' is used by a production variant and a shadow variant."
+            if v["ModelName"] not in models:
+                return f"Could not find model '{v['ModelName']}'."
+        return ""
+
+
 def _account_and_region(environ: dict[str, Any]) -> tuple[str, str]:
     """The account and region moto would pick for this request (from the SigV4 credential scope)."""
     import os
@@ -292,6 +456,9 @@ class Emulator:
     requests: list[LoggedRequest]  # every AWS request of the session; reset() keeps it
     _server: BaseWSGIServer = field(repr=False)
     _thread: threading.Thread = field(repr=False)
+    # What the extensions of part B keep (see `_ModelRegistryEvents` and `_ShadowVariants`).
+    model_package_events: list[dict[str, Any]] = field(default_factory=list)
+    shadow_variants: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def port(self) -> int:
@@ -308,6 +475,8 @@ class Emulator:
 
         moto_api_backend.reset()
         self.update_endpoint_calls.clear()
+        self.model_package_events.clear()
+        self.shadow_variants.clear()
 
     @contextmanager
     def force_alarm(self, cloudwatch: Any, name: str, state: str = "ALARM", reason: str = "drill") -> Iterator[None]:
@@ -368,11 +537,14 @@ def start_emulator(host: str = "127.0.0.1", port: int = 0, log_requests: bool = 
 
     calls: list[UpdateEndpointCall] = []
     requests: list[LoggedRequest] = []
+    events: list[dict[str, Any]] = []
+    shadows: dict[str, list[dict[str, Any]]] = {}
+    moto_app = DomainDispatcherApplication(create_backend_app)
     app = _RequestLog(_InsufficientDataAlarms(_AtomicConditionalWrites(_UpdateEndpointExtension(
-        DomainDispatcherApplication(create_backend_app), calls))), requests)
+        _ModelRegistryEvents(_ShadowVariants(moto_app, shadows), events), calls))), requests)
     server = make_server(host, port, app, threaded=True, request_handler=_Handler)
     thread = threading.Thread(target=server.serve_forever, name="aws-emulator", daemon=True)
     thread.start()
     bound_host, bound_port = server.server_address[:2]
     return Emulator(url=f"http://{bound_host}:{bound_port}", update_endpoint_calls=calls, requests=requests,
-                    _server=server, _thread=thread)
+                    _server=server, _thread=thread, model_package_events=events, shadow_variants=shadows)

@@ -24,7 +24,9 @@ NO_RESOURCE_LEVEL = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData", "b
                      "states:ListStateMachines",
                      "application-autoscaling:RegisterScalableTarget", "application-autoscaling:PutScalingPolicy",
                      "application-autoscaling:DescribeScalableTargets",
-                     "application-autoscaling:DescribeScalingPolicies"}
+                     "application-autoscaling:DescribeScalingPolicies",
+                     # The release cleanup and the approval lookup (issue 17 part B): List* take no resource.
+                     "sagemaker:ListModels", "sagemaker:ListEndpointConfigs", "sagemaker:ListModelPackages"}
 SAMPLE = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
           "ArtifactBucketName": "paylink-fraud-artifacts", "EndpointName": "paylink-fraud",
           "ServingRepositoryName": "paylink-fraud-serving", "MetaflowDatastorePrefix": "metaflow",
@@ -35,7 +37,9 @@ SAMPLE = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId":
           "EventBridgeRole.Arn": "arn:aws:iam::123456789012:role/paylink-fraud-eventbridge",
           "MetaflowJobQueueArn": "arn:aws:batch:us-east-1:123456789012:job-queue/metaflow",
           "SageMakerExecutionRole.Arn": "arn:aws:iam::123456789012:role/paylink-fraud-sagemaker-execution",
-          "OnlineStoreTableName": "paylink-fraud-online", "EventStreamName": "paylink-fraud-events"}
+          "OnlineStoreTableName": "paylink-fraud-online", "EventStreamName": "paylink-fraud-events",
+          "ModelPackageGroupName": "paylink-fraud", "EvaluateStateMachineName": "paylink_fraud.prod.EvaluateFlow",
+          "DeployStateMachineName": "DeployFlow"}
 ARN = re.compile(r"^arn:aws:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:[\w+=,.@/:*${}-]+$")
 
 
@@ -148,6 +152,7 @@ def test_template_defaults_match_the_deploy_config():
         "MonitoringPeriodSeconds": a.monitoring_period_seconds, "DriftMaxPsi": a.drift_max_psi,
         "MissingRateShift": a.missing_rate_shift, "AlertRateRatioHigh": a.alert_rate_ratio_high,
         "AlertRateRatioLow": a.alert_rate_ratio_low, "NotificationTopicArn": a.notification_topic_arn,
+        "ModelPackageGroupName": cfg.approval.model_package_group,
     }
     assert {k: float(defaults[k]) if isinstance(v, (int, float)) else defaults[k] for k, v in expected.items()} == \
         {k: float(v) if isinstance(v, (int, float)) else v for k, v in expected.items()}

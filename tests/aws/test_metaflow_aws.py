@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from aws.iam_audit import ROLE_KEYS, harness_session
+from aws.conftest import push_serving_image
 from deploy.config import DeployConfig, load_deploy_config
 from deploy.history import read_history
 from deploy.sagemaker import AwsClients
@@ -76,6 +77,7 @@ def mf(aws_emulator, tmp_path_factory) -> MetaflowAws:
     cfg = load_deploy_config(overrides={"rollout": {"waiter_delay_seconds": 1, "waiter_max_attempts": 5}})
     clients = AwsClients.create(cfg, harness_session(cfg.region))  # the tests' checks; flows sign as their roles
     clients.s3.create_bucket(Bucket=cfg.storage.bucket)
+    push_serving_image(clients, cfg)
     env = {**os.environ,
            "AWS_ACCESS_KEY_ID": ROLE_KEYS["deployer"],  # DeployFlow and fraud deploy
            "METAFLOW_USER": "paylink-dev",

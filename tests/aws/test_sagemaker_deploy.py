@@ -66,7 +66,9 @@ def test_update_is_a_canary_with_auto_rollback_on_the_alarms(aws, make_bundle):
         "Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}, "WaitIntervalInSeconds": 600}
     assert policy["TerminationWaitInSeconds"] == 300
     alarms = [a["AlarmName"] for a in call.deployment_config["AutoRollbackConfiguration"]["Alarms"]]
-    assert alarms == ["paylink-fraud-5xx-rate", "paylink-fraud-model-latency-p99", "paylink-fraud-invalid-input-rate"]
+    assert alarms[:3] == ["paylink-fraud-5xx-rate", "paylink-fraud-model-latency-p99", "paylink-fraud-invalid-input-rate"]
+    # ... and the new model's behaviour (deploy/behaviour.py), on its own model version.
+    assert {f"paylink-fraud-canary-{m}-high" for m in ("alert-rate", "decline-rate", "score-mean")} <= set(alarms[3:])
     assert call.retain_all_variant_properties and call.exclude_retained_variant_properties == ("DataCaptureConfig",)
     endpoint = _endpoint(aws)
     assert endpoint["EndpointConfigName"] == second.staged.endpoint_config_name
@@ -80,6 +82,7 @@ def test_alarm_during_bake_leaves_the_previous_model_live(aws, make_bundle):
     first = _deploy(aws, make_bundle("201"), "first")
     alarm = rollback_alarm_names(aws.cfg)[0]
     with aws.emulator.force_alarm(aws.admin.cloudwatch, alarm, reason="5xx during canary"):
+        aws.queue_answers(make_bundle("202"))  # the preflight passes; the canary then meets the alarm
         with pytest.raises(DeployError, match=r"rolled the canary of run '202' back.*run '201'.*still live"):
             deploy_bundle(aws.clients, aws.cfg, make_bundle("202"), reason="weekly retrain")
     # The drill leaves the alarm as it found it (moto's alarms never evaluate, so nothing else would).
@@ -91,9 +94,25 @@ def test_alarm_during_bake_leaves_the_previous_model_live(aws, make_bundle):
     assert (last.run_id, last.outcome) == ("202", "auto-rolled-back") and "5xx-rate" in last.detail
 
 
+def test_a_model_answering_nonsense_never_takes_traffic(aws, make_bundle):
+    """The smoke test runs on the preflight endpoint before the canary: the live endpoint is never updated."""
+    first = _deploy(aws, make_bundle("311"), "first")
+    aws.queue_answers(make_bundle("312"), score=1.7)  # the new container answers nonsense
+    with pytest.raises(DeployError, match=r"preflight of run '312'.*'score' must be a number in \[0, 1\]; got 1.7.*"
+                                          r"'paylink-fraud' was not touched"):
+        deploy_bundle(aws.clients, aws.cfg, make_bundle("312"), reason="weekly retrain")
+    assert aws.emulator.update_endpoint_calls == []
+    assert _endpoint(aws)["EndpointConfigName"] == first.staged.endpoint_config_name
+    assert [r.outcome for r in read_history(aws.clients.s3, aws.cfg)] == ["live", "preflight-failed"]
+    names = [e["EndpointName"] for e in aws.clients.sagemaker.list_endpoints()["Endpoints"]]
+    assert names == ["paylink-fraud"]  # the preflight endpoint is gone
+    assert not [c for c in aws.clients.sagemaker.list_endpoint_configs()["EndpointConfigs"]
+                if "preflight" in c["EndpointConfigName"]]
+
+
 def test_failed_smoke_test_reverts_to_the_previous_config(aws, make_bundle):
     first = _deploy(aws, make_bundle("301"), "first")
-    aws.queue_answers(make_bundle("302"), score=1.7)  # the new container answers nonsense
+    aws.queue_answers(make_bundle("302"), live_only=True, score=1.7)  # right on preflight, nonsense when live
     with pytest.raises(DeployError, match=r"'score' must be a number in \[0, 1\]; got 1.7.*reverted .* run '301'"):
         deploy_bundle(aws.clients, aws.cfg, make_bundle("302"), reason="weekly retrain")
     assert _endpoint(aws)["EndpointConfigName"] == first.staged.endpoint_config_name
@@ -133,7 +152,7 @@ def test_smoke_test_catches_the_wrong_model_behind_the_endpoint(aws, make_bundle
     first = _deploy(aws, make_bundle("601"), "first")
     aws.queue_answers(make_bundle("601"))  # the new config still serves the old model
     with pytest.raises(DeployError, match=r"request 0: the endpoint answered for model_version '601'; expected "
-                                          r"run '602'.*reverted .* run '601'"):
+                                          r"run '602'.*not touched.*601"):
         deploy_bundle(aws.clients, aws.cfg, make_bundle("602", logit_offset=-1.5), reason="weekly retrain")
     # Right version label, wrong scores (say, a stale model file under the new name).
     aws.queue_answers(make_bundle("601"), model_version="603")

@@ -82,7 +82,10 @@ def test_container_serves_captures_to_s3_and_stops_gracefully(emulator, bundle_a
     doc = emf[0]
     directive = doc["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == "PayLink/Fraud"
-    assert directive["Dimensions"] == [["EndpointName", "VariantName"]]
+    assert directive["Dimensions"] == [["EndpointName", "VariantName"], ["EndpointName", "ModelVersion", "VariantName"]]
+    # The canary's behaviour alarms read these, per model version (deploy/behaviour.py).
+    assert {"AlertRate", "DeclineRate", "ScoreMean"} <= {m["Name"] for m in directive["Metrics"]}
+    assert doc["ModelVersion"] == RUN_A and 0.0 <= doc["ScoreMean"] <= 1.0
     assert doc["EndpointName"] == "fraud-test" and doc["VariantName"] == "AllTraffic"
     assert {"Latency", "Requests", "InvalidInputRate"} <= {m["Name"] for m in directive["Metrics"]}
     total_requests = sum(d["Requests"] for d in emf)

@@ -1,0 +1,23 @@
+"""The model-behaviour metrics the canary's rollback alarms read (deploy/behaviour.py)."""
+from __future__ import annotations
+
+import pytest
+
+from fraudcore.serving.metrics import Metrics
+
+
+def test_emf_reports_alert_rate_decline_rate_and_mean_score_per_model_version():
+    m = Metrics()
+    m.model_version = "1764000000000042"
+    m.observe(1.0, 200, ["approve", "review"], scores=[0.1, 0.5])
+    m.observe(1.0, 200, ["decline"], scores=[0.9])
+    m.observe(1.0, 400, failure="range")
+    doc = m.emf_record({"EndpointName": "e", "VariantName": "v"})
+    assert doc["AlertRate"] == pytest.approx(2 / 3) and doc["DeclineRate"] == pytest.approx(1 / 3)
+    assert doc["ScoreMean"] == pytest.approx(0.5)
+    (directive,) = doc["_aws"]["CloudWatchMetrics"]
+    assert ["EndpointName", "ModelVersion", "VariantName"] in directive["Dimensions"]
+    assert doc["ModelVersion"] == "1764000000000042"
+    # The next interval starts empty: only invalid input, no behaviour figures.
+    m.observe(1.0, 400, failure="range")
+    assert "ScoreMean" not in m.emf_record({"EndpointName": "e", "VariantName": "v"})
