@@ -40,9 +40,14 @@ def _match(key: str, value: str, pattern: re.Pattern[str], what: str) -> None:
 class ModelConfig:
     image_uri: str
     execution_role_arn: str
+    # where the container's checkout form reads features: "dynamodb:<table>" (the template's OnlineStoreTable)
+    # or "none" (the features form only); passed to the container as PAYLINK_ONLINE_STORE
+    online_store: str = "none"
 
     def __post_init__(self) -> None:
         check_types(self, "model")
+        need(self.online_store == "none" or bool(re.fullmatch(r"dynamodb:[A-Za-z0-9_.-]{3,255}", self.online_store)),
+             "model.online_store", "must be 'none' or 'dynamodb:<table name>'", self.online_store)
         _match("model.image_uri", self.image_uri, _IMAGE,
                "an ECR image URI '<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>' or '<repo>@sha256:<digest>'")
         _match("model.execution_role_arn", self.execution_role_arn, _ROLE_ARN,

@@ -174,7 +174,7 @@ def ensure_model(clients: AwsClients, cfg: DeployConfig, bundle: Bundle, *, vari
     # The image by digest (deploy/image.py): the Model's name hashes it, so model and image go together.
     image = pin_image(clients.ecr, cfg.model.image_uri, required=cfg.release.require_image_digest)
     role = () if variant_name == cfg.endpoint.variant_name else (variant_name, capture_uri)
-    model_name = resource_name(cfg, run_id, image, cfg.model.execution_role_arn, sha256, *role)
+    model_name = resource_name(cfg, run_id, image, cfg.model.execution_role_arn, sha256, cfg.model.online_store, *role)
     if not _exists(clients.sagemaker.describe_model, ModelName=model_name):
         clients.sagemaker.create_model(
             ModelName=model_name, ExecutionRoleArn=cfg.model.execution_role_arn, Tags=tags,
@@ -186,7 +186,9 @@ def ensure_model(clients: AwsClients, cfg: DeployConfig, bundle: Bundle, *, vari
                 "Environment": {"PAYLINK_MODEL_VERSION": run_id, "PAYLINK_ENDPOINT_NAME": cfg.endpoint.name,
                                 "PAYLINK_VARIANT_NAME": variant_name,
                                 "PAYLINK_CAPTURE_URI": capture_uri,
-                                "PAYLINK_CAPTURE_SAMPLE": f"{cfg.storage.capture_sampling_percent / 100:g}"},
+                                "PAYLINK_CAPTURE_SAMPLE": f"{cfg.storage.capture_sampling_percent / 100:g}",
+                                # the checkout form's store (docs/serving.md#the-checkout-form)
+                                "PAYLINK_ONLINE_STORE": cfg.model.online_store},
             })
     return model_name, model_data_url, sha256, image
 

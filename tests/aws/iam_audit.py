@@ -59,6 +59,11 @@ PARAMETERS = {
     "BatchJobRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/paylink-fraud-batch-job",
     "StepFunctionsRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/paylink-fraud-step-functions",
     "EventBridgeRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/paylink-fraud-eventbridge",
+    # the weekly chain (config/deploy.toml [release] model_package_group) and the online store
+    "ModelPackageGroupName": "paylink-fraud",
+    "EvaluateStateMachineName": "paylink_fraud.user.paylink-dev.EvaluateFlow",
+    "DeployStateMachineName": "DeployFlow",
+    "OnlineStoreTableName": "paylink-fraud-online", "EventStreamName": "paylink-fraud-events",
 }
 IAM_PREFIX = {"monitoring": "cloudwatch"}  # SigV4 signing name -> IAM action prefix, where they differ
 NO_PERMISSION_NEEDED = {"sts:GetCallerIdentity"}
@@ -311,13 +316,18 @@ def _implied(role: str, op: str, p: dict[str, Any], state: _State) -> Iterator[C
             image = container["Image"]
             host, _, repo = image.partition("/")
             repo = re.split(r"[:@]", repo)[0]
-            region = host.split(".")[3]
-            yield Call(executor, "ecr:GetAuthorizationToken", "*", (), how)
-            for action in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"):
-                yield Call(executor, action, _arn("ecr", f"repository/{repo}", region=region), (), how)
+            ecr = re.fullmatch(r"\d{12}\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com", host)
+            if ecr:   # SageMaker pulls an ECR image as the execution role (another registry: no ECR calls)
+                yield Call(executor, "ecr:GetAuthorizationToken", "*", (), how)
+                for action in ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"):
+                    yield Call(executor, action, _arn("ecr", f"repository/{repo}", region=ecr.group(1)), (), how)
             if container.get("ModelDataUrl"):
                 yield Call(executor, "s3:GetObject", _s3_url_arn(container["ModelDataUrl"]), (), how)
             env = container.get("Environment", {})
+            store = env.get("PAYLINK_ONLINE_STORE", "")
+            if store.startswith("dynamodb:"):   # the container reads checkout features from the table
+                for action in ("dynamodb:BatchGetItem", "dynamodb:GetItem"):
+                    yield Call(executor, action, _arn("dynamodb", f"table/{store.split(':', 1)[1]}"), (), how)
             if env.get("PAYLINK_CAPTURE_URI"):
                 yield Call(executor, "s3:PutObject", _s3_url_arn(env["PAYLINK_CAPTURE_URI"], "/2026-01-01/00/w.jsonl"),
                            (), how)

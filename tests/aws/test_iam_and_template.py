@@ -214,3 +214,12 @@ def test_the_endpoint_only_reads_the_online_store_and_ingest_only_what_it_needs(
                                                 "kinesis:GetShardIterator", "kinesis:GetRecords"}
     assert all(r == [stream] for r in _allowed(ingest, "kinesis").values())
     assert set(_allowed(ingest, "s3")) == set() and set(_allowed(ingest, "cloudwatch")) == {"cloudwatch:PutMetricData"}
+
+
+def test_the_container_reads_the_templates_online_store_table():
+    """config/deploy.toml's model.online_store names the table the template creates and the execution role reads."""
+    template = _template()
+    table = template["Parameters"]["OnlineStoreTableName"]["Default"]
+    assert load_deploy_config().model.online_store == f"dynamodb:{table}"
+    read = [st for st in _docs()["sagemaker-execution-policy"]["Statement"] if st["Sid"] == "ReadOnlineFeatureStore"]
+    assert read and set(_as_list(read[0]["Action"])) == {"dynamodb:BatchGetItem", "dynamodb:GetItem"}

@@ -43,6 +43,8 @@ def test_first_deploy_creates_model_config_and_endpoint(aws, make_bundle):
     assert environment["PAYLINK_MODEL_VERSION"] == "1764000000000001"
     assert environment["PAYLINK_CAPTURE_URI"] == "s3://paylink-fraud-artifacts/capture/service"
     assert environment["PAYLINK_CAPTURE_SAMPLE"] == "1"
+    # the container reaches the template's online store table (its role may only read it)
+    assert environment["PAYLINK_ONLINE_STORE"] == "dynamodb:paylink-fraud-online"
     uploaded = aws.clients.s3.get_object(Bucket=aws.cfg.storage.bucket,
                                          Key="models/1764000000000001/model.tar.gz")["Body"].read()
     assert hashlib.sha256(uploaded).hexdigest() == result.staged.archive_sha256
