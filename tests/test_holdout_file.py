@@ -3,13 +3,13 @@ the holdout from the file, validated the same way and fingerprinted; without a h
 to supply one."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from examples_support import make_orders_function
 from fraudcore.config import DataConfig, TrainConfig
 from fraudcore.config_loader import ConfigError
 from fraudcore.data import DataValidationError
@@ -28,17 +28,10 @@ validation = ["2025-09-15", "2025-11-15"]
 """
 
 
-def _make_orders():
-    spec = importlib.util.spec_from_file_location("make_orders", EXAMPLES / "make_orders.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_orders
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("orders")
-    orders = _make_orders()(6000, 3)
+    orders = make_orders_function()(6000, 3)
     test = orders["created_at"] >= "2025-12-01"
     train_csv, test_csv = root / "train.csv", root / "test.csv"
     orders.loc[~test].to_csv(train_csv, index=False)

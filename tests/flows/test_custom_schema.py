@@ -3,7 +3,7 @@ docs/training.md, trains on a training file, evaluates on a separate test file, 
 and precision at the top k shoppers a day, with no code change. One TrainFlow run serves every test here."""
 from __future__ import annotations
 
-import importlib.util
+import sys
 import base64
 import json
 import re
@@ -28,19 +28,14 @@ def card_text(html: str) -> str:
     payload = re.search(r'__MF_DATA__\["[^"]+"\] = "([^"]+)"', html).group(1)
     return base64.b64decode(payload).decode()
 EXAMPLES = ROOT / "config" / "examples"
-
-
-def _make_orders():
-    spec = importlib.util.spec_from_file_location("make_orders", EXAMPLES / "make_orders.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.make_orders
+sys.path.insert(0, str(ROOT / "tests"))
+from examples_support import make_orders_function  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def orders_run(store):
     csv, test_csv = store.root / "orders.csv", store.root / "orders_test.csv"
-    orders = _make_orders()(30_000, 3)
+    orders = make_orders_function()(30_000, 3)
     test = orders["created_at"] >= "2025-12-01"  # what make_orders.py --test-from 2025-12-01 writes
     orders.loc[~test].to_csv(csv, index=False)
     orders.loc[test].to_csv(test_csv, index=False)
