@@ -70,7 +70,11 @@ def _end_of(plan: OnlinePlan, log: EventLog) -> int:
     files = _files(log, plan.fs.target, None, 2**62)
     listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     col = _q(plan.time_column)
-    value = duckdb.sql(f"SELECT epoch_ns(max({col})) FROM read_parquet([{listing}])").fetchone()[0]
+    con = duckdb.connect()
+    try:
+        value = con.execute(f"SELECT epoch_ns(max({col})) FROM read_parquet([{listing}])").fetchone()[0]
+    finally:
+        con.close()
     return int(value) + 1
 
 

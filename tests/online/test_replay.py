@@ -87,3 +87,32 @@ def test_an_event_past_the_lateness_is_counted_and_kept_with_its_reason(replayed
     assert rules == ["json", "late", "timestamp", "unknown_table"]
     bad_time = next(r for r in rejects if r.get("rule") == "timestamp")
     assert bad_time["field"] == f"{plan.fs.target}.{plan.time_column}" and "not a time" in bad_time["reason"]
+
+
+def test_the_cli_loads_the_store_at_the_end_and_exports_and_ingests_a_day(online_events, tmp_path):
+    """`fraud features load --as-of end`, `fraud features events`, `fraud features ingest`, as a user runs them."""
+    import subprocess
+    import sys
+
+    store = f"sqlite:{tmp_path / 'store.sqlite'}"
+
+    def fraud(*args: str) -> dict:
+        out = subprocess.run([sys.executable, "-m", "fraudcore.cli", "features", *args], capture_output=True,
+                             text=True, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    loaded = fraud("load", "--events", str(online_events), "--store", store, "--as-of", "end")
+    assert loaded["entities"] > 100 and loaded["events"] > 1000
+    months = json.loads((online_events / "manifest.json").read_text())["months"]
+    day = tmp_path / "day.jsonl"
+    subprocess.run([sys.executable, "-m", "fraudcore.cli", "features", "events", "--events", str(online_events),
+                    "--from", f"{months[-1]}-10", "--to", f"{months[-1]}-11", "--out", str(day)], check=True,
+                   capture_output=True)
+    n = len(day.read_text().splitlines())
+    assert n > 10
+    fresh = f"sqlite:{tmp_path / 'fresh.sqlite'}"
+    fraud("load", "--events", str(online_events), "--store", fresh, "--as-of", f"{months[-1]}-10")
+    first = fraud("ingest", "--from", str(day), "--store", fresh)
+    again = fraud("ingest", "--from", str(day), "--store", fresh)
+    assert (first["applied"], first["rejected"]) == (n, 0)
+    assert again["applied"] == 0 and again["duplicates"] + again["late"] == n
