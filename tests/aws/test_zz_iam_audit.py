@@ -13,7 +13,9 @@ from aws.iam_audit import ROLE_KEYS, Call, allowed, calls_of, denied, policy_of
 # Which collected tests exercise which roles: when they ran, the audit must have seen those roles' calls.
 ROLES_OF_TESTS = {"test_monitor_roles.py": {"batch-job", "monitor"},
                   "test_weekly_retraining_on_step_functions": {"schedule-creator", "step-functions", "eventbridge"},
-                  "test_trainflow_on_the_s3_datastore": {"batch-job"}}
+                  "test_trainflow_on_the_s3_datastore": {"batch-job"},
+                  "test_online_kinesis.py": {"ingest"}, "test_online_ingest_aws.py": {"ingest"},
+                  "test_scheduled_runs_record_their_metadata_in_the_service": {"schedule-creator"}}
 
 
 def test_every_call_of_every_role_is_allowed_by_its_policy(aws_emulator, request):
@@ -46,8 +48,8 @@ def test_the_audit_sees_each_named_gap_in_the_old_policies():
         assert denied([call]) == [], call
     assert denied([Call("batch-job", "cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", "Other"),))])
     assert denied([Call("deployer", "s3:PutObject", f"{bucket}/metaflow/TrainFlow/data/ab/abcdef")])
-    assert set(ROLE_KEYS) <= {"deployer", "batch-job", "schedule-creator", "monitor"}
-    assert policy_of("schedule-creator") and policy_of("monitor")
+    assert set(ROLE_KEYS) <= {"deployer", "batch-job", "schedule-creator", "monitor", "ingest"}
+    assert policy_of("schedule-creator") and policy_of("monitor") and policy_of("ingest")
 
 
 @pytest.mark.parametrize("statement, action, resource, context, expected", [
