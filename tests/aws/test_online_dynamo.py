@@ -24,7 +24,7 @@ SLACK_S = 0.25   # Python, thread and socket overhead on a busy 2-core machine
 
 @pytest.fixture
 def store(aws_emulator, monkeypatch) -> Iterator[DynamoStore]:
-    """The table made by the harness (the stack makes it); the store signs as the ingest role, which reads and writes."""
+    """The table made by the harness (the stack makes it); the store signs as the ingest role (reads and writes)."""
     aws_emulator.reset()
     create_table(harness_session().client("dynamodb"), TABLE)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ROLE_KEYS["ingest"])

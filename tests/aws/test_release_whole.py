@@ -33,7 +33,8 @@ def test_a_new_image_under_the_same_tag_is_a_new_release(aws, make_bundle):
                 '"config": {"digest": "sha256:' + "d" * 64 + '", "size": 2, "mediaType": '
                 '"application/vnd.docker.container.image.v1+json"}, "layers": [{"digest": "sha256:' + "e" * 64 +
                 '", "size": 3, "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip"}]}')
-    aws.admin.ecr.put_image(repositoryName="paylink-fraud-serving", imageManifest=manifest, imageTag="release")  # CI's push
+    # CI pushes the image (the harness here), not the deployer
+    aws.admin.ecr.put_image(repositoryName="paylink-fraud-serving", imageManifest=manifest, imageTag="release")
     second = _deploy(aws, make_bundle("811"))
     assert second.staged.model_name != first.staged.model_name
     assert second.staged.image_uri != first.staged.image_uri and "@sha256:" in second.staged.image_uri

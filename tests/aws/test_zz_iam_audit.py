@@ -80,3 +80,30 @@ def test_an_explicit_deny_wins():
     with pytest.raises(ValueError, match="NumericLessThan"):
         allowed([{"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*",
                                  "Condition": {"NumericLessThan": {"k": "1"}}}]}], "s3:GetObject", "x", {"k": "0"})
+
+
+def test_model_package_kinesis_and_batch_item_calls_are_judged_on_their_arns():
+    """The ARNs IAM checks for the chain's and the online store's calls (none of them falls back to "*")."""
+    from moto.kinesis.utils import compose_shard_iterator
+
+    from aws.iam_audit import _resources
+
+    sm = "arn:aws:sagemaker:us-east-1:123456789012"
+    assert _resources("sagemaker", "CreateModelPackageGroup", {"ModelPackageGroupName": "paylink-fraud"}) == [
+        f"{sm}:model-package-group/paylink-fraud"]
+    assert _resources("sagemaker", "CreateModelPackage", {"ModelPackageGroupName": "paylink-fraud-drill"}) == [
+        f"{sm}:model-package/paylink-fraud-drill/1"]
+    assert _resources("sagemaker", "UpdateModelPackage", {"ModelPackageArn": f"{sm}:model-package/g/3"}) == [
+        f"{sm}:model-package/g/3"]
+    stream = "arn:aws:kinesis:us-east-1:123456789012:stream/paylink-fraud-events"
+    assert _resources("kinesis", "ListShards", {"StreamName": "paylink-fraud-events"}) == [stream]
+    shard = type("Shard", (), {"shard_id": "shardId-000000000000"})()
+    iterator = compose_shard_iterator("paylink-fraud-events", shard, 0)
+    assert _resources("kinesis", "GetRecords", {"ShardIterator": iterator}) == [stream]
+    assert _resources("dynamodb", "BatchGetItem", {"RequestItems": {"t": {}}}) == [
+        "arn:aws:dynamodb:us-east-1:123456789012:table/t"]
+    ingest = policy_of("ingest")
+    assert allowed(ingest, "kinesis:GetRecords", stream)
+    assert not allowed(ingest, "kinesis:PutRecords", stream)  # producers put events, ingest only reads
+    real_group = f"{sm}:model-package-group/paylink-fraud"   # only the drill's group may be deleted
+    assert not allowed(policy_of("deployer"), "sagemaker:DeleteModelPackageGroup", real_group)
