@@ -39,6 +39,7 @@ ROLE_KEYS = {
     "batch-job": "AKIAPAYLINKBATCHJOB0",    # TrainFlow/MonitorFlow steps on AWS Batch
     "schedule-creator": "AKIAPAYLINKSCHEDUL0",  # whoever runs `flows/x.py step-functions create`
     "monitor": "AKIAPAYLINKMONITOR00",      # `fraud monitor` / MonitorFlow run by an operator or cron host
+    "ingest": "AKIAPAYLINKINGEST000",       # `fraud features ingest`: Kinesis events into the DynamoDB online store
 }
 KEY_ROLES = {key: role for role, key in ROLE_KEYS.items()}
 # Roles AWS services assume (their calls are implied, found by the role's name in the ARN handed over).
@@ -247,6 +248,8 @@ def _resources(prefix: str, op: str, p: dict[str, Any]) -> list[str]:
             return [_arn("sagemaker", f"endpoint/{p['_path'][0]}")]
         if "ResourceArn" in p:
             return [p["ResourceArn"]]
+        if "ModelPackage" in op and not op.startswith("List"):
+            return [_model_package_arn(op, p)]
         for suffix, field_, kind in (("EndpointConfig", "EndpointConfigName", "endpoint-config"),
                                      ("Endpoint", "EndpointName", "endpoint"),
                                      ("EndpointWeightsAndCapacities", "EndpointName", "endpoint"),
@@ -256,7 +259,11 @@ def _resources(prefix: str, op: str, p: dict[str, Any]) -> list[str]:
         return ["*"]
     if prefix == "cloudwatch":
         names = p.get("AlarmNames") or ([p["AlarmName"]] if "AlarmName" in p else [])
+        if not names and "AlarmNamePrefix" in p:   # every alarm the prefix can name
+            names = [p["AlarmNamePrefix"] + "*"]
         return [_arn("cloudwatch", f"alarm:{n}") for n in names] or ["*"]
+    if prefix == "ecr":
+        return [_arn("ecr", f"repository/{p['repositoryName']}")] if "repositoryName" in p else ["*"]
     if prefix == "states":
         if op == "CreateStateMachine":
             return [_arn("states", f"stateMachine:{p['name']}")]
@@ -265,8 +272,19 @@ def _resources(prefix: str, op: str, p: dict[str, Any]) -> list[str]:
     if prefix == "events":
         name = p.get("Name") or p.get("Rule")
         return [_arn("events", f"rule/{name}")] if name else ["*"]
+    if prefix == "kinesis":
+        if "StreamARN" in p:
+            return [p["StreamARN"]]
+        if "StreamName" in p:
+            return [_arn("kinesis", f"stream/{p['StreamName']}")]
+        if "ShardIterator" in p:   # GetRecords: the iterator names its stream (moto's encoding of it)
+            from moto.kinesis.utils import decompose_shard_iterator
+
+            return [_arn("kinesis", f"stream/{decompose_shard_iterator(p['ShardIterator'])[0]}")]
+        return ["*"]
     if prefix == "dynamodb":
-        return [_arn("dynamodb", f"table/{p['TableName']}")] if "TableName" in p else ["*"]
+        tables = [p["TableName"]] if "TableName" in p else list(p.get("RequestItems", {}))  # Batch*Item: each table
+        return [_arn("dynamodb", f"table/{t}") for t in tables] or ["*"]
     if prefix == "batch":
         if op == "RegisterJobDefinition":
             return [_arn("batch", f"job-definition/{p['jobDefinitionName']}")]
@@ -274,6 +292,17 @@ def _resources(prefix: str, op: str, p: dict[str, Any]) -> list[str]:
             return [_batch_arn("job-queue", p["jobQueue"]), _batch_arn("job-definition", p["jobDefinition"])]
         return ["*"]
     return ["*"]
+
+
+def _model_package_arn(op: str, p: dict[str, Any]) -> str:
+    """model-package-group/<group> for the group's calls, model-package/<group>/<version> for a package's."""
+    if op.endswith("ModelPackageGroup"):
+        return _arn("sagemaker", f"model-package-group/{p['ModelPackageGroupName'].lower()}")
+    if op == "CreateModelPackage" and "ModelPackageGroupName" in p:   # a new version in the group
+        group = p["ModelPackageGroupName"].rpartition("/")[2]
+        return _arn("sagemaker", f"model-package/{group.lower()}/1")
+    name = p.get("ModelPackageArn") or p.get("ModelPackageName", "?")
+    return name if name.startswith("arn:") else _arn("sagemaker", f"model-package/{name.lower()}")
 
 
 def _batch_arn(kind: str, name_or_arn: str) -> str:

@@ -6,9 +6,10 @@ import json
 import re
 from pathlib import Path
 
-import boto3
 import pytest
 from cfnlint.api import decode_str
+
+from aws.iam_audit import harness_session
 
 from deploy.approval import APPROVED, PENDING, approval_history, find_package, metrics_of, request_approval
 from fraudcore.cli import main as fraud
@@ -41,7 +42,7 @@ def _rule(name, cfg):
 @pytest.fixture
 def watched(aws):
     """The template's ModelApprovedRule on the emulator's default bus, with an SQS queue as its observer."""
-    session = boto3.Session(region_name=aws.cfg.region)
+    session = harness_session(aws.cfg.region)   # the stack's rule and a test observer: setup, never judged
     sqs, events = session.client("sqs"), session.client("events")
     queue = sqs.create_queue(QueueName="approved")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -54,11 +54,11 @@ def test_the_drill_runs_end_to_end_on_the_emulator(aws, tmp_path, capsys):
     (alarm,) = aws.clients.cloudwatch.describe_alarms(AlarmNames=[rollback_alarm_names(cfg)[0]])["MetricAlarms"]
     assert alarm["StateValue"] == "OK"
     # The real endpoint was never touched.
-    assert [e["EndpointName"] for e in aws.clients.sagemaker.list_endpoints()["Endpoints"]] == ["paylink-fraud-drill"]
+    assert [e["EndpointName"] for e in aws.admin.sagemaker.list_endpoints()["Endpoints"]] == ["paylink-fraud-drill"]
 
     clean_up_drill(aws.clients, cfg)
-    sm = aws.clients.sagemaker
+    sm = aws.admin.sagemaker   # the checks: the harness's, outside the deployer
     assert sm.list_endpoints()["Endpoints"] == [] and sm.list_models()["Models"] == []
     assert sm.list_endpoint_configs()["EndpointConfigs"] == []
-    assert aws.clients.cloudwatch.describe_alarms(AlarmNamePrefix="paylink-fraud-drill-")["MetricAlarms"] == []
+    assert aws.admin.cloudwatch.describe_alarms(AlarmNamePrefix="paylink-fraud-drill-")["MetricAlarms"] == []
     assert read_history(aws.clients.s3, cfg) == []

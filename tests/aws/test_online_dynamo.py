@@ -13,6 +13,7 @@ import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
 
+from aws.iam_audit import ROLE_KEYS, harness_session
 from fraudcore.online.errors import OnlineConfigError
 from fraudcore.online.dynamo import DynamoOptions, DynamoStore, create_table
 from fraudcore.online.store import Item, Put, StoreConflict, StoreUnavailable
@@ -22,10 +23,11 @@ SLACK_S = 0.25   # Python, thread and socket overhead on a busy 2-core machine
 
 
 @pytest.fixture
-def store(aws_emulator) -> Iterator[DynamoStore]:
+def store(aws_emulator, monkeypatch) -> Iterator[DynamoStore]:
+    """The table made by the harness (the stack makes it); the store signs as the ingest role (reads and writes)."""
     aws_emulator.reset()
-    client = boto3.client("dynamodb", region_name="us-east-1")
-    create_table(client, TABLE)
+    create_table(harness_session().client("dynamodb"), TABLE)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ROLE_KEYS["ingest"])
     s = DynamoStore(TABLE, timeout_s=5.0)
     yield s
     s.close()
@@ -60,7 +62,7 @@ def test_compare_and_set_conflict_names_the_stale_keys_and_writes_the_others(sto
 
 def test_expiry_is_the_tables_ttl_attribute(store):
     store.put_many([Put("s|bin_risk|411111", b"x", 1_900_000_000, 0), Put("m|watermark", b"y", 0, 0)])
-    raw = boto3.client("dynamodb", region_name="us-east-1")
+    raw = harness_session().client("dynamodb")
     item = raw.get_item(TableName=TABLE, Key={"k": {"S": "s|bin_risk|411111"}})["Item"]
     assert item["ttl"] == {"N": "1900000000"} and item["ver"] == {"N": "1"}
     assert "ttl" not in raw.get_item(TableName=TABLE, Key={"k": {"S": "m|watermark"}})["Item"]

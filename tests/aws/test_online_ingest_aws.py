@@ -4,14 +4,16 @@ run of the command (resuming from its checkpoints) changes nothing."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
 
-import boto3
 import pandas as pd
 import pytest
+from botocore.config import Config
 
+from aws.iam_audit import ROLE_KEYS, harness_session
 from fraudcore.features import EventLog, load_feature_set
 from fraudcore.online.dynamo import DynamoStore, create_table
 from fraudcore.online.ingest import Ingestor
@@ -39,7 +41,8 @@ def events(tmp_path_factory):
 def _ingest_cli(tmp_path) -> dict:
     out = subprocess.run([sys.executable, "-m", "fraudcore.cli", "features", "ingest", "--kinesis", STREAM,
                           "--store", f"dynamodb:{TABLE}", "--rejects", str(tmp_path / "rejects.jsonl")],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "AWS_ACCESS_KEY_ID": ROLE_KEYS["ingest"]})   # as the ingest role
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -47,13 +50,13 @@ def _ingest_cli(tmp_path) -> dict:
 def test_ingest_from_kinesis_into_dynamodb_equals_the_embedded_store(aws_emulator, events, tmp_path):
     plan, chosen = events
     aws_emulator.reset()
-    create_table(boto3.client("dynamodb", region_name="us-east-1"), TABLE)
-    kinesis = boto3.client("kinesis", region_name="us-east-1")
+    create_table(harness_session().client("dynamodb"), TABLE)   # the stack's table and stream; events from producers
+    kinesis = harness_session().client("kinesis")
     kinesis.create_stream(StreamName=STREAM, ShardCount=1)   # one shard: the file's order is the stream's
     kinesis.get_waiter("stream_exists").wait(StreamName=STREAM, WaiterConfig={"Delay": 1, "MaxAttempts": 10})
     tables = plan.fs.tables
     assert put_events(STREAM, chosen, lambda e: str(e.record[tables[e.stream].id]) if tables[e.stream].id
-                      else e.position) == EVENTS
+                      else e.position, client=kinesis) == EVENTS
 
     first = _ingest_cli(tmp_path)
     embedded = SqliteStore(tmp_path / "embedded.sqlite")
@@ -65,10 +68,11 @@ def test_ingest_from_kinesis_into_dynamodb_equals_the_embedded_store(aws_emulato
         expected = {k: bytes(v) for k, v in con.execute("SELECT key, value FROM kv")}
     assert len(expected) > EVENTS // 2
 
-    dynamo = DynamoStore(TABLE, timeout_s=10.0)
+    dynamo = DynamoStore(TABLE, timeout_s=10.0, client=harness_session().client(
+        "dynamodb", config=Config(connect_timeout=2, read_timeout=2, retries={"max_attempts": 1})))
     try:
         assert {k: item.value for k, item in dynamo.get_many(list(expected)).items()} == expected
-        scanned = {i["k"]["S"] for i in boto3.client("dynamodb", region_name="us-east-1")
+        scanned = {i["k"]["S"] for i in harness_session().client("dynamodb")
                    .scan(TableName=TABLE, ProjectionExpression="k")["Items"]}
         assert {k for k in scanned if not k.startswith("m|kinesis|")} == set(expected)
         assert any(k.startswith(f"m|kinesis|{STREAM}|") for k in scanned)

@@ -4,9 +4,9 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-import boto3
 import pytest
 
+from aws.iam_audit import ROLE_KEYS, harness_session
 from fraudcore.online.dynamo import DynamoStore, create_table
 from fraudcore.online.kinesis import KinesisSource, checkpoint_key, put_events
 from fraudcore.online.sources import BadLine, Event
@@ -16,12 +16,15 @@ TABLE = "paylink-fraud-online"
 
 
 @pytest.fixture
-def kinesis(aws_emulator) -> Iterator[tuple[object, DynamoStore]]:
+def kinesis(aws_emulator, monkeypatch) -> Iterator[tuple[object, DynamoStore]]:
+    """The table and stream made by the harness, whose Kinesis client also plays the producers and checks; the
+    source and the store sign as the ingest role."""
     aws_emulator.reset()
-    create_table(boto3.client("dynamodb", region_name="us-east-1"), TABLE)
-    client = boto3.client("kinesis", region_name="us-east-1")
+    create_table(harness_session().client("dynamodb"), TABLE)
+    client = harness_session().client("kinesis")
     client.create_stream(StreamName=STREAM, ShardCount=3)
     client.get_waiter("stream_exists").wait(StreamName=STREAM, WaiterConfig={"Delay": 1, "MaxAttempts": 10})
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ROLE_KEYS["ingest"])
     store = DynamoStore(TABLE, timeout_s=5.0)
     yield client, store
     store.close()
@@ -50,7 +53,7 @@ def _read(source: KinesisSource, max_records: int, stop_after: int | None = None
 def test_events_are_read_back_once_each_in_order_per_shard(kinesis):
     client, store = kinesis
     sent = _events(0, 90)
-    assert put_events(STREAM, sent, _tid) == 90
+    assert put_events(STREAM, sent, _tid, client=client) == 90
     batches = _read(KinesisSource(STREAM, store), max_records=7)
     got = [e for b in batches for e in b]
     assert sorted(_tid(e) for e in got) == [_tid(e) for e in sent]
@@ -68,13 +71,13 @@ def test_events_are_read_back_once_each_in_order_per_shard(kinesis):
 
 def test_a_resumed_source_reads_nothing_twice(kinesis):
     client, store = kinesis
-    put_events(STREAM, _events(0, 60), _tid)
+    put_events(STREAM, _events(0, 60), _tid, client=client)
     first = [e for b in _read(KinesisSource(STREAM, store), max_records=5, stop_after=4) for e in b]
     assert 0 < len(first) < 60
     shards = client.list_shards(StreamName=STREAM)["Shards"]
     saved = store.get_many([checkpoint_key(STREAM, s["ShardId"]) for s in shards])
     assert saved, "checkpoints are kept in the store"
-    put_events(STREAM, _events(60, 80), _tid)
+    put_events(STREAM, _events(60, 80), _tid, client=client)
     second = [e for b in _read(KinesisSource(STREAM, store), max_records=5) for e in b]
     read = [_tid(e) for e in first + second]
     assert sorted(read) == [f"t{i:04d}" for i in range(80)]     # all of them, none twice
@@ -94,9 +97,9 @@ def test_a_resharded_stream_is_read_once_each(kinesis):
     """moto closes the parents and lists children with ParentShardId, but keeps routing records to the
     parents, so the parent-before-child order itself is not exercised here; no event is lost or doubled."""
     client, store = kinesis
-    put_events(STREAM, _events(0, 30), _tid)
+    put_events(STREAM, _events(0, 30), _tid, client=client)
     client.update_shard_count(StreamName=STREAM, TargetShardCount=6, ScalingType="UNIFORM_SCALING")
-    put_events(STREAM, _events(30, 60), _tid)
+    put_events(STREAM, _events(30, 60), _tid, client=client)
     shards = client.list_shards(StreamName=STREAM)["Shards"]
     assert any(s.get("ParentShardId") for s in shards), "the emulator resharded"
     batches = _read(KinesisSource(STREAM, store), max_records=4)

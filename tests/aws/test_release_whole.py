@@ -33,7 +33,8 @@ def test_a_new_image_under_the_same_tag_is_a_new_release(aws, make_bundle):
                 '"config": {"digest": "sha256:' + "d" * 64 + '", "size": 2, "mediaType": '
                 '"application/vnd.docker.container.image.v1+json"}, "layers": [{"digest": "sha256:' + "e" * 64 +
                 '", "size": 3, "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip"}]}')
-    aws.clients.ecr.put_image(repositoryName="paylink-fraud-serving", imageManifest=manifest, imageTag="release")
+    # CI pushes the image (the harness here), not the deployer
+    aws.admin.ecr.put_image(repositoryName="paylink-fraud-serving", imageManifest=manifest, imageTag="release")
     second = _deploy(aws, make_bundle("811"))
     assert second.staged.model_name != first.staged.model_name
     assert second.staged.image_uri != first.staged.image_uri and "@sha256:" in second.staged.image_uri
@@ -56,7 +57,7 @@ def test_cleanup_keeps_what_rollback_needs_and_deletes_the_rest(aws, make_bundle
     """keep_releases = 2: after four releases the live one and the two before it stay; rollback still works.
 
     Resources of other endpoints and untagged ones are never touched."""
-    sm, role = aws.clients.sagemaker, aws.cfg.model.execution_role_arn
+    sm, role = aws.admin.sagemaker, aws.cfg.model.execution_role_arn   # made by others, outside the deployer
     sm.create_model(ModelName="paylink-fraud-handmade", ExecutionRoleArn=role, PrimaryContainer={"Image": "x"})
     sm.create_model(ModelName="other-endpoint-model", ExecutionRoleArn=role, PrimaryContainer={"Image": "x"},
                     Tags=[{"Key": "paylink:run-id", "Value": "1"}])
@@ -106,7 +107,7 @@ def test_a_behaviour_alarm_rolls_the_canary_back(aws, make_bundle):
     """The emulator's stand-in rolls back when any named alarm is in ALARM: a behaviour alarm is one of them."""
     first = _deploy(aws, make_bundle("860"))
     aws.queue_answers(make_bundle("861"))
-    aws.clients.cloudwatch.put_metric_alarm(  # as deploy/behaviour.py will write it, already firing
+    aws.admin.cloudwatch.put_metric_alarm(  # as deploy/behaviour.py will write it, already firing
         AlarmName="paylink-fraud-canary-decline-rate-high", Namespace="PayLink/Fraud", MetricName="DeclineRate",
         Statistic="Average", Period=60, EvaluationPeriods=1, Threshold=0.5, ComparisonOperator="GreaterThanThreshold")
     original = aws.clients.cloudwatch.put_metric_alarm
@@ -114,7 +115,7 @@ def test_a_behaviour_alarm_rolls_the_canary_back(aws, make_bundle):
     def put_and_fire(**params):  # the decline alarm fires as soon as the canary is live
         original(**params)
         if params["AlarmName"].endswith("decline-rate-high"):
-            aws.clients.cloudwatch.set_alarm_state(AlarmName=params["AlarmName"], StateValue="ALARM",
+            aws.admin.cloudwatch.set_alarm_state(AlarmName=params["AlarmName"], StateValue="ALARM",  # CloudWatch's part
                                                    StateReason="declines 40x the reference")
     object.__setattr__(aws.clients, "cloudwatch", _Proxy(aws.clients.cloudwatch, put_metric_alarm=put_and_fire))
     with pytest.raises(DeployError, match=r"rolled the canary of run '861' back.*decline-rate-high.*'860'.*still live"):

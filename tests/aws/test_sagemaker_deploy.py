@@ -106,7 +106,7 @@ def test_a_model_answering_nonsense_never_takes_traffic(aws, make_bundle):
     assert aws.emulator.update_endpoint_calls == []
     assert _endpoint(aws)["EndpointConfigName"] == first.staged.endpoint_config_name
     assert [r.outcome for r in read_history(aws.clients.s3, aws.cfg)] == ["live", "preflight-failed"]
-    names = [e["EndpointName"] for e in aws.clients.sagemaker.list_endpoints()["Endpoints"]]
+    names = [e["EndpointName"] for e in aws.admin.sagemaker.list_endpoints()["Endpoints"]]
     assert names == ["paylink-fraud"]  # the preflight endpoint is gone
     assert not [c for c in aws.clients.sagemaker.list_endpoint_configs()["EndpointConfigs"]
                 if "preflight" in c["EndpointConfigName"]]

@@ -38,12 +38,11 @@ def test_scheduled_runs_record_their_metadata_in_the_service(aws, tmp_path):
     import json
     import os
 
-    import boto3
-
+    from aws.iam_audit import ROLE_KEYS, harness_session
     from aws.metadata_ping import metadata_ping
     from deploy.schedule import create_chain
 
-    session = boto3.Session(region_name=aws.cfg.region)
+    session = harness_session(aws.cfg.region)   # the Batch queue the stack's admin made, and the checks
     ec2, batch, iam = session.client("ec2"), session.client("batch"), session.client("iam")
     role = iam.create_role(RoleName="batch-service", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     profile = iam.create_instance_profile(InstanceProfileName="batch-instance")["InstanceProfile"]["Arn"]
@@ -63,7 +62,8 @@ def test_scheduled_runs_record_their_metadata_in_the_service(aws, tmp_path):
                "METAFLOW_ECS_S3_ACCESS_IAM_ROLE": "arn:aws:iam::123456789012:role/paylink-fraud-batch-job",
                "METAFLOW_SFN_IAM_ROLE": "arn:aws:iam::123456789012:role/paylink-fraud-step-functions",
                "METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE": "arn:aws:iam::123456789012:role/paylink-fraud-eventbridge",
-               "METAFLOW_SFN_DYNAMO_DB_TABLE": "metaflow-sfn-state"}
+               "METAFLOW_SFN_DYNAMO_DB_TABLE": "metaflow-sfn-state",
+               "AWS_ACCESS_KEY_ID": ROLE_KEYS["schedule-creator"]}   # `step-functions create` is the schedule creator's
         assert create_chain(env, production=False, cwd=tmp_path, only=("deploy.py",))
     sfn = session.client("stepfunctions")
     (machine,) = [m for m in sfn.list_state_machines()["stateMachines"] if m["name"] == "DeployFlow"]

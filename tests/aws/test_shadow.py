@@ -18,7 +18,7 @@ def _deploy(aws, bundle, reason="test"):
 
 def _capture(aws, prefix, records):
     body = "\n".join(json.dumps(r) for r in records).encode()
-    aws.clients.s3.put_object(Bucket=aws.cfg.storage.bucket, Key=f"{prefix}/2099-01-01/00/worker-0.jsonl", Body=body)
+    aws.admin.s3.put_object(Bucket=aws.cfg.storage.bucket, Key=f"{prefix}/2099-01-01/00/worker-0.jsonl", Body=body)
 
 
 def _records(version, decisions, scores):
@@ -52,7 +52,7 @@ def test_a_shadow_runs_beside_the_live_model_and_never_answers(aws, make_bundle)
     variant = {"VariantName": "AllTraffic", "ModelName": live.staged.model_name, "InstanceType": "ml.c5.large",
                "InitialInstanceCount": 1}
     with pytest.raises(Exception, match="used by a production variant and a shadow variant"):
-        sm.create_endpoint_config(EndpointConfigName="x", ProductionVariants=[variant], ShadowProductionVariants=[variant])
+        aws.admin.sagemaker.create_endpoint_config(EndpointConfigName="x", ProductionVariants=[variant], ShadowProductionVariants=[variant])
 
     stopped = stop_shadow(aws.clients, aws.cfg, reason="seen enough")
     assert sm.describe_endpoint(EndpointName=aws.cfg.endpoint.name)["EndpointConfigName"] == \

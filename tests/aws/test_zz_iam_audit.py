@@ -13,7 +13,9 @@ from aws.iam_audit import ROLE_KEYS, Call, allowed, calls_of, denied, policy_of
 # Which collected tests exercise which roles: when they ran, the audit must have seen those roles' calls.
 ROLES_OF_TESTS = {"test_monitor_roles.py": {"batch-job", "monitor"},
                   "test_weekly_retraining_on_step_functions": {"schedule-creator", "step-functions", "eventbridge"},
-                  "test_trainflow_on_the_s3_datastore": {"batch-job"}}
+                  "test_trainflow_on_the_s3_datastore": {"batch-job"},
+                  "test_online_kinesis.py": {"ingest"}, "test_online_ingest_aws.py": {"ingest"},
+                  "test_scheduled_runs_record_their_metadata_in_the_service": {"schedule-creator"}}
 
 
 def test_every_call_of_every_role_is_allowed_by_its_policy(aws_emulator, request):
@@ -46,8 +48,8 @@ def test_the_audit_sees_each_named_gap_in_the_old_policies():
         assert denied([call]) == [], call
     assert denied([Call("batch-job", "cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", "Other"),))])
     assert denied([Call("deployer", "s3:PutObject", f"{bucket}/metaflow/TrainFlow/data/ab/abcdef")])
-    assert set(ROLE_KEYS) <= {"deployer", "batch-job", "schedule-creator", "monitor"}
-    assert policy_of("schedule-creator") and policy_of("monitor")
+    assert set(ROLE_KEYS) <= {"deployer", "batch-job", "schedule-creator", "monitor", "ingest"}
+    assert policy_of("schedule-creator") and policy_of("monitor") and policy_of("ingest")
 
 
 @pytest.mark.parametrize("statement, action, resource, context, expected", [
@@ -78,3 +80,30 @@ def test_an_explicit_deny_wins():
     with pytest.raises(ValueError, match="NumericLessThan"):
         allowed([{"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*",
                                  "Condition": {"NumericLessThan": {"k": "1"}}}]}], "s3:GetObject", "x", {"k": "0"})
+
+
+def test_model_package_kinesis_and_batch_item_calls_are_judged_on_their_arns():
+    """The ARNs IAM checks for the chain's and the online store's calls (none of them falls back to "*")."""
+    from moto.kinesis.utils import compose_shard_iterator
+
+    from aws.iam_audit import _resources
+
+    sm = "arn:aws:sagemaker:us-east-1:123456789012"
+    assert _resources("sagemaker", "CreateModelPackageGroup", {"ModelPackageGroupName": "paylink-fraud"}) == [
+        f"{sm}:model-package-group/paylink-fraud"]
+    assert _resources("sagemaker", "CreateModelPackage", {"ModelPackageGroupName": "paylink-fraud-drill"}) == [
+        f"{sm}:model-package/paylink-fraud-drill/1"]
+    assert _resources("sagemaker", "UpdateModelPackage", {"ModelPackageArn": f"{sm}:model-package/g/3"}) == [
+        f"{sm}:model-package/g/3"]
+    stream = "arn:aws:kinesis:us-east-1:123456789012:stream/paylink-fraud-events"
+    assert _resources("kinesis", "ListShards", {"StreamName": "paylink-fraud-events"}) == [stream]
+    shard = type("Shard", (), {"shard_id": "shardId-000000000000"})()
+    iterator = compose_shard_iterator("paylink-fraud-events", shard, 0)
+    assert _resources("kinesis", "GetRecords", {"ShardIterator": iterator}) == [stream]
+    assert _resources("dynamodb", "BatchGetItem", {"RequestItems": {"t": {}}}) == [
+        "arn:aws:dynamodb:us-east-1:123456789012:table/t"]
+    ingest = policy_of("ingest")
+    assert allowed(ingest, "kinesis:GetRecords", stream)
+    assert not allowed(ingest, "kinesis:PutRecords", stream)  # producers put events, ingest only reads
+    real_group = f"{sm}:model-package-group/paylink-fraud"   # only the drill's group may be deleted
+    assert not allowed(policy_of("deployer"), "sagemaker:DeleteModelPackageGroup", real_group)
