@@ -73,11 +73,11 @@ def drill_config(cfg: Any) -> Any:
     return DeployConfig.from_dict(data)
 
 
-def make_bundles(dest: Path, stamp: str, count: int = 3) -> list[Path]:
-    """`count` small, real bundles (synthetic data, a 10-round LightGBM), each its own version."""
+def tiny_model(seed: int) -> dict[str, Any]:
+    """A real, tiny model (synthetic data, a 10-round LightGBM) with its pipeline, thresholds and profile."""
     import lightgbm as lgb
 
-    from fraudcore.bundle import BundleRecord, ModelParts, predict_scores, write_bundle
+    from fraudcore.bundle import predict_scores
     from fraudcore.pipeline import FeaturePipeline
     from fraudcore.profile import build_profile
     from fraudcore.schema import paylink_schema
@@ -85,17 +85,26 @@ def make_bundles(dest: Path, stamp: str, count: int = 3) -> list[Path]:
     from fraudcore.thresholds import choose_thresholds
 
     schema = paylink_schema()
-    frame = generate_frame(5000, 11)
+    frame = generate_frame(5000, seed)
     pipeline = FeaturePipeline(schema).fit(frame)
     X, y = pipeline.transform(frame), frame[schema.label].to_numpy()
-    booster = lgb.train({"objective": "binary", "num_leaves": 7, "verbose": -1, "num_threads": 1, "seed": 11},
+    booster = lgb.train({"objective": "binary", "num_leaves": 7, "verbose": -1, "num_threads": 1, "seed": seed},
                         lgb.Dataset(X, y, feature_name=pipeline.feature_names_out_,
                                     categorical_feature=pipeline.categorical_indices_), num_boost_round=10)
     scores = predict_scores(booster, X)
     thresholds = choose_thresholds(y, scores)
-    profile = build_profile(frame, scores, schema=schema, review_threshold=thresholds.review)
-    return [write_bundle(dest / f"bundle-{i}", ModelParts(booster, pipeline, thresholds, schema, -0.2 * i),
-                         BundleRecord(f"drill{stamp}{i}", profile, metrics={"gate": "passed"},
+    return {"schema": schema, "pipeline": pipeline, "booster": booster, "thresholds": thresholds,
+            "profile": build_profile(frame, scores, schema=schema, review_threshold=thresholds.review)}
+
+
+def make_bundles(dest: Path, stamp: str, count: int = 3) -> list[Path]:
+    """`count` small, real bundles of `tiny_model`, each its own version."""
+    from fraudcore.bundle import BundleRecord, ModelParts, write_bundle
+
+    m = tiny_model(11)
+    return [write_bundle(dest / f"bundle-{i}", ModelParts(m["booster"], m["pipeline"], m["thresholds"], m["schema"],
+                                                          -0.2 * i),
+                         BundleRecord(f"drill{stamp}{i}", m["profile"], metrics={"gate": "passed"},
                                       config={"rounds": 10}, data_fingerprint={"rows": 5000, "seed": 11}))
             for i in range(count)]
 

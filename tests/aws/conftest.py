@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import lightgbm as lgb
 import pytest
 
 from aws.emulator import Emulator, start_emulator
@@ -20,12 +19,7 @@ from aws.iam_audit import ROLE_KEYS, harness_session
 from deploy.config import DeployConfig, load_deploy_config
 from deploy.sagemaker import AwsClients
 from deploy.smoke import expected_answers, smoke_requests
-from fraudcore.bundle import BundleRecord, ModelParts, load_bundle, predict_scores, write_bundle
-from fraudcore.pipeline import FeaturePipeline
-from fraudcore.profile import build_profile
-from fraudcore.schema import paylink_schema
-from fraudcore.synth import generate_frame
-from fraudcore.thresholds import choose_thresholds
+from fraudcore.bundle import BundleRecord, ModelParts, load_bundle, write_bundle
 
 STUB_FLOW = Path(__file__).with_name("stub_trainflow.py")
 FAKE_AWS_ENV = {
@@ -131,18 +125,10 @@ def runs(tmp_path_factory) -> tuple[Path, list[str]]:
 
 @pytest.fixture(scope="session")
 def tiny_model() -> dict[str, Any]:
-    """A real (tiny) LightGBM model with its fitted pipeline, thresholds and profile."""
-    schema = paylink_schema()
-    frame = generate_frame(5000, 3)
-    pipeline = FeaturePipeline(schema).fit(frame)
-    X, y = pipeline.transform(frame), frame[schema.label].to_numpy()
-    booster = lgb.train({"objective": "binary", "num_leaves": 7, "verbose": -1, "num_threads": 1, "seed": 3},
-                        lgb.Dataset(X, y, feature_name=pipeline.feature_names_out_,
-                                    categorical_feature=pipeline.categorical_indices_), num_boost_round=10)
-    scores = predict_scores(booster, X)
-    thresholds = choose_thresholds(y, scores)
-    return {"schema": schema, "pipeline": pipeline, "booster": booster, "thresholds": thresholds,
-            "profile": build_profile(frame, scores, schema=schema, review_threshold=thresholds.review)}
+    """A real (tiny) LightGBM model with its fitted pipeline, thresholds and profile (the drill's own)."""
+    from deploy.drill import tiny_model as build
+
+    return build(3)
 
 
 @pytest.fixture
