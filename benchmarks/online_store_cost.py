@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from machine import machine  # benchmarks/machine.py: run as python benchmarks/<script>.py
+
 ROOT = Path(__file__).resolve().parents[1]
 PRICE_DATE = "2026-12-07"
 PRICES: dict[str, Any] = {
@@ -129,6 +131,7 @@ def main() -> None:
     result = {"benchmark": "online_store_cost",
               "command": "python benchmarks/online_store_cost.py " + " ".join(sys.argv[1:]),
               "kind": "cost model from assumed prices and volumes; nothing here is measured",
+              "machine": machine(),  # nothing is timed; named as every results file names its host
               "price_date": PRICE_DATE, "prices": PRICES, "assumptions": ASSUMPTIONS,
               **model(ASSUMPTIONS, PRICES)}
     text = json.dumps(result, indent=2)

@@ -23,7 +23,7 @@ import orjson
 
 from fraudcore.online.plan import OnlinePlan
 from fraudcore.online.sources import BadLine, Event
-from fraudcore.online.state import EMPTY_GROUP, EventFieldError, add_event, add_snapshot, decode, encode, to_ns
+from fraudcore.online.state import EventFieldError, add_event, add_snapshot, decode, encode, to_ns
 from fraudcore.online.store import Put, Store, StoreConflict
 
 WATERMARK_KEY = "m|watermark"
@@ -322,5 +322,3 @@ def _entity_value(dtype: str | None, v: Any, field: str) -> Any:
         return to_ns(v, field)
     return v
 
-
-__all__ = ["EMPTY_GROUP", "IngestStats", "Ingestor", "WATERMARK_KEY"]

@@ -11,9 +11,8 @@ comparison is value by value after the schema's casts; every difference is class
 from __future__ import annotations
 
 import math
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,22 +67,19 @@ def checkout_request(plan: OnlinePlan, record: dict[str, Any]) -> dict[str, Any]
 @dataclass
 class ReplayResult:
     requests: int = 0
-    events: int = 0
     values: int = 0
     identical: int = 0
     differences: Counter = field(default_factory=Counter)           # reason -> count
     by_feature: Counter = field(default_factory=Counter)            # feature -> differing values
     examples: list[dict[str, Any]] = field(default_factory=list)
     missing_rows: int = 0                                            # offline rows the replay never scored
-    seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"requests": self.requests, "events_ingested": self.events, "values_compared": self.values,
+        return {"requests": self.requests, "values_compared": self.values,
                 "identical": self.identical,
                 "identical_share": self.identical / self.values if self.values else None,
                 "differences": dict(self.differences), "differences_by_feature": dict(self.by_feature),
-                "examples": self.examples[:20], "missing_rows": self.missing_rows,
-                "seconds": round(self.seconds, 1)}
+                "examples": self.examples[:20], "missing_rows": self.missing_rows}
 
 
 def replay(plan: OnlinePlan, ingestor: Ingestor, events: list[Event], enrich: Enrich,
@@ -160,11 +156,3 @@ def offline_features(plan: OnlinePlan, log: EventLog, start_ns: int, end_ns: int
     return frame[(ns >= start_ns) & (ns < end_ns)].reset_index(drop=True)
 
 
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
-
-
-__all__ = ["ReplayResult", "canonical", "checkout_request", "compare", "offline_features", "read_events", "replay",
-           "timed", "Iterator"]

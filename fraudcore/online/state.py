@@ -24,8 +24,6 @@ import orjson
 
 from fraudcore.errors import FraudError
 
-EMPTY_GROUP: dict[str, Any] = {"t": [], "id": [], "v": []}
-
 
 class EventFieldError(FraudError):
     """An event or request field that cannot be read; names the field, the rule and the value."""
