@@ -30,6 +30,8 @@ setup(
         "uvicorn[standard]>=0.30,<0.56",
         "orjson>=3.9",
         "duckdb>=1.1",
+        # the embedded online store (fraudcore/online/store.py; why in docs/tradeoffs.md)
+        "lmdb>=1.4",
     ],
     extras_require={
         "dev": [

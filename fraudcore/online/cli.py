@@ -5,7 +5,7 @@
     fraud features ingest --from day.jsonl                # or --from - (stdin), --follow, --kinesis STREAM
 
 Defaults: the synthetic default's events (config/train.toml [data]), the embedded store
-data/online/store.sqlite, and the feature declarations of config/features.toml, or of a model bundle
+data/online/store.lmdb, and the feature declarations of config/features.toml, or of a model bundle
 with --model (the declarations the server computes with).
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from fraudcore.online.errors import OnlineConfigError
 from fraudcore.online.plan import OnlinePlan, build_plan
 from fraudcore.online.store import open_store
 
-DEFAULT_STORE = "sqlite:data/online/store.sqlite"
+DEFAULT_STORE = "lmdb:data/online/store.lmdb"
 
 
 def _feature_set(args: argparse.Namespace) -> FeatureSet:
@@ -128,7 +128,7 @@ def _ingest(args: argparse.Namespace) -> int:
     plan = build_plan(_feature_set(args))
     store = open_store(args.store, timeout_s=args.timeout)
     rejects = args.rejects or (str(Path(args.store.partition(":")[2]).with_suffix(".rejects.jsonl"))
-                               if args.store.startswith("sqlite:") else "online-rejects.jsonl")
+                               if args.store.startswith("lmdb:") else "online-rejects.jsonl")
     ingestor = Ingestor(plan, store, parse_duration(args.lateness, "--lateness"), rejects, expire=not args.no_expiry)
     if args.kinesis:
         from fraudcore.online.kinesis import KinesisSource
@@ -159,7 +159,7 @@ def _ingest(args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any, features_default: str) -> None:
     def common(p: argparse.ArgumentParser, events: bool = True) -> None:
-        p.add_argument("--store", default=DEFAULT_STORE, help="sqlite:PATH or dynamodb:TABLE (default: %(default)s)")
+        p.add_argument("--store", default=DEFAULT_STORE, help="lmdb:PATH or dynamodb:TABLE (default: %(default)s)")
         p.add_argument("--features", default=features_default, help="features.toml (default: PayLink's)")
         p.add_argument("--model", default=None, help="use this bundle's feature declarations (run id, dir, champion)")
         p.add_argument("--lateness", default="5m", help="events up to this much older than the latest applied "
@@ -191,7 +191,7 @@ def add_commands(sub: Any, features_default: str) -> None:
     ing.add_argument("--checkpoint", default=None, help="file keeping the last applied line (resume after it)")
     ing.add_argument("--batch", type=int, default=500, help="events per store round trip (default: %(default)s)")
     ing.add_argument("--rejects", default=None, help="JSONL of rejected events with reasons "
-                     "(default: beside the sqlite store)")
+                     "(default: beside the lmdb store)")
     ing.add_argument("--timeout", type=float, default=5.0, help="store call budget in seconds")
     ing.add_argument("--report-every", type=float, default=10.0, help="seconds between progress lines")
     ing.add_argument("--emf", action="store_true", help="progress as CloudWatch EMF lines on stdout")

@@ -250,7 +250,7 @@ class Service:
                                "the features form (every schema feature)", field="form", received="checkout")
         for i, rec in enumerate(requests):
             form.check(rec, i if batch else None)
-        if self.online is None or self.online.name == "sqlite":
+        if self.online is None or self.online.name == "lmdb":
             return form.enrich(requests)
         loop = asyncio.get_running_loop()
         budget = 2 * self.cfg.online_budget_ms / 1e3

@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                    default=_DEFAULTS["graceful_timeout_s"])
     p.add_argument("--log-level", default=_DEFAULTS["log_level"])
     p.add_argument("--online-store", default=_DEFAULTS["online_store"],
-                   help="where the checkout form reads request-time features: sqlite:PATH, dynamodb:TABLE or "
+                   help="where the checkout form reads request-time features: lmdb:PATH, dynamodb:TABLE or "
                         "'none' (default: %(default)s, written by `fraud features load` and `fraud features "
                         "ingest`)")
     p.add_argument("--online-budget-ms", type=float, default=_DEFAULTS["online_budget_ms"],
@@ -125,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     # a pinned server keeps the resolved directory, so no worker (or SIGHUP) can re-resolve `champion`.
     bundle_dir = resolve_bundle_dir(cfg.model)
     kind, _, where = cfg.online_store.partition(":")
-    if kind == "sqlite":  # every worker opens the same file, wherever it was started
-        cfg = replace(cfg, online_store=f"sqlite:{Path(where).resolve()}")
+    if kind == "lmdb":  # every worker opens the same file, wherever it was started
+        cfg = replace(cfg, online_store=f"lmdb:{Path(where).resolve()}")
     if cfg.pin:
         cfg = replace(cfg, model=str(bundle_dir))
     run(cfg)

@@ -35,9 +35,9 @@ class ServeConfig(ConfigFile):
     graceful_timeout_s: int = 25        # SageMaker sends SIGKILL 30 s after SIGTERM
     log_level: str = "warning"
     # The checkout form (docs/serving.md#the-checkout-form): where request-time features are read.
-    # "sqlite:PATH" (the embedded default, written by `fraud features load/ingest`), "dynamodb:TABLE"
+    # "lmdb:PATH" (the embedded default, written by `fraud features load/ingest`), "dynamodb:TABLE"
     # on AWS, or "none" (features form only).
-    online_store: str = "sqlite:data/online/store.sqlite"
+    online_store: str = "lmdb:data/online/store.lmdb"
     online_budget_ms: float = 25.0      # a store read slower than this scores the request degraded
     # Fast paths (docs/serving.md#fast-paths-and-their-switches); off, each falls back to the library
     # code it is tested against, with the same scores, decisions and reasons.
@@ -59,8 +59,8 @@ class ServeConfig(ConfigFile):
             ("graceful_timeout_s", self.graceful_timeout_s >= 0, "an int >= 0"),
             ("online_budget_ms", 0 < self.online_budget_ms <= 10_000, "a number in (0, 10000]"),
             ("online_store", self.online_store == "none" or self.online_store.split(":", 1)[0] in
-             ("sqlite", "dynamodb") and len(self.online_store.split(":", 1)) == 2 and
-             bool(self.online_store.split(":", 1)[1]), "'none', 'sqlite:PATH' or 'dynamodb:TABLE'"),
+             ("lmdb", "dynamodb") and len(self.online_store.split(":", 1)) == 2 and
+             bool(self.online_store.split(":", 1)[1]), "'none', 'lmdb:PATH' or 'dynamodb:TABLE'"),
         ]
         for name, ok, rule in checks:
             need(ok, name, f"must be {rule}", getattr(self, name))

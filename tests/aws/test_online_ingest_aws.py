@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 
@@ -20,7 +19,7 @@ from fraudcore.online.ingest import Ingestor
 from fraudcore.online.kinesis import put_events
 from fraudcore.online.plan import build_plan
 from fraudcore.online.replay import read_events
-from fraudcore.online.store import SqliteStore
+from fraudcore.online.store import LmdbStore
 from fraudcore.synth.events import write_events
 
 STREAM, TABLE, EVENTS = "paylink-fraud-events", "paylink-fraud-online", 60
@@ -59,13 +58,12 @@ def test_ingest_from_kinesis_into_dynamodb_equals_the_embedded_store(aws_emulato
                       else e.position, client=kinesis) == EVENTS
 
     first = _ingest_cli(tmp_path)
-    embedded = SqliteStore(tmp_path / "embedded.sqlite")
+    embedded = LmdbStore(tmp_path / "embedded.lmdb")
     stats = Ingestor(plan, embedded, LATENESS).apply(chosen).to_dict()
-    embedded.close()
     assert first["applied"] == stats["applied"] > 0 and first["rejected"] == stats["rejected"] == 0
     assert first["late"] == stats["late"] and first["by_stream"] == stats["by_stream"]
-    with sqlite3.connect(tmp_path / "embedded.sqlite") as con:
-        expected = {k: bytes(v) for k, v in con.execute("SELECT key, value FROM kv")}
+    expected = {k: bytes(item.value) for k, item in embedded.items()}
+    embedded.close()
     assert len(expected) > EVENTS // 2
 
     dynamo = DynamoStore(TABLE, timeout_s=10.0, client=harness_session().client(

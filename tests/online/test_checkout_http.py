@@ -15,7 +15,7 @@ from serving_support import start_server
 from fraudcore.features import EventLog
 from fraudcore.online.bulk import load_history
 from fraudcore.online.replay import canonical, checkout_request, read_events
-from fraudcore.online.store import SqliteStore
+from fraudcore.online.store import LmdbStore
 
 LATENESS = 5 * 60 * 10**9
 
@@ -26,13 +26,13 @@ def setup(online_events, plan, online_bundle, tmp_path_factory):
     start = pd.Timestamp(months[-2] + "-01").value
     end = start + 2 * 86_400 * 10**9
     folder = tmp_path_factory.mktemp("checkout")
-    store_path = folder / "store.sqlite"
-    store = SqliteStore(store_path)
+    store_path = folder / "store.lmdb"
+    store = LmdbStore(store_path)
     load_history(plan, store, EventLog.from_dir(online_events), start, LATENESS)
     store.close()
     events = read_events(plan, EventLog.from_dir(online_events), start, end)
     capture = folder / "capture"
-    srv = start_server(["--model", str(online_bundle), "--online-store", f"sqlite:{store_path}",
+    srv = start_server(["--model", str(online_bundle), "--online-store", f"lmdb:{store_path}",
                         "--online-budget-ms", "50", "--capture", str(capture), "--capture-sample", "1"],
                        folder / "server.log")
     yield dict(srv=srv, store=store_path, events=events, capture=capture, folder=folder)
@@ -48,7 +48,7 @@ def _ingest(setup, events, plan=None):
     """In process (the Ingestor the CLI runs), or through `fraud features ingest` when no plan is given."""
     if plan is not None:
         from fraudcore.online.ingest import Ingestor
-        store = SqliteStore(setup["store"])
+        store = LmdbStore(setup["store"])
         try:
             return Ingestor(plan, store, LATENESS).apply(events).to_dict()
         finally:
@@ -56,7 +56,7 @@ def _ingest(setup, events, plan=None):
     path = setup["folder"] / f"batch-{time.monotonic_ns()}.jsonl"
     path.write_text("".join(json.dumps({"stream": e.stream, "record": e.record}) + "\n" for e in events))
     out = subprocess.run([sys.executable, "-m", "fraudcore.cli", "features", "ingest", "--from", str(path),
-                          "--store", f"sqlite:{setup['store']}"], capture_output=True, text=True, check=True)
+                          "--store", f"lmdb:{setup['store']}"], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -134,8 +134,8 @@ def test_a_new_customer_takes_the_new_customer_path(setup, plan):
 
 def test_a_store_that_is_down_degrades_and_recovers_when_it_is_back(setup, plan, online_bundle):
     """A second server whose store is not there yet (down), then is (restarted)."""
-    later = setup["folder"] / "later.sqlite"
-    srv = start_server(["--model", str(online_bundle), "--online-store", f"sqlite:{later}"],
+    later = setup["folder"] / "later.lmdb"
+    srv = start_server(["--model", str(online_bundle), "--online-store", f"lmdb:{later}"],
                        setup["folder"] / "server-later.log")
     try:
         ev = next(e for e in setup["events"] if e.stream == plan.fs.target)

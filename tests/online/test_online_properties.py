@@ -19,7 +19,7 @@ from fraudcore.online.ingest import Ingestor  # noqa: E402
 from fraudcore.online.plan import build_plan  # noqa: E402
 from fraudcore.online.replay import compare, replay  # noqa: E402
 from fraudcore.online.sources import Event  # noqa: E402
-from fraudcore.online.store import SqliteStore  # noqa: E402
+from fraudcore.online.store import LmdbStore  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 PAYLINK = load_feature_set(ROOT / "config" / "features.toml")
@@ -47,7 +47,7 @@ def _records(frame: pd.DataFrame, dtypes: dict[str, str]) -> list[dict]:
 
 def _online(fs, tables, path) -> dict:
     plan = build_plan(fs)
-    store = SqliteStore(path)
+    store = LmdbStore(path)
     ingestor = Ingestor(plan, store, YEARS)
     entities, events = [], []
     for name, decl in fs.tables.tables.items():
@@ -79,10 +79,10 @@ def _check(fs, tables, path) -> None:
 @SETTINGS
 @given(data=st.data())
 def test_online_equals_reference_on_every_op(data, tmp_path_factory):
-    _check(EXAMPLE, data.draw(event_logs(EXAMPLE)), tmp_path_factory.mktemp("p") / "s.sqlite")
+    _check(EXAMPLE, data.draw(event_logs(EXAMPLE)), tmp_path_factory.mktemp("p") / "s.lmdb")
 
 
 @SETTINGS
 @given(data=st.data())
 def test_online_equals_reference_on_paylink_declarations(data, tmp_path_factory):
-    _check(PAYLINK, data.draw(event_logs(PAYLINK, max_events=10)), tmp_path_factory.mktemp("p") / "s.sqlite")
+    _check(PAYLINK, data.draw(event_logs(PAYLINK, max_events=10)), tmp_path_factory.mktemp("p") / "s.lmdb")

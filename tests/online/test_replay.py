@@ -14,7 +14,7 @@ from fraudcore.online.enrich import OnlineFeatures
 from fraudcore.online.ingest import Ingestor
 from fraudcore.online.replay import compare, read_events, replay
 from fraudcore.online.sources import FileSource
-from fraudcore.online.store import SqliteStore
+from fraudcore.online.store import LmdbStore
 
 LATENESS = 5 * 60 * 10**9
 
@@ -29,7 +29,7 @@ def _window(online_events) -> tuple[int, int]:
 def replayed(online_events, plan, offline, tmp_path_factory):
     start, end = _window(online_events)
     log = EventLog.from_dir(online_events)
-    store = SqliteStore(tmp_path_factory.mktemp("replay") / "s.sqlite")
+    store = LmdbStore(tmp_path_factory.mktemp("replay") / "s.lmdb")
     report = load_history(plan, store, log, start, LATENESS)
     ingestor = Ingestor(plan, store, LATENESS, tmp_path_factory.mktemp("rej") / "r.jsonl")
     events = read_events(plan, log, start, end)
@@ -57,7 +57,7 @@ def test_ingesting_the_same_events_again_changes_nothing(replayed, plan, tmp_pat
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"".join(orjson.dumps({"stream": e.stream, "record": e.record}) + b"\n" for e in events))
     def everything():
-        return store._con().execute("SELECT key, value, version FROM kv ORDER BY key").fetchall()
+        return [(k, bytes(item.value), item.version) for k, item in store.items()]
 
     before = everything()
     again = Ingestor(plan, store, LATENESS, tmp_path / "rejects.jsonl")
@@ -94,7 +94,7 @@ def test_the_cli_loads_the_store_at_the_end_and_exports_and_ingests_a_day(online
     import subprocess
     import sys
 
-    store = f"sqlite:{tmp_path / 'store.sqlite'}"
+    store = f"lmdb:{tmp_path / 'store.lmdb'}"
 
     def fraud(*args: str) -> dict:
         out = subprocess.run([sys.executable, "-m", "fraudcore.cli", "features", *args], capture_output=True,
@@ -110,7 +110,7 @@ def test_the_cli_loads_the_store_at_the_end_and_exports_and_ingests_a_day(online
                    capture_output=True)
     n = len(day.read_text().splitlines())
     assert n > 10
-    fresh = f"sqlite:{tmp_path / 'fresh.sqlite'}"
+    fresh = f"lmdb:{tmp_path / 'fresh.lmdb'}"
     fraud("load", "--events", str(online_events), "--store", fresh, "--as-of", f"{months[-1]}-10")
     first = fraud("ingest", "--from", str(day), "--store", fresh)
     again = fraud("ingest", "--from", str(day), "--store", fresh)
