@@ -650,7 +650,7 @@ def checkout_payloads(model: str, events: Path, store: Path, n: int) -> dict[str
     from fraudcore.online.enrich import OnlineFeatures
     from fraudcore.online.plan import build_plan
     from fraudcore.online.replay import checkout_request, read_events
-    from fraudcore.online.store import SqliteStore
+    from fraudcore.online.store import LmdbStore
     from fraudcore.registry.store import resolve_bundle
 
     bundle = resolve_bundle(model)
@@ -664,7 +664,7 @@ def checkout_payloads(model: str, events: Path, store: Path, n: int) -> dict[str
     start = pd.Timestamp(months[-1] + "-10").value
     if store.exists():
         store.unlink()
-    db = SqliteStore(store)
+    db = LmdbStore(store)
     load_history(plan, db, log, start, 5 * 60 * 10**9)
     evs = [e for e in read_events(plan, log, start, start + 3 * 86_400 * 10**9) if e.stream == fs.target][:n]
     requests = [checkout_request(plan, e.record) for e in evs]
@@ -684,7 +684,7 @@ def checkout_main(args: argparse.Namespace) -> int:
     from machine import machine
 
     CACHE.mkdir(parents=True, exist_ok=True)
-    store = CACHE / "online-store.sqlite"
+    store = CACHE / "online-store.lmdb"
     payloads = checkout_payloads(str(args.model or "champion"), Path(args.checkout_events), store, 5000)
     bundle = payloads["bundle"]
     result: dict[str, Any] = {
@@ -695,7 +695,7 @@ def checkout_main(args: argparse.Namespace) -> int:
                     "source": f"authorisations from {args.checkout_events} after {payloads['store_as_of']}",
                     "checkout_fields": payloads["checkout_fields"]},
         "method": {"open_loop": True, "latency_from": "scheduled send time", "rates": [500, 1000],
-                   "duration_s": args.duration, "store": "sqlite (embedded), bulk-loaded as of the first request",
+                   "duration_s": args.duration, "store": "lmdb (embedded), bulk-loaded as of the first request",
                    "capture": "on, every request (config/deploy.toml capture_sampling_percent = 100)",
                    "forms": {"checkout": "/invocations?form=checkout: enrichment from the store + scoring",
                              "features": "/invocations: the same transactions with every feature supplied"}},
@@ -714,7 +714,7 @@ def checkout_main(args: argparse.Namespace) -> int:
         capture = CACHE / f"capture-{priority}"
         shutil.rmtree(capture, ignore_errors=True)
         proc, port = start_ours(Path(bundle.path), logs / f"checkout-{priority}.log",
-                                ["--online-store", f"sqlite:{store}", "--capture", str(capture),
+                                ["--online-store", f"lmdb:{store}", "--capture", str(capture),
                                  "--capture-sample", "1"])
         try:
             print(f"checkout form vs features form, {priority} priority ...", file=sys.stderr)

@@ -30,7 +30,7 @@ from fraudcore.online.enrich import OnlineFeatures
 from fraudcore.online.ingest import Ingestor
 from fraudcore.online.plan import build_plan
 from fraudcore.online.replay import compare, offline_features, read_events, replay
-from fraudcore.online.store import SqliteStore
+from fraudcore.online.store import LmdbStore
 
 ROOT = Path(__file__).resolve().parent.parent
 LATENESS = 5 * 60 * 10**9
@@ -48,9 +48,9 @@ def main() -> None:
     log = EventLog.from_dir(args.events)
     start, end = pd.Timestamp(args.start).value, pd.Timestamp(args.end).value
     out: dict = {"events_dir": args.events, "from": args.start, "to": args.end, "machine": machine(),
-                 "store": "sqlite (embedded)", "lateness_s": LATENESS / 1e9, "load_avg_before": os.getloadavg()}
+                 "store": "lmdb (embedded)", "lateness_s": LATENESS / 1e9, "load_avg_before": os.getloadavg()}
     with tempfile.TemporaryDirectory() as tmp:
-        store = SqliteStore(os.path.join(tmp, "store.sqlite"))
+        store = LmdbStore(os.path.join(tmp, "store.lmdb"))
         t0 = time.perf_counter()
         report = load_history(plan, store, log, start, LATENESS)
         out["bulk_load"] = {**report.to_dict(), "seconds": round(time.perf_counter() - t0, 1)}
@@ -78,7 +78,7 @@ def main() -> None:
                                             "max": round(float(us.max()), 1), "priority": "normal"}
         out["replay_seconds"] = round(replay_s, 1)
         out["store_items"] = store.count()
-        out["store_bytes"] = os.path.getsize(os.path.join(tmp, "store.sqlite"))
+        out["store_bytes"] = os.path.getsize(os.path.join(tmp, "store.lmdb"))
     t0 = time.perf_counter()
     offline = offline_features(plan, log, start, end)
     out["offline_seconds"] = round(time.perf_counter() - t0, 1)

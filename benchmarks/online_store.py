@@ -1,6 +1,6 @@
 """Online store lookup latency: one BatchGetItem of 16 keys (~2 KB each, a customer's window state), as the
 server would make it per checkout request, against moto's server on loopback; and the same lookup against
-the embedded SqliteStore when it exists.
+the embedded LmdbStore.
 
 What this measures: botocore (request build, SigV4 signing, response parsing) + HTTP on loopback + moto's
 Python emulation of DynamoDB, in a separate process. It is NOT DynamoDB's service time or the network
@@ -180,17 +180,13 @@ def _writes(store: Store, versions: dict[str, int], n: int, customers: int, rng:
     return _summary(out)
 
 
-def _sqlite(calls: int, customers: int, rng: random.Random) -> dict[str, Any]:
-    try:
-        from fraudcore.online.store import SqliteStore  # type: ignore[attr-defined]
-    except ImportError:
-        return {"measured": False, "reason": "fraudcore.online.store.SqliteStore does not exist on this branch yet; "
-                                             "rerun this benchmark after the embedded store is merged"}
+def _embedded(calls: int, customers: int, rng: random.Random) -> dict[str, Any]:
+    from fraudcore.online.store import LmdbStore
     with tempfile.TemporaryDirectory() as tmp:
-        writer = SqliteStore(Path(tmp) / "online.sqlite", timeout_s=2.0)
+        writer = LmdbStore(Path(tmp) / "online.lmdb", timeout_s=2.0)
         _fill(writer, customers, rng)
         writer.close()
-        store = SqliteStore(Path(tmp) / "online.sqlite", timeout_s=2.0, readonly=True)   # as a server worker
+        store = LmdbStore(Path(tmp) / "online.lmdb", timeout_s=2.0, readonly=True)   # as a server worker
         result = _measure(store, calls, customers, 0, rng)
         store.close()
     return {"measured": True, **result}
@@ -240,7 +236,7 @@ def main() -> None:
         "machine": {**machine(), "load_avg_before": load_before, "load_avg_after": os.getloadavg(),
                     "note": "2 cores shared with other jobs while this ran"},
         "dynamodb_on_moto": dynamo,
-        "sqlite": _sqlite(args.calls, args.customers, rng),
+        "lmdb": _embedded(args.calls, args.customers, rng),
     }
     text = json.dumps(result, indent=2)
     print(text)

@@ -41,7 +41,7 @@ from fraudcore.online.enrich import OnlineFeatures
 from fraudcore.online.ingest import Ingestor
 from fraudcore.online.plan import build_plan
 from fraudcore.online.replay import read_events, replay
-from fraudcore.online.store import SqliteStore
+from fraudcore.online.store import LmdbStore
 from fraudcore.registry.store import resolve_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,7 +71,7 @@ def main() -> None:
     start, end = pd.Timestamp(args.start).value, pd.Timestamp(args.end).value
     rows: dict[str, list] = {"exact": [], "midnight": []}
     with tempfile.TemporaryDirectory() as tmp:
-        store = SqliteStore(os.path.join(tmp, "s.sqlite"))
+        store = LmdbStore(os.path.join(tmp, "s.lmdb"))
         load_history(plan, store, log, start, LATENESS)
         ingestor = Ingestor(plan, store, LATENESS, expire=False)
         features = OnlineFeatures(plan, store)
