@@ -62,10 +62,11 @@ class _Invocation:
     visible share of a worker's CPU under load (docs/serving.md#where-the-time-goes-in-the-http-path);
     every other route is Starlette's."""
 
-    __slots__ = ("scope", "receive", "send", "headers")
+    __slots__ = ("scope", "receive", "send", "headers", "_query")
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.scope, self.receive, self.send = scope, receive, send
+        self._query: dict[str, str] | None = None
         self.headers: dict[str, str] = {}
         for k, v in scope["headers"]:  # the first of repeated headers wins, as in Starlette's Headers.get
             self.headers.setdefault(k.decode("latin-1"), v.decode("latin-1"))
@@ -78,12 +79,10 @@ class _Invocation:
         """A request option from the query (`?name=v`, the last wins, as in Starlette's query_params.get),
         else the header `x-name`, else SageMaker's `X-Amzn-SageMaker-Custom-Attributes: name=v;...` (the
         one channel InvokeEndpoint passes through)."""
-        query = self.scope.get("query_string", b"")
-        chosen = ""
-        if query:
-            for key, value in parse_qsl(query.decode("latin-1")):
-                if key == name:
-                    chosen = value
+        if self._query is None:    # parsed once a request: the form, features and explain options read it
+            query = self.scope.get("query_string", b"")
+            self._query = dict(parse_qsl(query.decode("latin-1"))) if query else {}
+        chosen = self._query.get(name, "")
         if not chosen:
             chosen = self.headers.get("x-" + name, "")
         if not chosen:
