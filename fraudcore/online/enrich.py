@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -123,6 +124,7 @@ class OnlineFeatures:
         self.fields = {f.name: f for f in self.fs.schema.features}
         self._holidays: dict[tuple[str, int], frozenset[int]] = {}
         self.last_error: str | None = None
+        self.last_read_s = 0.0          # time the last compute() spent in store reads
         target = self.fs.target
         self._target = target
         # every lookup the request path would otherwise repeat, resolved once
@@ -203,11 +205,14 @@ class OnlineFeatures:
                 unique.update(k for k, _ in keys)
             if not unique:
                 continue
+            t0 = time.perf_counter()
             try:
                 items = self.store.get_many(list(unique))
             except StoreUnavailable as err:
                 self.last_error = str(err)
                 return found, gkeys, False
+            finally:
+                self.last_read_s += time.perf_counter() - t0
             decoded = {k: _group(it[0]) if k[0] == "a" else decode(it[0]) for k, it in items.items()}
             for i, keys in enumerate(wanted):
                 got = found[i]
@@ -224,6 +229,7 @@ class OnlineFeatures:
 
     def compute(self, requests: Sequence[dict[str, Any]]) -> list[Enriched]:
         """The features of each checkout request (already checked for its time and ids)."""
+        self.last_read_s = 0.0
         found, gkeys, ok = self._fetch(requests)
         return [self._one(r, states, keys, ok) for r, states, keys in zip(requests, found, gkeys)]
 

@@ -223,7 +223,8 @@ class Service:
                     res["degraded"] = {"missing": list(e.missing), "reason": checkout.store_error}
                 if show:
                     res["features"] = e.record
-            self.metrics.observe_online(sum(1 for e in checkout.enriched if e.missing), len(records))
+            self.metrics.observe_online(sum(1 for e in checkout.enriched if e.missing), len(records),
+                                        checkout.read_ms, checkout.enrich_ms)
         payload: Any = {"request_id": rid, "model_version": scorer.version, "predictions": results} if batch \
             else {"request_id": rid, **results[0]}
         latency_ms = (time.perf_counter() - t0) * 1e3

@@ -12,6 +12,7 @@ they are for a new customer in training.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -29,6 +30,8 @@ FORMS = ("features", "checkout")
 class CheckoutResult:
     enriched: list[Enriched]
     store_error: str | None      # why features are missing, when the store failed
+    read_ms: float = 0.0         # time in store reads (what a networked store's round trips cost)
+    enrich_ms: float = 0.0       # reads and computation
 
 
 class CheckoutForm:
@@ -72,9 +75,10 @@ class CheckoutForm:
                                    f"{received_value(v)!r}", field=name, received=v, index=index)
 
     def enrich(self, records: Sequence[dict[str, Any]]) -> CheckoutResult:
+        t0 = time.perf_counter()
         enriched = self.features.compute(records)
         error = self.features.last_error if any(e.missing for e in enriched) else None
-        return CheckoutResult(enriched, error)
+        return CheckoutResult(enriched, error, self.features.last_read_s * 1e3, (time.perf_counter() - t0) * 1e3)
 
     def enrich_without_store(self, records: Sequence[dict[str, Any]], reason: str) -> CheckoutResult:
         """Every store-supplied feature missing (the store did not answer in time)."""

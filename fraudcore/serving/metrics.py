@@ -19,6 +19,8 @@ from typing import Any, TextIO
 
 LATENCY_BUCKETS_MS = (0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0)
 BATCH_BUCKETS_ROWS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+# the checkout form's store reads and enrichment: tens of microseconds embedded, milliseconds networked
+ONLINE_BUCKETS_MS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0)
 NAMESPACE = "PayLink/Fraud"
 _EMF_SAMPLES = 100  # EMF allows at most 100 values per metric and line
 
@@ -46,6 +48,8 @@ class Metrics:
         self.online_degraded = 0                      # ... scored with store features missing
         self._window_online = 0
         self._window_degraded = 0
+        self.online_read = _Timings()                 # per checkout request: store reads
+        self.online_enrich = _Timings()               # ... reads and computation
 
     def observe(self, latency_ms: float, status: int, decisions: list[str] | None = None,
                 failure: str | None = None, scores: list[float] | None = None) -> None:
@@ -74,7 +78,9 @@ class Metrics:
             if j < _EMF_SAMPLES:
                 self._window[j] = latency_ms
 
-    def observe_online(self, degraded: int, rows: int) -> None:
+    def observe_online(self, degraded: int, rows: int, read_ms: float = 0.0, enrich_ms: float = 0.0) -> None:
+        self.online_read.observe(read_ms)
+        self.online_enrich.observe(enrich_ms)
         self.online_rows += rows
         self.online_degraded += degraded
         self._window_online += rows
@@ -97,6 +103,10 @@ class Metrics:
                             BATCH_BUCKETS_ROWS, self.batch_buckets, self.batch_rows_sum)
         lines += ["# TYPE fraud_online_rows_total counter", f"fraud_online_rows_total {self.online_rows}",
                   "# TYPE fraud_online_degraded_total counter", f"fraud_online_degraded_total {self.online_degraded}"]
+        lines += _histogram("fraud_online_read_ms", "Checkout form: time in online store reads, per request.",
+                            ONLINE_BUCKETS_MS, self.online_read.buckets, self.online_read.total)
+        lines += _histogram("fraud_online_enrich_ms", "Checkout form: store reads and feature computation, "
+                            "per request.", ONLINE_BUCKETS_MS, self.online_enrich.buckets, self.online_enrich.total)
         lines += ["# TYPE fraud_model_swaps_total counter", f"fraud_model_swaps_total {self.swaps}",
                   "# TYPE fraud_model_info gauge", f'fraud_model_info{{version="{self.model_version}"}} 1']
         for name, value in sorted((extra or {}).items()):
@@ -119,9 +129,14 @@ class Metrics:
             doc[name] = n
         if self._window_online:
             metrics += [{"Name": "OnlineRows", "Unit": "Count"}, {"Name": "OnlineDegraded", "Unit": "Count"},
-                        {"Name": "OnlineDegradedRate", "Unit": "None"}]
+                        {"Name": "OnlineDegradedRate", "Unit": "None"},
+                        {"Name": "OnlineReadLatency", "Unit": "Milliseconds"},
+                        {"Name": "OnlineEnrichLatency", "Unit": "Milliseconds"}]
+            # from inside the endpoint: the SageMaker-to-DynamoDB round trip, as CloudWatch percentiles
             doc.update(OnlineRows=self._window_online, OnlineDegraded=self._window_degraded,
-                       OnlineDegradedRate=self._window_degraded / self._window_online)
+                       OnlineDegradedRate=self._window_degraded / self._window_online,
+                       OnlineReadLatency=self.online_read.take_window(),
+                       OnlineEnrichLatency=self.online_enrich.take_window())
             self._window_online = self._window_degraded = 0
         # The model's behaviour in this interval, for the canary's rollback alarms (deploy/behaviour.py):
         # they compare these with the bundle's reference profile, per model version.
@@ -143,6 +158,32 @@ class Metrics:
         self._window_decisions = Counter()
         self._window_score_sum, self._window_scored = 0.0, 0
         return doc
+
+
+class _Timings:
+    """A cumulative histogram (Prometheus) and a reservoir sample of the current interval (EMF)."""
+
+    def __init__(self) -> None:
+        self.buckets = [0] * (len(ONLINE_BUCKETS_MS) + 1)
+        self.total = 0.0
+        self._window: list[float] = []
+        self._seen = 0
+        self._rng = random.Random(1)
+
+    def observe(self, ms: float) -> None:
+        self.buckets[bisect.bisect_left(ONLINE_BUCKETS_MS, ms)] += 1
+        self.total += ms
+        self._seen += 1
+        if len(self._window) < _EMF_SAMPLES:
+            self._window.append(ms)
+        else:
+            j = self._rng.randrange(self._seen)
+            if j < _EMF_SAMPLES:
+                self._window[j] = ms
+
+    def take_window(self) -> list[float]:
+        out, self._window, self._seen = self._window, [], 0
+        return out
 
 
 def _histogram(name: str, help_text: str, edges: tuple[float, ...], counts: list[int], total: float) -> list[str]:

@@ -88,6 +88,11 @@ def test_checkout_requests_get_the_offline_features_and_feed_the_next_ones(setup
     feats = _post(srv, checkout_request(plan, last.record), form="checkout", features="1").json()
     full = _post(srv, feats["features"]).json()
     assert full["score"] == feats["score"] and full["decision"] == feats["decision"]
+    with srv.client() as c:            # each checkout request's store reads and enrichment are timed
+        metrics = {line.split()[0]: float(line.split()[-1]) for line in c.get("/metrics").text.splitlines()
+                   if line.startswith(("fraud_online_read_ms_", "fraud_online_enrich_ms_"))}
+    assert metrics["fraud_online_read_ms_count"] == metrics["fraud_online_enrich_ms_count"] >= 31
+    assert 0 < metrics["fraud_online_read_ms_sum"] < metrics["fraud_online_enrich_ms_sum"]
 
 
 def test_capture_keeps_what_the_model_saw_and_what_checkout_sent(setup, plan):
