@@ -16,7 +16,7 @@ IAM = ROOT / "deploy" / "iam"
 TEMPLATE = ROOT / "deploy" / "infra" / "template.yaml"
 ROLES = {"sagemaker-execution": "sagemaker.amazonaws.com", "batch-job": "ecs-tasks.amazonaws.com",
          "step-functions": "states.amazonaws.com", "eventbridge": "events.amazonaws.com",
-         "ingest": "ecs-tasks.amazonaws.com"}
+         "ingest": "ecs-tasks.amazonaws.com", "deploy-job": "ecs-tasks.amazonaws.com"}
 # Actions AWS offers no resource-level permissions for: the only ones allowed on Resource "*"
 # (deploy/iam/README.md names each, and the statement's Sid says so).
 NO_RESOURCE_LEVEL = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData", "batch:DescribeJobs",
@@ -33,6 +33,7 @@ SAMPLE = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId":
           "MetaflowStepFunctionsTableName": "metaflow-sfn", "TrainStateMachineName": "paylink_fraud.prod.TrainFlow",
           "MonitorStateMachineName": "paylink_fraud.prod.MonitorFlow", "StateMachinePrefix": "paylink_fraud.prod",
           "BatchJobRole.Arn": "arn:aws:iam::123456789012:role/paylink-fraud-batch-job",
+          "DeployJobRole.Arn": "arn:aws:iam::123456789012:role/paylink-fraud-deploy-job",
           "StepFunctionsRole.Arn": "arn:aws:iam::123456789012:role/paylink-fraud-step-functions",
           "EventBridgeRole.Arn": "arn:aws:iam::123456789012:role/paylink-fraud-eventbridge",
           "MetaflowJobQueueArn": "arn:aws:batch:us-east-1:123456789012:job-queue/metaflow",
@@ -117,7 +118,7 @@ def test_template_embeds_the_iam_documents_unchanged():
     resources, docs = _template()["Resources"], _docs()
     for logical, role in [("SageMakerExecutionRole", "sagemaker-execution"), ("BatchJobRole", "batch-job"),
                           ("StepFunctionsRole", "step-functions"), ("EventBridgeRole", "eventbridge"),
-                          ("IngestRole", "ingest")]:
+                          ("IngestRole", "ingest"), ("DeployJobRole", "deploy-job")]:
         props = resources[logical]["Properties"]
         assert props["AssumeRolePolicyDocument"] == _wrap_subs(docs[f"{role}-trust"]), logical
         (policy,) = props["Policies"]
