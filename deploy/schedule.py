@@ -2,7 +2,6 @@
 
     python -m deploy.schedule --deploy-job-role ARN   # TrainFlow (weekly), EvaluateFlow and DeployFlow
 
-
 Decision (docs/deployment.md, "Where scheduled runs are recorded"): the registry does **not** work from S3
 alone. Metaflow's client finds runs through its metadata provider; with `local` metadata a run on AWS
 Batch writes its metadata to the container's own disk, which is gone when the job ends, so a scheduled
