@@ -35,8 +35,9 @@ ACCOUNT, REGION, PARTITION = "123456789012", "us-east-1", "aws"
 HARNESS_KEY = "testing"  # the tests' own setup and checks: not a role, never judged
 # One access key id per code path, so the log says who made each call.
 ROLE_KEYS = {
-    "deployer": "AKIAPAYLINKDEPLOYER0",     # fraud deploy, DeployFlow, fraud models (the person or CI deploying)
-    "batch-job": "AKIAPAYLINKBATCHJOB0",    # TrainFlow/MonitorFlow steps on AWS Batch
+    "deployer": "AKIAPAYLINKDEPLOYER0",     # fraud deploy, DeployFlow run by hand or CI, fraud models
+    "batch-job": "AKIAPAYLINKBATCHJOB0",    # TrainFlow/EvaluateFlow/MonitorFlow steps on AWS Batch
+    "deploy-job": "AKIAPAYLINKDEPLOYJOB",   # DeployFlow's steps on AWS Batch (deploy.schedule --deploy-job-role)
     "schedule-creator": "AKIAPAYLINKSCHEDUL0",  # whoever runs `flows/x.py step-functions create`
     "monitor": "AKIAPAYLINKMONITOR00",      # `fraud monitor` / MonitorFlow run by an operator or cron host
     "ingest": "AKIAPAYLINKINGEST000",       # `fraud features ingest`: Kinesis events into the DynamoDB online store
@@ -44,6 +45,7 @@ ROLE_KEYS = {
 KEY_ROLES = {key: role for role, key in ROLE_KEYS.items()}
 # Roles AWS services assume (their calls are implied, found by the role's name in the ARN handed over).
 SERVICE_ROLES = {"paylink-fraud-sagemaker-execution": "sagemaker-execution", "paylink-fraud-batch-job": "batch-job",
+                 "paylink-fraud-deploy-job": "deploy-job",
                  "paylink-fraud-step-functions": "step-functions", "paylink-fraud-eventbridge": "eventbridge"}
 # The stack parameters as this test suite's deployment uses them (deploy/infra/template.yaml).
 PARAMETERS = {
@@ -58,6 +60,7 @@ PARAMETERS = {
     "MetaflowJobQueueArn": f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/metaflow-queue",
     "SageMakerExecutionRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/paylink-fraud-sagemaker-execution",
     "BatchJobRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/paylink-fraud-batch-job",
+    "DeployJobRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/paylink-fraud-deploy-job",
     "StepFunctionsRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/paylink-fraud-step-functions",
     "EventBridgeRole.Arn": f"arn:aws:iam::{ACCOUNT}:role/paylink-fraud-eventbridge",
     # the weekly chain (config/deploy.toml [release] model_package_group) and the online store

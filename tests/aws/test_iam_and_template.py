@@ -16,7 +16,7 @@ IAM = ROOT / "deploy" / "iam"
 TEMPLATE = ROOT / "deploy" / "infra" / "template.yaml"
 ROLES = {"sagemaker-execution": "sagemaker.amazonaws.com", "batch-job": "ecs-tasks.amazonaws.com",
          "step-functions": "states.amazonaws.com", "eventbridge": "events.amazonaws.com",
-         "ingest": "ecs-tasks.amazonaws.com"}
+         "ingest": "ecs-tasks.amazonaws.com", "deploy-job": "ecs-tasks.amazonaws.com"}
 # Actions AWS offers no resource-level permissions for: the only ones allowed on Resource "*"
 # (deploy/iam/README.md names each, and the statement's Sid says so).
 NO_RESOURCE_LEVEL = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData", "batch:DescribeJobs",
@@ -33,6 +33,7 @@ SAMPLE = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId":
           "MetaflowStepFunctionsTableName": "metaflow-sfn", "TrainStateMachineName": "paylink_fraud.prod.TrainFlow",
           "MonitorStateMachineName": "paylink_fraud.prod.MonitorFlow", "StateMachinePrefix": "paylink_fraud.prod",
           "BatchJobRole.Arn": "arn:aws:iam::123456789012:role/paylink-fraud-batch-job",
+          "DeployJobRole.Arn": "arn:aws:iam::123456789012:role/paylink-fraud-deploy-job",
           "StepFunctionsRole.Arn": "arn:aws:iam::123456789012:role/paylink-fraud-step-functions",
           "EventBridgeRole.Arn": "arn:aws:iam::123456789012:role/paylink-fraud-eventbridge",
           "MetaflowJobQueueArn": "arn:aws:batch:us-east-1:123456789012:job-queue/metaflow",
@@ -117,7 +118,7 @@ def test_template_embeds_the_iam_documents_unchanged():
     resources, docs = _template()["Resources"], _docs()
     for logical, role in [("SageMakerExecutionRole", "sagemaker-execution"), ("BatchJobRole", "batch-job"),
                           ("StepFunctionsRole", "step-functions"), ("EventBridgeRole", "eventbridge"),
-                          ("IngestRole", "ingest")]:
+                          ("IngestRole", "ingest"), ("DeployJobRole", "deploy-job")]:
         props = resources[logical]["Properties"]
         assert props["AssumeRolePolicyDocument"] == _wrap_subs(docs[f"{role}-trust"]), logical
         (policy,) = props["Policies"]
@@ -223,3 +224,61 @@ def test_the_container_reads_the_templates_online_store_table():
     assert load_deploy_config().model.online_store == f"dynamodb:{table}"
     read = [st for st in _docs()["sagemaker-execution-policy"]["Statement"] if st["Sid"] == "ReadOnlineFeatureStore"]
     assert read and set(_as_list(read[0]["Action"])) == {"dynamodb:BatchGetItem", "dynamodb:GetItem"}
+
+
+# Deployer statements DeployFlow does not need on Batch: the deploy-job role lacks them on purpose.
+DEPLOYER_ONLY = {
+    "ListModelPackagesHasNoResourceLevelPermissions": "`fraud models approvals` lists the package group",
+    "ModelRegistryApprovals": "a person approves or rejects; an approval is what starts DeployFlow",
+    "ReadCaptureForShadowReports": "`fraud deploy shadow-report` reads capture",
+    "ListCaptureForShadowReports": "`fraud deploy shadow-report` lists capture",
+    **{sid: "`make aws-drill` only" for sid in ("DrillEndpoints", "DrillEndpointUpdates", "DrillTargetTrackingAlarms",
+                                                 "DrillRemovesItsModelPackages", "DrillForcesAndRemovesItsAlarms",
+                                                 "DrillRemovesItsObjects")},
+}
+
+
+def _grants(doc: dict):
+    """(Sid, action, resource, context) for every action and resource a policy names, with each combination of
+    the values its conditions accept."""
+    import itertools
+
+    for statement in doc["Statement"]:
+        checks = [(k, _as_list(v)) for c in statement.get("Condition", {}).values() for k, v in c.items()]
+        for values in itertools.product(*(v for _, v in checks)):
+            context = {k: _substitute(v) for (k, _), v in zip(checks, values)}
+            for action in _as_list(statement["Action"]):
+                for resource in _as_list(statement["Resource"]):
+                    yield statement["Sid"], action, _substitute(resource), context
+
+
+def test_the_deploy_job_role_has_the_deployers_deploy_path_and_nothing_more():
+    """DeployFlow does on Batch what the deployer does by hand: the two documents cannot drift apart."""
+    from aws.iam_audit import allowed
+
+    docs = _docs()
+    deployer, job = docs["deployer-policy"], docs["deploy-job-policy"]
+    as_deployed = {name: json.loads(_substitute(json.dumps(docs[name]))) for name in ("deployer-policy",
+                                                                                     "deploy-job-policy")}
+    assert set(DEPLOYER_ONLY) <= {s["Sid"] for s in deployer["Statement"]}, "DEPLOYER_ONLY names a removed statement"
+    missing = [f"deployer/{sid}: {action} on {resource} {ctx or ''}" for sid, action, resource, ctx in _grants(deployer)
+               if sid not in DEPLOYER_ONLY and not allowed([as_deployed["deploy-job-policy"]], action, resource, ctx)]
+    assert missing == [], "deploy-job-policy.json lacks (add it, or name the statement in DEPLOYER_ONLY):\n" + \
+        "\n".join(missing)
+    beyond = [f"deploy-job/{sid}: {action} on {resource}" for sid, action, resource, ctx in _grants(job)
+              if not allowed([as_deployed["deployer-policy"]], action, resource, ctx)]
+    assert beyond == [], "deploy-job-policy.json grants more than the deployer:\n" + "\n".join(beyond)
+
+
+def test_the_deploy_job_role_in_the_template_and_who_may_pass_it():
+    template = _template()
+    props = template["Resources"]["DeployJobRole"]["Properties"]
+    assert props["RoleName"] == SAMPLE["DeployJobRole.Arn"].rpartition("/")[2]
+    assert template["Outputs"]["DeployJobRoleArn"]["Value"] == {"Fn::GetAtt": ["DeployJobRole", "Arn"]}
+    creator = template["Resources"]["ScheduleCreatorPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    # `step-functions create` registers DeployFlow's job definitions with the role as their jobRoleArn.
+    assert [s["Sid"] for s in creator if s["Action"] == ["iam:PassRole"]
+            and s["Resource"] == [{"Fn::Sub": "${DeployJobRole.Arn}"}]] == ["PassDeployJobRole"]
+    # Step Functions submits jobs whose definitions already name the role: batch:SubmitJob has no role field,
+    # so the Step Functions role passes no role (AWS's own policy for the Batch integration has no PassRole).
+    assert not [s for s in _docs()["step-functions-policy"]["Statement"] if "iam:PassRole" in _as_list(s["Action"])]

@@ -53,6 +53,11 @@ class MetaflowAws:
     clients: AwsClients
     train_run_id: str
 
+    def as_role(self, role: str) -> MetaflowAws:
+        """The same setup, signing as `role` (tests/aws/iam_audit.py ROLE_KEYS): a flow as it runs on Batch."""
+        return MetaflowAws({**self.env, "AWS_ACCESS_KEY_ID": ROLE_KEYS[role]}, self.root, self.cfg, self.clients,
+                           self.train_run_id)
+
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run([PY, *args], cwd=self.root, env=self.env, capture_output=True, text=True,
                               timeout=TIMEOUT)
@@ -87,7 +92,7 @@ def mf(aws_emulator, tmp_path_factory) -> MetaflowAws:
            "METAFLOW_DEFAULT_METADATA": "local",
            "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(root),
            "FRAUD_REGISTRY_LOG": str(root / "registry.jsonl")}
-    probe = MetaflowAws({**env, "AWS_ACCESS_KEY_ID": ROLE_KEYS["batch-job"]}, root, cfg, clients, "")  # as on Batch
+    probe = MetaflowAws(env, root, cfg, clients, "").as_role("batch-job")  # TrainFlow as on Batch
     out = probe.run(str(ROOT / "flows" / "train.py"), "--no-pylint", "--datastore=s3",
                     "--config", "config", str(_train_config(root)), "run", "--rows", "10000", "--trials", "1")
     match = re.search(r"\[(\d+)/start/", out.stdout + out.stderr)
@@ -130,9 +135,12 @@ def test_deployflow_puts_the_latest_passed_run_live(mf, aws_emulator, monkeypatc
     aws_emulator.queue_invoke_results([json.dumps({"model_version": mf.train_run_id, "score": s, "decision": d})
                                        for s, d in answers])
 
-    # With the S3 datastore, as a deployment runs it: DeployFlow's run data and card go under metaflow/.
-    out = mf.run(str(ROOT / "flows" / "deploy.py"), "--no-pylint", "--datastore=s3", "--config", "settings",
-                 str(_fast_deploy_config(mf.root)), "run", "--reason", "first model on the endpoint")
+    # With the S3 datastore, as a deployment runs it: DeployFlow's run data and card go under metaflow/. It signs
+    # as the deploy job role, the role its Batch jobs run as when an approval starts it, so the IAM audit
+    # judges every call it makes against deploy/iam/deploy-job-policy.json.
+    out = mf.as_role("deploy-job").run(
+        str(ROOT / "flows" / "deploy.py"), "--no-pylint", "--datastore=s3", "--config", "settings",
+        str(_fast_deploy_config(mf.root)), "run", "--reason", "first model on the endpoint")
     assert f"TrainFlow/{mf.train_run_id} is live on sagemaker and is the champion" in out.stdout + out.stderr
     endpoint = mf.clients.sagemaker.describe_endpoint(EndpointName=mf.cfg.endpoint.name)
     assert mf.train_run_id in endpoint["EndpointConfigName"]

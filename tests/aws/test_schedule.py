@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.schedule import ScheduleError, check_metadata, commands, main
+from deploy.schedule import ScheduleError, check_metadata, commands, create_chain, main
 
 SERVICE = {"METAFLOW_DEFAULT_METADATA": "service", "METAFLOW_SERVICE_URL": "https://metaflow.example/api",
            "METAFLOW_DEFAULT_DATASTORE": "s3"}
+BATCH_JOB_ROLE = "arn:aws:iam::123456789012:role/paylink-fraud-batch-job"
+DEPLOY_JOB_ROLE = "arn:aws:iam::123456789012:role/paylink-fraud-deploy-job"
 
 
 def test_local_metadata_is_refused_before_any_state_machine_is_created():
@@ -20,10 +22,31 @@ def test_local_metadata_is_refused_before_any_state_machine_is_created():
 
 
 def test_the_chain_is_train_evaluate_deploy_on_batch():
-    cmds = commands(python="python")
+    cmds = commands(python="python", deploy_job_role=DEPLOY_JOB_ROLE)
     assert [c[1].rsplit("/", 1)[1] for c in cmds] == ["train.py", "evaluate.py", "deploy.py"]
-    assert all(c[-2:] == ["step-functions", "create"] and "batch" in c for c in cmds)
+    assert all(c[-2:] == ["step-functions", "create"] for c in cmds)
     assert ["--production" in c for c in cmds] == [True, True, False]  # DeployFlow has no @project
+    # Only DeployFlow runs as the deploy job role; training and evaluation keep the Batch job role.
+    assert [c[c.index("--with") + 1] for c in cmds] == ["batch", "batch", f"batch:iam_role={DEPLOY_JOB_ROLE}"]
+    assert commands(python="python", only=("train.py", "evaluate.py"))  # no DeployFlow: no role needed
+    with pytest.raises(ScheduleError, match="deploy.py needs a deploy job role"):
+        commands(python="python")
+
+
+def test_deployflows_machine_is_refused_without_its_own_job_role(monkeypatch, capsys):
+    """Refused before any `step-functions create` runs: a DeployFlow on the Batch job role fails after approval."""
+    with pytest.raises(ScheduleError, match=r"--deploy-job-role \(or PAYLINK_DEPLOY_JOB_ROLE\) is required.*got none"):
+        create_chain(SERVICE)
+    with pytest.raises(ScheduleError, match=r"must be an IAM role ARN.*got 'paylink-fraud-deploy-job'"):
+        create_chain(SERVICE, deploy_job_role="paylink-fraud-deploy-job")
+    with pytest.raises(ScheduleError, match=r"must not be the Batch job role.*Training jobs must not be able to deploy"):
+        create_chain({**SERVICE, "METAFLOW_ECS_S3_ACCESS_IAM_ROLE": BATCH_JOB_ROLE,
+                      "PAYLINK_DEPLOY_JOB_ROLE": BATCH_JOB_ROLE})
+    for key, value in {**SERVICE, "METAFLOW_SERVICE_URL": "http://127.0.0.1:1/api"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("PAYLINK_DEPLOY_JOB_ROLE", raising=False)
+    assert main([]) != 0
+    assert "schedule: --deploy-job-role (or PAYLINK_DEPLOY_JOB_ROLE) is required" in capsys.readouterr().err
 
 
 def test_the_command_exits_non_zero_with_local_metadata(monkeypatch, capsys):
@@ -63,6 +86,7 @@ def test_scheduled_runs_record_their_metadata_in_the_service(aws, tmp_path):
                "METAFLOW_SFN_IAM_ROLE": "arn:aws:iam::123456789012:role/paylink-fraud-step-functions",
                "METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE": "arn:aws:iam::123456789012:role/paylink-fraud-eventbridge",
                "METAFLOW_SFN_DYNAMO_DB_TABLE": "metaflow-sfn-state",
+               "PAYLINK_DEPLOY_JOB_ROLE": "arn:aws:iam::123456789012:role/paylink-fraud-deploy-job",
                "AWS_ACCESS_KEY_ID": ROLE_KEYS["schedule-creator"]}   # `step-functions create` is the schedule creator's
         assert create_chain(env, production=False, cwd=tmp_path, only=("deploy.py",))
     sfn = session.client("stepfunctions")
@@ -73,3 +97,20 @@ def test_scheduled_runs_record_their_metadata_in_the_service(aws, tmp_path):
             continue
         task_env = {e["Name"]: e.get("Value") for e in state["Parameters"]["ContainerOverrides"]["Environment"]}
         assert (task_env["METAFLOW_DEFAULT_METADATA"], task_env["METAFLOW_SERVICE_URL"]) == ("service", url), name
+        # Every DeployFlow job runs as the deploy job role: its job definition carries it (the schedule creator
+        # passed it when registering), and SubmitJob has no field to change it, so Step Functions passes no role.
+        (definition,) = batch.describe_job_definitions(jobDefinitions=[state["Parameters"]["JobDefinition"]])[
+            "jobDefinitions"]
+        assert definition["containerProperties"]["jobRoleArn"] == env["PAYLINK_DEPLOY_JOB_ROLE"], name
+        assert not [key for key in _keys(state["Parameters"]) if "role" in key.lower()], name
+
+
+def _keys(value):
+    """Every key of a nested JSON value."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield key
+            yield from _keys(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _keys(inner)

@@ -14,6 +14,7 @@ from aws.iam_audit import ROLE_KEYS, Call, allowed, calls_of, denied, policy_of
 ROLES_OF_TESTS = {"test_monitor_roles.py": {"batch-job", "monitor"},
                   "test_weekly_retraining_on_step_functions": {"schedule-creator", "step-functions", "eventbridge"},
                   "test_trainflow_on_the_s3_datastore": {"batch-job"},
+                  "test_deployflow_puts_the_latest_passed_run_live": {"deploy-job"},
                   "test_online_kinesis.py": {"ingest"}, "test_online_ingest_aws.py": {"ingest"},
                   "test_scheduled_runs_record_their_metadata_in_the_service": {"schedule-creator"}}
 
@@ -48,8 +49,8 @@ def test_the_audit_sees_each_named_gap_in_the_old_policies():
         assert denied([call]) == [], call
     assert denied([Call("batch-job", "cloudwatch:PutMetricData", "*", (("cloudwatch:namespace", "Other"),))])
     assert denied([Call("deployer", "s3:PutObject", f"{bucket}/metaflow/TrainFlow/data/ab/abcdef")])
-    assert set(ROLE_KEYS) <= {"deployer", "batch-job", "schedule-creator", "monitor", "ingest"}
-    assert policy_of("schedule-creator") and policy_of("monitor") and policy_of("ingest")
+    assert set(ROLE_KEYS) <= {"deployer", "batch-job", "deploy-job", "schedule-creator", "monitor", "ingest"}
+    assert policy_of("schedule-creator") and policy_of("monitor") and policy_of("ingest") and policy_of("deploy-job")
 
 
 @pytest.mark.parametrize("statement, action, resource, context, expected", [
@@ -107,3 +108,23 @@ def test_model_package_kinesis_and_batch_item_calls_are_judged_on_their_arns():
     assert not allowed(ingest, "kinesis:PutRecords", stream)  # producers put events, ingest only reads
     real_group = f"{sm}:model-package-group/paylink-fraud"   # only the drill's group may be deleted
     assert not allowed(policy_of("deployer"), "sagemaker:DeleteModelPackageGroup", real_group)
+
+
+def test_training_jobs_cannot_deploy_and_deployflow_cannot_rewrite_training():
+    """Why DeployFlow has its own Batch job role: least privilege both ways (deploy/iam/README.md)."""
+    batch, job = policy_of("batch-job"), policy_of("deploy-job")
+    sm, bucket = "arn:aws:sagemaker:us-east-1:123456789012", "arn:aws:s3:::paylink-fraud-artifacts"
+    for action, resource in (("sagemaker:CreateModel", f"{sm}:model/paylink-fraud-1-abc"),
+                             ("sagemaker:UpdateEndpoint", f"{sm}:endpoint/paylink-fraud"),
+                             ("cloudwatch:PutMetricAlarm", "arn:aws:cloudwatch:us-east-1:123456789012:alarm:"
+                                                           "paylink-fraud-5xx-rate"),
+                             ("s3:PutObject", f"{bucket}/deploy-history/paylink-fraud/1.json")):
+        assert allowed(job, action, resource) and not allowed(batch, action, resource), action
+    pass_execution_role = ("iam:PassRole", "arn:aws:iam::123456789012:role/paylink-fraud-sagemaker-execution",
+                           {"iam:PassedToService": "sagemaker.amazonaws.com"})
+    assert allowed(job, *pass_execution_role) and not allowed(batch, *pass_execution_role)
+    train_data = f"{bucket}/metaflow/TrainFlow/data/ab/abcdef"
+    assert allowed(job, "s3:GetObject", train_data) and not allowed(job, "s3:PutObject", train_data)
+    assert allowed(job, "s3:PutObject", f"{bucket}/metaflow/DeployFlow/data/ab/abcdef")
+    assert not allowed(job, "sagemaker:UpdateModelPackage", f"{sm}:model-package/paylink-fraud/3")  # a person's
+    assert denied([Call("schedule-creator", "iam:PassRole", "arn:aws:iam::123456789012:role/paylink-fraud-deploy-job")]) == []
