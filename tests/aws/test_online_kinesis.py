@@ -104,3 +104,22 @@ def test_a_resharded_stream_is_read_once_each(kinesis):
     assert any(s.get("ParentShardId") for s in shards), "the emulator resharded"
     batches = _read(KinesisSource(STREAM, store), max_records=4)
     assert sorted(_tid(e) for b in batches for e in b) == [f"t{i:04d}" for i in range(60)]
+
+
+def test_a_followed_stream_yields_an_empty_batch_once_caught_up(kinesis):
+    """The ingest service reports its lag on every heartbeat: a followed source hands back control (an empty
+    batch) when caught up, instead of polling silently, and reads what is put after that."""
+    client, store = kinesis
+    put_events(STREAM, _events(0, 10), _tid, client=client)
+    source = KinesisSource(STREAM, store, follow=True, poll_interval_s=0.05)
+    batches = source.batches(100)
+    read: list[Event] = []
+    batch = next(batches)
+    while batch:
+        read += batch
+        batch = next(batches)
+    assert batch == [] and sorted(_tid(e) for e in read) == [_tid(e) for e in _events(0, 10)]
+    put_events(STREAM, _events(10, 12), _tid, client=client)
+    later = [e for _ in range(50) for e in next(batches)]   # heartbeats until the new events come
+    batches.close()
+    assert sorted(_tid(e) for e in later) == ["t0010", "t0011"]
