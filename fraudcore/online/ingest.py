@@ -131,7 +131,7 @@ class Ingestor:
                 continue
             if ev.stream not in self._known:
                 rejects.append({"position": ev.position, "stream": ev.stream, "rule": "unknown_table",
-                                "reason": f"no table {ev.stream!r} in events.toml"})
+                                "reason": f"no table {ev.stream!r} in events.toml", "record": ev.record})
                 continue
             try:
                 t = self._event_time(ev)

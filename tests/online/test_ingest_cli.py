@@ -9,7 +9,7 @@ import sys
 
 def test_emf_counts_are_per_report_and_rejects_go_to_standard_error(tmp_path):
     source = tmp_path / "events.jsonl"
-    source.write_text('not json\n{"stream": "no_such_table", "record": {}}\n{"record": {}}\n')
+    source.write_text('not json\n{"stream": "no_such_table", "record": {"card_id": "c1"}}\n{"record": {}}\n')
     out = subprocess.run([sys.executable, "-m", "fraudcore.cli", "features", "ingest", "--from", str(source),
                           "--store", f"lmdb:{tmp_path / 'store.lmdb'}", "--batch", "1", "--report-every", "0",
                           "--emf", "--rejects", "-"], capture_output=True, text=True, timeout=120)
@@ -27,4 +27,5 @@ def test_emf_counts_are_per_report_and_rejects_go_to_standard_error(tmp_path):
     rejects = [json.loads(line) for line in out.stderr.splitlines() if line.startswith('{"at"')]
     assert [r["position"] for r in rejects] == ["1", "2", "3"]
     assert "not valid JSON" in rejects[0]["reason"] and rejects[1]["rule"] == "unknown_table"
+    assert rejects[1]["record"] == {"card_id": "c1"}     # kept, so it can be ingested again once declared
     assert not (tmp_path / "online-rejects.jsonl").exists() and not (tmp_path / "store.rejects.jsonl").exists()
