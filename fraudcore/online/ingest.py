@@ -64,8 +64,9 @@ class Ingestor:
         """`rejects`: a JSONL file appended to, or an open binary stream (the service's standard error,
         which its log group keeps)."""
         self.plan, self.store, self.lateness_ns, self.expire = plan, store, lateness_ns, expire
-        self.rejects: Path | BinaryIO | None = (Path(rejects) if isinstance(rejects, (str, Path)) and rejects
-                                                else None if isinstance(rejects, str) else rejects)
+        if isinstance(rejects, str):
+            rejects = Path(rejects) if rejects else None
+        self.rejects: Path | BinaryIO | None = rejects
         self.stats = IngestStats()
         self._streams = plan.streams()
         self._snapshots = {s.table: s for s in plan.snapshots}
