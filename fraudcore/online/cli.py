@@ -111,11 +111,19 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _emf(stats: dict[str, Any], stream: str) -> str:
-    metrics = [{"Name": "IngestApplied", "Unit": "Count"}, {"Name": "IngestLate", "Unit": "Count"},
-               {"Name": "IngestRejected", "Unit": "Count"}, {"Name": "IngestLagSeconds", "Unit": "Seconds"}]
-    doc = {"Source": stream, "IngestApplied": stats["applied"], "IngestLate": stats["late"],
-           "IngestRejected": stats["rejected"], "IngestLagSeconds": stats["lag_s"] or 0.0,
+EMF_COUNTS = {"IngestApplied": "applied", "IngestLate": "late", "IngestRejected": "rejected"}
+
+
+def _emf(stats: dict[str, Any], stream: str, reported: dict[str, int]) -> str:
+    """One CloudWatch EMF line (namespace PayLink/Fraud, dimension Source = the stream or file).
+
+    The counts are those since the previous line (`reported` holds the totals already reported and is
+    updated), so CloudWatch's Sum over a period is the events of that period and an alarm on
+    IngestRejected > 0 clears once rejects stop; IngestLagSeconds is the lag now."""
+    counts = {metric: stats[key] - reported.get(key, 0) for metric, key in EMF_COUNTS.items()}
+    reported.update({key: stats[key] for key in EMF_COUNTS.values()})
+    metrics = [{"Name": m, "Unit": "Count"} for m in EMF_COUNTS] + [{"Name": "IngestLagSeconds", "Unit": "Seconds"}]
+    doc = {"Source": stream, **counts, "IngestLagSeconds": stats["lag_s"] or 0.0,
            "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [
                {"Namespace": "PayLink/Fraud", "Dimensions": [["Source"]], "Metrics": metrics}]}}
     return json.dumps(doc, separators=(",", ":"))
@@ -129,7 +137,8 @@ def _ingest(args: argparse.Namespace) -> int:
     store = open_store(args.store, timeout_s=args.timeout)
     rejects = args.rejects or (str(Path(args.store.partition(":")[2]).with_suffix(".rejects.jsonl"))
                                if args.store.startswith("lmdb:") else "online-rejects.jsonl")
-    ingestor = Ingestor(plan, store, parse_duration(args.lateness, "--lateness"), rejects, expire=not args.no_expiry)
+    ingestor = Ingestor(plan, store, parse_duration(args.lateness, "--lateness"),
+                        sys.stderr.buffer if rejects == "-" else rejects, expire=not args.no_expiry)
     if args.kinesis:
         from fraudcore.online.kinesis import KinesisSource
         source: Any = KinesisSource(args.kinesis, store=store, follow=args.follow)
@@ -141,18 +150,21 @@ def _ingest(args: argparse.Namespace) -> int:
                             checkpoint_file=args.checkpoint)
         name = args.source
     t0 = last = time.perf_counter()
-    for batch in source.batches(args.batch):
-        stats = ingestor.apply(batch)
+    reported: dict[str, int] = {}
+    for batch in source.batches(args.batch):    # a followed Kinesis stream also yields [] when caught up
         if batch:
+            ingestor.apply(batch)
             source.checkpoint(batch[-1].position)
         now = time.perf_counter()
         if now - last >= args.report_every:
             last = now
-            line = _emf(stats.to_dict(), name) if args.emf else json.dumps(stats.to_dict())
+            stats = ingestor.stats.to_dict()
+            line = _emf(stats, name, reported) if args.emf else json.dumps(stats)
             print(line, file=sys.stdout if args.emf else sys.stderr, flush=True)
-    summary = {**ingestor.stats.to_dict(), "seconds": round(time.perf_counter() - t0, 2), "rejects": rejects}
+    summary = {**ingestor.stats.to_dict(), "seconds": round(time.perf_counter() - t0, 2),
+               "rejects": "stderr" if rejects == "-" else rejects}
     if args.emf:
-        print(_emf(summary, name), flush=True)
+        print(_emf(summary, name, reported), flush=True)
     print(json.dumps(summary))
     return 0
 
@@ -190,8 +202,8 @@ def add_commands(sub: Any, features_default: str) -> None:
     ing.add_argument("--idle", type=float, default=5.0, help="with --follow, stop after this many idle seconds")
     ing.add_argument("--checkpoint", default=None, help="file keeping the last applied line (resume after it)")
     ing.add_argument("--batch", type=int, default=500, help="events per store round trip (default: %(default)s)")
-    ing.add_argument("--rejects", default=None, help="JSONL of rejected events with reasons "
-                     "(default: beside the lmdb store)")
+    ing.add_argument("--rejects", default=None, help="JSONL of rejected events with reasons, or - for standard "
+                     "error (default: beside the lmdb store, else ./online-rejects.jsonl)")
     ing.add_argument("--timeout", type=float, default=5.0, help="store call budget in seconds")
     ing.add_argument("--report-every", type=float, default=10.0, help="seconds between progress lines")
     ing.add_argument("--emf", action="store_true", help="progress as CloudWatch EMF lines on stdout")

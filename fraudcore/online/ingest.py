@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, BinaryIO, Sequence
 
 import orjson
 
@@ -59,10 +59,14 @@ class IngestStats:
 class Ingestor:
     """Applies batches of events to a store under `plan`'s rules."""
 
-    def __init__(self, plan: OnlinePlan, store: Store, lateness_ns: int, rejects: str | Path | None = None,
+    def __init__(self, plan: OnlinePlan, store: Store, lateness_ns: int, rejects: str | Path | BinaryIO | None = None,
                  expire: bool = True) -> None:
+        """`rejects`: a JSONL file appended to, or an open binary stream (the service's standard error,
+        which its log group keeps)."""
         self.plan, self.store, self.lateness_ns, self.expire = plan, store, lateness_ns, expire
-        self.rejects = Path(rejects) if rejects else None
+        if isinstance(rejects, str):
+            rejects = Path(rejects) if rejects else None
+        self.rejects: Path | BinaryIO | None = rejects
         self.stats = IngestStats()
         self._streams = plan.streams()
         self._snapshots = {s.table: s for s in plan.snapshots}
@@ -128,7 +132,7 @@ class Ingestor:
                 continue
             if ev.stream not in self._known:
                 rejects.append({"position": ev.position, "stream": ev.stream, "rule": "unknown_table",
-                                "reason": f"no table {ev.stream!r} in events.toml"})
+                                "reason": f"no table {ev.stream!r} in events.toml", "record": ev.record})
                 continue
             try:
                 t = self._event_time(ev)
@@ -165,10 +169,14 @@ class Ingestor:
                 self.stats.duplicates += 1
         self.stats.rejected += len(rejects)
         if rejects and self.rejects is not None:
-            self.rejects.parent.mkdir(parents=True, exist_ok=True)
-            with self.rejects.open("ab") as fh:
-                for r in rejects:
-                    fh.write(orjson.dumps({"at": time.time(), **r}, default=str) + b"\n")
+            lines = b"".join(orjson.dumps({"at": time.time(), **r}, default=str) + b"\n" for r in rejects)
+            if isinstance(self.rejects, Path):
+                self.rejects.parent.mkdir(parents=True, exist_ok=True)
+                with self.rejects.open("ab") as fh:
+                    fh.write(lines)
+            else:
+                self.rejects.write(lines)
+                self.rejects.flush()
         self.stats.watermark_ns = watermark
         return self.stats
 

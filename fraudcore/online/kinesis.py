@@ -14,7 +14,8 @@ permission beyond the table's (the ingest role's Get/Put). A position is `<shard
 
 `follow=False` ends when every open shard is caught up (an empty read with MillisBehindLatest 0);
 `follow=True` keeps polling, `poll_interval_s` apart when there is nothing new (GetRecords allows five
-calls a second per shard).
+calls a second per shard), and yields an empty batch each time it is caught up, so that a service following
+a quiet stream still reports its lag on time (the ingest service's lag alarm treats silence as breaching).
 """
 from __future__ import annotations
 
@@ -154,6 +155,7 @@ class KinesisSource:
             if caught_up:
                 if not self.follow:
                     return
+                yield []        # caught up: lets the caller report (lag, a heartbeat) on a quiet stream
                 time.sleep(self.poll_interval_s)
                 self._discover()
 

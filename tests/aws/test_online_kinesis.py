@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from typing import Iterator
 
 import pytest
@@ -104,3 +105,35 @@ def test_a_resharded_stream_is_read_once_each(kinesis):
     assert any(s.get("ParentShardId") for s in shards), "the emulator resharded"
     batches = _read(KinesisSource(STREAM, store), max_records=4)
     assert sorted(_tid(e) for b in batches for e in b) == [f"t{i:04d}" for i in range(60)]
+
+
+def _next_within(batches: Iterator[list], seconds: float) -> list:
+    """The next batch, or a failure (not a hang) if the source keeps polling without handing back control."""
+    got: list = []
+    reader = threading.Thread(target=lambda: got.append(next(batches)), daemon=True)
+    reader.start()
+    reader.join(seconds)
+    assert got, f"no batch within {seconds} s: a followed source must yield [] when caught up"
+    return got[0]
+
+
+def test_a_followed_stream_yields_an_empty_batch_once_caught_up(kinesis):
+    """The ingest service reports its lag on every heartbeat: a followed source hands back control (an empty
+    batch) when caught up, instead of polling silently, and reads what is put after that."""
+    client, store = kinesis
+    put_events(STREAM, _events(0, 10), _tid, client=client)
+    batches = KinesisSource(STREAM, store, follow=True, poll_interval_s=0.05).batches(100)
+    read: list[Event] = []
+    batch = _next_within(batches, 30)
+    while batch:
+        read += batch
+        batch = _next_within(batches, 30)
+    assert sorted(_tid(e) for e in read) == [_tid(e) for e in _events(0, 10)]
+    put_events(STREAM, _events(10, 12), _tid, client=client)
+    later: list[Event] = []
+    for _ in range(50):                                   # heartbeats until the new events come
+        later += _next_within(batches, 30)
+        if len(later) == 2:
+            break
+    batches.close()
+    assert sorted(_tid(e) for e in later) == ["t0010", "t0011"]
