@@ -8,7 +8,8 @@
 bulk-loaded from the same events; the checkout form (enrichment + scoring) and the features form (the
 same transactions, features precomputed) interleaved at 500 and 1000 requests/s, capture on at the
 deployed rate (config/deploy.toml: every request), at normal and at real-time priority. Writes
-benchmarks/results/latency_checkout.json.
+benchmarks/results/latency_checkout.json. `--repeats N` (default 3) alternates the priorities N times and reports the
+median of each percentile over the runs, with each run's p50 and p99.
 
 Open loop: request i is due at t0 + i / rate whatever happened before, and its latency is measured
 from that scheduled time, so a server that falls behind shows its queueing instead of slowing the
@@ -34,6 +35,7 @@ import os
 import platform
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -538,6 +540,8 @@ def main(argv: list[str] | None = None) -> int:
                     "(one server, embedded online store); --model is a run id, dir or champion trained from events")
     ap.add_argument("--checkout-events", default=str(REPO / "data/events/rows=2000000-seed=7"),
                     help="raw events the model was trained on (default: make train's)")
+    ap.add_argument("--repeats", type=int, default=3, help="with --checkout: runs per priority, alternating "
+                    "(figures are medians over them)")
     args = ap.parse_args(argv)
     if args.quick:
         args.duration = args.ladder_duration = 5.0
@@ -677,6 +681,47 @@ def checkout_payloads(model: str, events: Path, store: Path, n: int) -> dict[str
             "checkout_fields": list(plan.checkout_fields)}
 
 
+def _median_of_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One rate's figures over repeated runs: the median of each percentile, the worst maximum, summed
+    counts, and each run's p50 and p99 (so the spread is visible)."""
+    out: dict[str, Any] = {k: round(statistics.median(r[k] for r in runs), 3) for k in ("p50_ms", "p95_ms", "p99_ms")}
+    out["max_ms"] = max(r["max_ms"] for r in runs)
+    for k in ("requests", "errors", "flagged", "flagged_without_reasons", "late_sends", "reconnects"):
+        out[k] = sum(r[k] for r in runs)
+    out["p50_ms_each_run"] = [r["p50_ms"] for r in runs]
+    out["p99_ms_each_run"] = [r["p99_ms"] for r in runs]
+    return out
+
+
+def server_side_ms(capture: Path, duration: float, warmup: int = 600) -> dict[str, Any]:
+    """The server's own time per request (capture's `latency_ms`: request received to response ready), by
+    form and rate: the part of the end-to-end figure that is our code, without the network, the client
+    and the scheduler's wake-up of an idle core. One worker appends in order, so each form's records
+    are its warm-up, then its 500/s phase, then its 1000/s phase."""
+    import orjson
+
+    def order(path: Path) -> tuple[str, str, int]:
+        return path.parent.parent.name, path.parent.name, int(path.stem.rsplit("-", 1)[1])
+
+    lat: dict[str, list[float]] = {"checkout": [], "features": []}
+    for path in sorted(capture.rglob("*.jsonl"), key=order):
+        for line in path.read_bytes().splitlines():
+            doc = orjson.loads(line)
+            if doc.get("status") == "ok":
+                lat["checkout" if doc.get("form") == "checkout" else "features"].append(doc["latency_ms"])
+    out: dict[str, Any] = {}
+    for form, values in lat.items():
+        start = warmup
+        for rate in MAIN_RATES:
+            part = np.array(values[start:start + int(rate * duration)])
+            start += int(rate * duration)
+            if len(part):
+                out.setdefault(form, {})[str(rate)] = {
+                    "p50_ms": round(float(np.percentile(part, 50)), 3), "p99_ms": round(float(np.percentile(part, 99)), 3),
+                    "max_ms": round(float(part.max()), 3), "requests": int(len(part))}
+    return out
+
+
 def checkout_main(args: argparse.Namespace) -> int:
     """Both request forms on one server, interleaved; normal and real-time priority runs."""
     global RT_PRIORITY
@@ -702,34 +747,51 @@ def checkout_main(args: argparse.Namespace) -> int:
         "runs": {},
     }
     rt_possible = os.geteuid() == 0
-    for priority in ("normal", "realtime"):
-        if priority == "realtime" and not rt_possible:
-            result["runs"][priority] = {"skipped": "real-time priority needs root"}
-            continue
-        RT_PRIORITY = 10 if priority == "realtime" else 0
-        os.sched_setscheduler(0, os.SCHED_FIFO if RT_PRIORITY else os.SCHED_OTHER,
-                              os.sched_param(RT_PRIORITY))
-        logs = CACHE / "logs"
-        logs.mkdir(exist_ok=True)
-        capture = CACHE / f"capture-{priority}"
-        shutil.rmtree(capture, ignore_errors=True)
-        proc, port = start_ours(Path(bundle.path), logs / f"checkout-{priority}.log",
-                                ["--online-store", f"lmdb:{store}", "--capture", str(capture),
-                                 "--capture-sample", "1"])
-        try:
-            print(f"checkout form vs features form, {priority} priority ...", file=sys.stderr)
-            global MAIN_RATES
-            MAIN_RATES = (500, 1000)
-            measured = measure({"checkout": (port, "/invocations?form=checkout", payloads["checkout"], check_ours),
-                                "features": (port, "/invocations", payloads["features"], check_ours)},
-                               args.duration, args.ladder_duration, ())
-        finally:
-            stop(proc)
-        run = {"scheduling": f"SCHED_FIFO {RT_PRIORITY}" if RT_PRIORITY else "SCHED_OTHER (normal)"}
+    priorities = ["normal", "realtime"] if rt_possible else ["normal"]
+    if not rt_possible:
+        result["runs"]["realtime"] = {"skipped": "real-time priority needs root"}
+    # Repeats alternate the priorities, so both see the same machine over the same minutes; the figures
+    # reported are the medians over the repeats (the machine is shared: one run is one sample of it).
+    measured_runs: dict[str, list[dict[str, Any]]] = {p: [] for p in priorities}
+    server_runs: dict[str, list[dict[str, Any]]] = {p: [] for p in priorities}
+    for rep in range(args.repeats):
+        for priority in priorities:
+            RT_PRIORITY = 10 if priority == "realtime" else 0
+            os.sched_setscheduler(0, os.SCHED_FIFO if RT_PRIORITY else os.SCHED_OTHER,
+                                  os.sched_param(RT_PRIORITY))
+            logs = CACHE / "logs"
+            logs.mkdir(exist_ok=True)
+            capture = CACHE / f"capture-{priority}"
+            shutil.rmtree(capture, ignore_errors=True)
+            proc, port = start_ours(Path(bundle.path), logs / f"checkout-{priority}.log",
+                                    ["--online-store", f"lmdb:{store}", "--capture", str(capture),
+                                     "--capture-sample", "1", *shlex.split(args.serve_args)])
+            try:
+                print(f"checkout form vs features form, {priority} priority, repeat {rep + 1}/{args.repeats} ...",
+                      file=sys.stderr)
+                global MAIN_RATES
+                MAIN_RATES = (500, 1000)
+                measured_runs[priority].append(measure(
+                    {"checkout": (port, "/invocations?form=checkout", payloads["checkout"], check_ours),
+                     "features": (port, "/invocations", payloads["features"], check_ours)},
+                    args.duration, args.ladder_duration, ()))
+            finally:
+                stop(proc)
+            server_runs[priority].append(server_side_ms(capture, args.duration))
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    result["method"]["repeats"] = args.repeats
+    result["method"]["serve_args"] = args.serve_args
+    for priority, runs in measured_runs.items():
+        run: dict[str, Any] = {"scheduling": "SCHED_FIFO 10" if priority == "realtime" else "SCHED_OTHER (normal)"}
         for form in ("checkout", "features"):
-            run[form] = measured[form]["rates"]
+            run[form] = {rate: _median_of_runs([m[form]["rates"][rate] for m in runs])
+                         for rate in runs[0][form]["rates"]}
         run["enrichment_cost_p50_ms"] = {r: round(run["checkout"][r]["p50_ms"] - run["features"][r]["p50_ms"], 3)
                                          for r in run["checkout"]}
+        run["server_side"] = {form: {rate: {k: round(statistics.median(s[form][rate][k] for s in server_runs[priority]), 3)
+                                            for k in ("p50_ms", "p99_ms", "max_ms")}
+                                     for rate in server_runs[priority][0].get(form, {})}
+                              for form in ("checkout", "features")}
         result["runs"][priority] = run
     os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     targets_ = {}
@@ -737,9 +799,12 @@ def checkout_main(args: argparse.Namespace) -> int:
         if "checkout" not in run:
             continue
         for rate, r in run["checkout"].items():
-            targets_[f"{priority}_checkout_p99_le_2ms_at_{rate}"] = r["p99_ms"] <= 2.0
+            targets_[f"{priority}_checkout_median_p99_le_2ms_at_{rate}"] = r["p99_ms"] <= 2.0
             targets_[f"{priority}_no_errors_at_{rate}"] = r["errors"] == 0
             targets_[f"{priority}_reasons_on_every_flagged_at_{rate}"] = r["flagged_without_reasons"] == 0
+            inside = run.get("server_side", {}).get("checkout", {}).get(rate)
+            if inside:
+                targets_[f"{priority}_checkout_server_side_median_p99_le_2ms_at_{rate}"] = inside["p99_ms"] <= 2.0
     result["targets"] = targets_
     result["machine"]["load_avg_after"] = os.getloadavg()
     text = json.dumps(result, indent=2, default=float)
