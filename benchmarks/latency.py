@@ -29,6 +29,7 @@ changes its scores but not its speed). It is run "tuned": inference in the serve
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import json
 import os
@@ -540,6 +541,9 @@ def main(argv: list[str] | None = None) -> int:
                     "(one server, embedded online store); --model is a run id, dir or champion trained from events")
     ap.add_argument("--checkout-events", default=str(REPO / "data/events/rows=2000000-seed=7"),
                     help="raw events the model was trained on (default: make train's)")
+    ap.add_argument("--idle-spinner", action="store_true", help="with --checkout: a diagnostic, not a serving "
+                    "setting: a SCHED_IDLE busy loop on the server's core keeps it from halting between requests, "
+                    "to measure what the host's wake-up of an idle core costs")
     ap.add_argument("--repeats", type=int, default=3, help="with --checkout: runs per priority, alternating "
                     "(figures are medians over them)")
     args = ap.parse_args(argv)
@@ -752,6 +756,12 @@ def checkout_main(args: argparse.Namespace) -> int:
         result["runs"]["realtime"] = {"skipped": "real-time priority needs root"}
     # Repeats alternate the priorities, so both see the same machine over the same minutes; the figures
     # reported are the medians over the repeats (the machine is shared: one run is one sample of it).
+    spinner = None
+    if args.idle_spinner:   # runs only when the core would otherwise halt; any runnable task preempts it
+        spinner = subprocess.Popen(["taskset", "-c", str(SERVER_CORE), sys.executable, "-c", "while True: pass"])
+        os.sched_setscheduler(spinner.pid, os.SCHED_IDLE, os.sched_param(0))
+        atexit.register(spinner.kill)       # also when a run fails
+    result["method"]["idle_spinner"] = bool(args.idle_spinner)
     measured_runs: dict[str, list[dict[str, Any]]] = {p: [] for p in priorities}
     server_runs: dict[str, list[dict[str, Any]]] = {p: [] for p in priorities}
     for rep in range(args.repeats):
@@ -779,6 +789,9 @@ def checkout_main(args: argparse.Namespace) -> int:
                 stop(proc)
             server_runs[priority].append(server_side_ms(capture, args.duration))
             os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    if spinner is not None:
+        spinner.kill()
+        spinner.wait()
     result["method"]["repeats"] = args.repeats
     result["method"]["serve_args"] = args.serve_args
     for priority, runs in measured_runs.items():
@@ -808,7 +821,8 @@ def checkout_main(args: argparse.Namespace) -> int:
     result["targets"] = targets_
     result["machine"]["load_avg_after"] = os.getloadavg()
     text = json.dumps(result, indent=2, default=float)
-    out = REPO / "benchmarks" / "results" / "latency_checkout.json"
+    out = REPO / "benchmarks" / "results" / ("latency_checkout_idle_spinner.json" if args.idle_spinner
+                                             else "latency_checkout.json")
     out.write_text(text + "\n")
     print(text)
     return 0
