@@ -84,8 +84,10 @@ def _acquire_env(path: Path, create: bool) -> lmdb.Environment:
         try:
             env = lmdb.open(key, create=create, **opts)
             env.reader_check()   # free the reader slots of processes that died (they would pin old pages)
-        except lmdb.ReadonlyError:
-            env = lmdb.open(key, readonly=True, create=False, **opts)   # a file we may only read
+        except lmdb.Error:
+            if create:
+                raise
+            env = lmdb.open(key, readonly=True, create=False, **opts)   # a file (or lock file) we may only read
         _ENVS[key] = [env, 1]
         return env
 
