@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from fraudcore.online.errors import OnlineConfigError
-from fraudcore.online.store import Item, Put, StoreConflict, StoreUnavailable
+from fraudcore.online.store import Item, Put, StoreConflict, StoreItemTooLarge, StoreUnavailable
 
 KEY_ATTRIBUTE, TTL_ATTRIBUTE = "k", "ttl"   # deploy/infra/template.yaml declares the same (a test checks)
 BATCH_GET_LIMIT = 100        # DynamoDB BatchGetItem takes at most 100 keys a call
@@ -142,6 +142,10 @@ class DynamoStore:
         keys = [p.key for p in items]
         if len(set(keys)) != len(keys):
             raise OnlineConfigError(f"put_many got the same key twice in one call; keys: {sorted(keys)}")
+        for p in items:   # checked before any write: DynamoDB would refuse the item with a ValidationException
+            size = _item_bytes(p)
+            if size > ITEM_LIMIT_BYTES:
+                raise StoreItemTooLarge(p.key, size, ITEM_LIMIT_BYTES)
         if len(items) <= 1:
             results = [self._put(p) for p in items]
         else:
@@ -198,6 +202,15 @@ class DynamoStore:
     def close(self) -> None:
         self._writers.shutdown(wait=True)
         self.client.close()
+
+
+ITEM_LIMIT_BYTES = 400 * 1024   # DynamoDB's item size limit: attribute names and values together
+
+
+def _item_bytes(put: Put) -> int:
+    """The item's size as DynamoDB counts it: UTF-8 names and values; a number is at most 21 bytes."""
+    size = len("k") + len(put.key.encode()) + len("v") + len(put.value) + len("ver") + 21
+    return size + (len(TTL_ATTRIBUTE) + 21 if put.expires_at else 0)
 
 
 class _ConditionFailed(Exception):

@@ -53,6 +53,16 @@ class StoreConflict(FraudError):
         super().__init__(f"{len(self.keys)} key(s) changed since they were read: {shown}")
 
 
+class StoreItemTooLarge(FraudError):
+    """A value past the store's item limit (DynamoDB: 400 KB). Nothing of the call was written."""
+
+    def __init__(self, key: str, size: int, limit: int) -> None:
+        self.key, self.size, self.limit = key, size, limit
+        super().__init__(f"online store item {key!r} would be {size:,} bytes, past the store's limit of {limit:,} "
+                         f"bytes; a window this busy needs a declared hop (docs/tradeoffs.md, 'The online path as "
+                         f"built'); nothing of this write was applied")
+
+
 class Store(Protocol):
     name: str
 

@@ -16,7 +16,7 @@ from botocore.stub import Stubber
 from aws.iam_audit import ROLE_KEYS, harness_session
 from fraudcore.online.errors import OnlineConfigError
 from fraudcore.online.dynamo import DynamoOptions, DynamoStore, create_table
-from fraudcore.online.store import Item, Put, StoreConflict, StoreUnavailable
+from fraudcore.online.store import Item, Put, StoreConflict, StoreItemTooLarge, StoreUnavailable
 
 TABLE = "paylink-fraud-online"
 SLACK_S = 0.25   # Python, thread and socket overhead on a busy 2-core machine
@@ -206,3 +206,13 @@ def test_a_store_that_stops_and_restarts_answers_again(store, aws_emulator):
     finally:
         through.close()
         proxy.stop()
+
+
+def test_an_item_past_dynamodbs_limit_is_refused_by_name_before_anything_is_written(store):
+    with pytest.raises(StoreItemTooLarge) as caught:
+        store.put_many([Put("e|customers|small", b"{}", 0, 0), Put("a|auth|merchant|m1", b"x" * 410_000, 0, 0)])
+    assert caught.value.key == "a|auth|merchant|m1" and caught.value.size > caught.value.limit == 400 * 1024
+    assert "a|auth|merchant|m1" in str(caught.value) and f"{caught.value.size:,} bytes" in str(caught.value)
+    assert store.get_many(["e|customers|small", "a|auth|merchant|m1"]) == {}     # nothing of the call landed
+    store.put_many([Put("a|auth|merchant|m1", b"x" * 400_000, 0, 0)])         # under the limit: written
+    assert store.get_many(["a|auth|merchant|m1"])["a|auth|merchant|m1"].version == 1
