@@ -281,28 +281,24 @@ class OnlineFeatures:
                 year = 1970 + int(day // 365.2425)
                 return any(day in self.holidays(calendar, y) for y in (year - 1, year, year + 1))
             return is_holiday
-        if f.function == "days_since" and len(f.inputs) == 1:
-            table, column, label = f.inputs[0].table, f.inputs[0].column, str(f.inputs[0])
+        refs = tuple((r.table, r.column) for r in f.inputs)
+
+        def inputs(rows: dict[str, dict | None]) -> list[Any]:
+            return [None if rows.get(table) is None else rows[table].get(column) for table, column in refs]
+        if f.function == "days_since":          # one timestamp input (featureset.py checks the arity)
+            label = str(f.inputs[0])
 
             def days_since(rows: Any, t: int) -> Any:
-                row = rows.get(table)
-                x = None if row is None else row.get(column)
+                x = inputs(rows)[0]
                 return None if x is None else max(0, (t - to_ns(x, label)) // NS_PER_DAY)
             return days_since
-        return lambda rows, t: self._derived(f, rows, t)
-
-    def _derived(self, f: DerivedFeature, rows: dict[str, dict | None], t: int) -> Any:
-        inputs = []
-        for ref in f.inputs:
-            row = rows.get(ref.table)
-            inputs.append(None if row is None else row.get(ref.column))
-        if f.function == "days_since":
-            x = inputs[0]
-            return None if x is None else max(0, (t - to_ns(x, str(f.inputs[0]))) // NS_PER_DAY)
         if f.function == "differs":
-            a, b = inputs
-            return a is not None and b is not None and str(a) != str(b)
-        return inputs[0]
+
+            def differs(rows: Any, t: int) -> bool:
+                a, b = inputs(rows)
+                return a is not None and b is not None and str(a) != str(b)
+            return differs
+        return lambda rows, t: inputs(rows)[0]   # lookup
 
 
 def _reference(col: int, max_age: int | None, default: Any, state: Any, t: int) -> Any:
@@ -393,9 +389,6 @@ def _numeric_op(op: int, v: np.ndarray) -> Any:
         d = v - mean
         return math.sqrt(float(d @ d) / n)
     return _value_op(op, v.tolist())
-
-
-_NO_TIMES = np.zeros(0, dtype=np.int64)
 
 
 def _group(raw: bytes) -> tuple[np.ndarray, list[Any]]:

@@ -27,8 +27,7 @@ _EMF_SAMPLES = 100  # EMF allows at most 100 values per metric and line
 
 class Metrics:
     def __init__(self) -> None:
-        self.buckets = [0] * (len(LATENCY_BUCKETS_MS) + 1)
-        self.latency_sum_ms = 0.0
+        self.latency = _Timings(LATENCY_BUCKETS_MS, seed=0)  # per request, received to response ready
         self.requests: Counter[int] = Counter()       # by HTTP status
         self.decisions: Counter[str] = Counter()      # by decision, per transaction
         self.failures: Counter[str] = Counter()       # by rule
@@ -36,25 +35,21 @@ class Metrics:
         self.batch_rows_sum = 0
         self.swaps = 0
         self.model_version = ""
-        self._window: list[float] = []
-        self._window_seen = 0
         self._window_ok = 0
         self._window_bad = 0
         self._window_decisions: Counter[str] = Counter()
         self._window_score_sum = 0.0
         self._window_scored = 0
-        self._rng = random.Random(0)
         self.online_rows = 0                          # checkout-form transactions
         self.online_degraded = 0                      # ... scored with store features missing
         self._window_online = 0
         self._window_degraded = 0
-        self.online_read = _Timings()                 # per checkout request: store reads
-        self.online_enrich = _Timings()               # ... reads and computation
+        self.online_read = _Timings(ONLINE_BUCKETS_MS)     # per checkout request: store reads
+        self.online_enrich = _Timings(ONLINE_BUCKETS_MS)   # ... reads and computation
 
     def observe(self, latency_ms: float, status: int, decisions: list[str] | None = None,
                 failure: str | None = None, scores: list[float] | None = None) -> None:
-        self.buckets[bisect.bisect_left(LATENCY_BUCKETS_MS, latency_ms)] += 1
-        self.latency_sum_ms += latency_ms
+        self.latency.observe(latency_ms)
         self.requests[status] += 1
         if decisions:
             for d in decisions:  # a request's few rows: cheaper than Counter.update's generic path
@@ -69,14 +64,6 @@ class Metrics:
             self._window_bad += 1
         else:
             self._window_ok += 1
-        # reservoir sample of this interval's latencies for EMF
-        self._window_seen += 1
-        if len(self._window) < _EMF_SAMPLES:
-            self._window.append(latency_ms)
-        else:
-            j = self._rng.randrange(self._window_seen)
-            if j < _EMF_SAMPLES:
-                self._window[j] = latency_ms
 
     def observe_online(self, degraded: int, rows: int, read_ms: float = 0.0, enrich_ms: float = 0.0) -> None:
         self.online_read.observe(read_ms)
@@ -92,7 +79,7 @@ class Metrics:
 
     def prometheus(self, extra: dict[str, float] | None = None) -> str:
         lines = _histogram("fraud_request_latency_ms", "Time from request received to response ready.",
-                           LATENCY_BUCKETS_MS, self.buckets, self.latency_sum_ms)
+                           LATENCY_BUCKETS_MS, self.latency.buckets, self.latency.total)
         lines.append("# TYPE fraud_requests_total counter")
         lines += [f'fraud_requests_total{{status="{s}"}} {n}' for s, n in sorted(self.requests.items())]
         lines.append("# TYPE fraud_decisions_total counter")
@@ -121,7 +108,7 @@ class Metrics:
         metrics = [{"Name": "Latency", "Unit": "Milliseconds"}, {"Name": "Requests", "Unit": "Count"},
                    {"Name": "InvalidInputs", "Unit": "Count"}, {"Name": "InvalidInputRate", "Unit": "None"}]
         doc: dict[str, Any] = {**dimensions, "ModelVersion": self.model_version,
-                               "Latency": list(self._window), "Requests": total,
+                               "Latency": self.latency.take_window(), "Requests": total,
                                "InvalidInputs": self._window_bad, "InvalidInputRate": self._window_bad / total}
         for decision, n in sorted(self._window_decisions.items()):
             name = f"Decision{decision.capitalize()}"
@@ -154,24 +141,26 @@ class Metrics:
             dimension_sets.append(sorted([*dimensions, "ModelVersion"]))
         doc["_aws"] = {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [
             {"Namespace": NAMESPACE, "Dimensions": dimension_sets, "Metrics": metrics}]}
-        self._window, self._window_seen, self._window_ok, self._window_bad = [], 0, 0, 0
+        self._window_ok, self._window_bad = 0, 0
         self._window_decisions = Counter()
         self._window_score_sum, self._window_scored = 0.0, 0
         return doc
 
 
 class _Timings:
-    """A cumulative histogram (Prometheus) and a reservoir sample of the current interval (EMF)."""
+    """A cumulative histogram (Prometheus) and a reservoir sample of the current interval (EMF, which
+    takes at most 100 values per metric and line)."""
 
-    def __init__(self) -> None:
-        self.buckets = [0] * (len(ONLINE_BUCKETS_MS) + 1)
+    def __init__(self, edges: tuple[float, ...], seed: int = 1) -> None:
+        self.edges = edges
+        self.buckets = [0] * (len(edges) + 1)
         self.total = 0.0
         self._window: list[float] = []
         self._seen = 0
-        self._rng = random.Random(1)
+        self._rng = random.Random(seed)
 
     def observe(self, ms: float) -> None:
-        self.buckets[bisect.bisect_left(ONLINE_BUCKETS_MS, ms)] += 1
+        self.buckets[bisect.bisect_left(self.edges, ms)] += 1
         self.total += ms
         self._seen += 1
         if len(self._window) < _EMF_SAMPLES:
